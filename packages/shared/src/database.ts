@@ -1,0 +1,220 @@
+import mysql from 'mysql2/promise';
+import type { Pool, PoolConnection, ResultSetHeader, RowDataPacket } from 'mysql2/promise';
+import type { DatabaseSettings } from './settings.js';
+
+export type { Pool };
+
+/**
+ * The one module that speaks SQL. Every statement uses `?` placeholders; nothing is built by
+ * string concatenation from input.
+ */
+export function createPool(settings: DatabaseSettings, options: { connectionLimit?: number } = {}): Pool {
+  return mysql.createPool({
+    host: settings.host,
+    port: settings.port,
+    user: settings.user,
+    password: settings.password,
+    database: settings.database,
+    connectionLimit: options.connectionLimit ?? 10,
+    // Fail fast when the server is gone, so a request turns into a 503 instead of hanging.
+    connectTimeout: 3000,
+    timezone: 'Z',
+    supportBigNumbers: true,
+    bigNumberStrings: false,
+  });
+}
+
+type Migration = { version: number; name: string; statements: readonly string[] };
+
+/** Append-only: a migration, once released, is never edited; a change is a new version. */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'images and predictions',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS images (
+        id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        object_key VARCHAR(255) NOT NULL,
+        sha256 CHAR(64) NOT NULL,
+        content_type VARCHAR(64) NOT NULL,
+        byte_size INT UNSIGNED NOT NULL,
+        width INT UNSIGNED NOT NULL,
+        height INT UNSIGNED NOT NULL,
+        label TINYINT UNSIGNED NOT NULL,
+        source VARCHAR(32) NOT NULL,
+        split VARCHAR(16) NULL,
+        prediction_id CHAR(36) NULL,
+        predicted_digit TINYINT UNSIGNED NULL,
+        model_version VARCHAR(64) NULL,
+        used_in_run BIGINT UNSIGNED NULL,
+        created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        KEY images_unused (source, used_in_run),
+        KEY images_sha256 (sha256),
+        KEY images_prediction (prediction_id),
+        CONSTRAINT images_label_range CHECK (label <= 9)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+      `CREATE TABLE IF NOT EXISTS predictions (
+        id CHAR(36) NOT NULL PRIMARY KEY,
+        created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        model_version VARCHAR(64) NOT NULL,
+        digit TINYINT UNSIGNED NOT NULL,
+        confidence DOUBLE NOT NULL,
+        latency_ms DOUBLE NOT NULL,
+        KEY predictions_version_time (model_version, created_at)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    ],
+  },
+];
+
+const MIGRATION_LOCK = 'mlpl_migrations';
+
+/**
+ * Applies the migrations not yet recorded. Safe to call from every service at every start:
+ * a MySQL named lock keeps two services from migrating at once, and applied versions are
+ * skipped.
+ */
+export async function migrate(pool: Pool): Promise<number[]> {
+  const connection = await pool.getConnection();
+  try {
+    const [lock] = await connection.query<RowDataPacket[]>('SELECT GET_LOCK(?, 60) AS got', [MIGRATION_LOCK]);
+    if (lock[0]?.got !== 1) throw new Error('could not take the migration lock within 60 s');
+    try {
+      return await applyPending(connection);
+    } finally {
+      await connection.query('SELECT RELEASE_LOCK(?)', [MIGRATION_LOCK]);
+    }
+  } finally {
+    connection.release();
+  }
+}
+
+async function applyPending(connection: PoolConnection): Promise<number[]> {
+  await connection.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INT UNSIGNED NOT NULL PRIMARY KEY,
+    name VARCHAR(255) NOT NULL,
+    applied_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+  ) ENGINE=InnoDB`);
+  const [rows] = await connection.query<RowDataPacket[]>('SELECT version FROM schema_migrations');
+  const applied = new Set(rows.map((row) => Number(row.version)));
+  const done: number[] = [];
+  for (const migration of MIGRATIONS) {
+    if (applied.has(migration.version)) continue;
+    // MySQL commits DDL implicitly, so each statement is written to be re-runnable.
+    for (const statement of migration.statements) await connection.query(statement);
+    await connection.query('INSERT INTO schema_migrations (version, name) VALUES (?, ?)', [
+      migration.version,
+      migration.name,
+    ]);
+    done.push(migration.version);
+  }
+  return done;
+}
+
+export async function pingDatabase(pool: Pool): Promise<void> {
+  await pool.query('SELECT 1');
+}
+
+export type NewImageRow = {
+  objectKey: string;
+  sha256: string;
+  contentType: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  label: number;
+  source: string;
+  split: string | null;
+  predictionId: string | null;
+  predictedDigit: number | null;
+  modelVersion: string | null;
+};
+
+export type ImageRow = NewImageRow & { id: number; usedInRun: number | null; createdAt: Date };
+
+export async function insertImage(pool: Pool, row: NewImageRow): Promise<number> {
+  const [result] = await pool.execute<ResultSetHeader>(
+    `INSERT INTO images (object_key, sha256, content_type, byte_size, width, height, label, source,
+       split, prediction_id, predicted_digit, model_version)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    [
+      row.objectKey,
+      row.sha256,
+      row.contentType,
+      row.byteSize,
+      row.width,
+      row.height,
+      row.label,
+      row.source,
+      row.split,
+      row.predictionId,
+      row.predictedDigit,
+      row.modelVersion,
+    ],
+  );
+  return result.insertId;
+}
+
+export async function getImage(pool: Pool, id: number): Promise<ImageRow | undefined> {
+  const [rows] = await pool.execute<RowDataPacket[]>('SELECT * FROM images WHERE id = ?', [id]);
+  const row = rows[0];
+  return row === undefined ? undefined : toImageRow(row);
+}
+
+export async function countImages(pool: Pool, filter: { source?: string } = {}): Promise<number> {
+  const [rows] =
+    filter.source === undefined
+      ? await pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images')
+      : await pool.execute<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images WHERE source = ?', [filter.source]);
+  return Number(rows[0]?.n ?? 0);
+}
+
+function toImageRow(row: RowDataPacket): ImageRow {
+  return {
+    id: Number(row.id),
+    objectKey: String(row.object_key),
+    sha256: String(row.sha256),
+    contentType: String(row.content_type),
+    byteSize: Number(row.byte_size),
+    width: Number(row.width),
+    height: Number(row.height),
+    label: Number(row.label),
+    source: String(row.source),
+    split: row.split === null ? null : String(row.split),
+    predictionId: row.prediction_id === null ? null : String(row.prediction_id),
+    predictedDigit: row.predicted_digit === null ? null : Number(row.predicted_digit),
+    modelVersion: row.model_version === null ? null : String(row.model_version),
+    usedInRun: row.used_in_run === null ? null : Number(row.used_in_run),
+    createdAt: row.created_at as Date,
+  };
+}
+
+export type PredictionRow = {
+  id: string;
+  modelVersion: string;
+  digit: number;
+  confidence: number;
+  latencyMs: number;
+};
+
+export async function insertPrediction(pool: Pool, row: PredictionRow): Promise<void> {
+  await pool.execute(
+    'INSERT INTO predictions (id, model_version, digit, confidence, latency_ms) VALUES (?, ?, ?, ?, ?)',
+    [row.id, row.modelVersion, row.digit, row.confidence, row.latencyMs],
+  );
+}
+
+export async function getPrediction(pool: Pool, id: string): Promise<PredictionRow | undefined> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT id, model_version, digit, confidence, latency_ms FROM predictions WHERE id = ?',
+    [id],
+  );
+  const row = rows[0];
+  if (row === undefined) return undefined;
+  return {
+    id: String(row.id),
+    modelVersion: String(row.model_version),
+    digit: Number(row.digit),
+    confidence: Number(row.confidence),
+    latencyMs: Number(row.latency_ms),
+  };
+}

@@ -1,0 +1,152 @@
+/**
+ * Settings come from the environment and are validated once, at start-up. An `EnvReader`
+ * collects every problem instead of stopping at the first, so a misconfigured service says
+ * everything that is wrong in one message.
+ */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export class SettingsError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid settings (${problems.length}):\n  - ${problems.join('\n  - ')}`);
+    this.name = 'SettingsError';
+  }
+}
+
+type IntOptions = { default?: number; min?: number; max?: number };
+
+export class EnvReader {
+  readonly #env: Env;
+  readonly #problems: string[] = [];
+
+  constructor(env: Env) {
+    this.#env = env;
+  }
+
+  /** A value that is set but blank counts as unset, as compose passes `X=` for empty lines. */
+  #raw(name: string): string | undefined {
+    const value = this.#env[name];
+    return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  string(name: string, fallback?: string): string {
+    const value = this.#raw(name) ?? fallback;
+    if (value === undefined) {
+      this.#problems.push(`${name} is required`);
+      return '';
+    }
+    return value;
+  }
+
+  optionalString(name: string): string | undefined {
+    return this.#raw(name);
+  }
+
+  int(name: string, options: IntOptions = {}): number {
+    const raw = this.#raw(name);
+    if (raw === undefined) {
+      if (options.default === undefined) this.#problems.push(`${name} is required`);
+      return options.default ?? 0;
+    }
+    if (!/^-?\d+$/.test(raw)) {
+      this.#problems.push(`${name} must be a whole number, got "${raw}"`);
+      return options.default ?? 0;
+    }
+    const value = Number(raw);
+    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = options;
+    if (value < min || value > max) {
+      this.#problems.push(`${name} must be between ${min} and ${max}, got ${value}`);
+    }
+    return value;
+  }
+
+  port(name: string, fallback: number): number {
+    return this.int(name, { default: fallback, min: 1, max: 65535 });
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.#raw(name)?.toLowerCase();
+    if (raw === undefined) return fallback;
+    if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+    if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+    this.#problems.push(`${name} must be true or false, got "${raw}"`);
+    return fallback;
+  }
+
+  oneOf<const T extends string>(name: string, choices: readonly T[], fallback: T): T {
+    const raw = this.#raw(name);
+    if (raw === undefined) return fallback;
+    if ((choices as readonly string[]).includes(raw)) return raw as T;
+    this.#problems.push(`${name} must be one of ${choices.join(', ')}, got "${raw}"`);
+    return fallback;
+  }
+
+  /** Lets a caller add a problem that spans several variables. */
+  problem(message: string): void {
+    this.#problems.push(message);
+  }
+
+  /** Throws one SettingsError naming every problem seen so far. */
+  done(): void {
+    if (this.#problems.length > 0) throw new SettingsError([...this.#problems]);
+  }
+}
+
+export type DatabaseSettings = {
+  host: string;
+  port: number;
+  database: string;
+  user: string;
+  password: string;
+};
+
+/** The service account (MYSQL_USER), never root: compose's MySQL image creates it on first start. */
+export function readDatabaseSettings(env: EnvReader): DatabaseSettings {
+  return {
+    host: env.string('DATABASE_HOST', 'database'),
+    port: env.port('DATABASE_PORT', 3306),
+    database: env.string('MYSQL_DATABASE', 'mlpl'),
+    user: env.string('MYSQL_USER'),
+    password: env.string('MYSQL_PASSWORD'),
+  };
+}
+
+export type StorageSettings = {
+  host: string;
+  port: number;
+  useSSL: boolean;
+  accessKey: string;
+  secretKey: string;
+  region: string;
+  imagesBucket: string;
+  modelsBucket: string;
+};
+
+const BUCKET_NAME = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+
+/** The storage service account (STORAGE_ACCESS_KEY), not MINIO_ROOT_USER. */
+export function readStorageSettings(env: EnvReader): StorageSettings {
+  const settings = {
+    host: env.string('STORAGE_HOST', 'storage'),
+    port: env.port('STORAGE_PORT', 9000),
+    useSSL: env.bool('STORAGE_USE_SSL', false),
+    accessKey: env.string('STORAGE_ACCESS_KEY'),
+    secretKey: env.string('STORAGE_SECRET_KEY'),
+    region: env.string('STORAGE_REGION', 'us-east-1'),
+    imagesBucket: env.string('STORAGE_IMAGES_BUCKET', 'images'),
+    modelsBucket: env.string('STORAGE_MODELS_BUCKET', 'models'),
+  };
+  for (const [name, bucket] of [
+    ['STORAGE_IMAGES_BUCKET', settings.imagesBucket],
+    ['STORAGE_MODELS_BUCKET', settings.modelsBucket],
+  ] as const) {
+    if (!BUCKET_NAME.test(bucket)) env.problem(`${name} must be a valid bucket name, got "${bucket}"`);
+  }
+  return settings;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export function readLogLevel(env: EnvReader): LogLevel {
+  return env.oneOf('LOG_LEVEL', LOG_LEVELS, 'info');
+}

@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// Runs every compiled test (`**/dist/**/*.test.js`) with node's test runner against real
+// servers: a throwaway MariaDB and an s3rver, started here unless the environment names
+// servers already running (TEST_DATABASE_* / TEST_STORAGE_*, see packages/shared/src/testing).
+// Usage: node scripts/test.mjs [test files or folders...]
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { startMariaDb, startS3rver, TEST_ENV } from '../packages/shared/dist/testing/index.js';
+
+const root = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+const TEST_ROOTS = ['packages', 'services', 'scripts', 'bench'];
+
+function findTests(dir, found = []) {
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name.startsWith('.')) continue;
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) findTests(full, found);
+    else if (entry.name.endsWith('.test.js') && full.split(path.sep).includes('dist')) found.push(full);
+  }
+  return found;
+}
+
+function testFiles(args) {
+  if (args.length === 0) return TEST_ROOTS.flatMap((name) => findTests(path.join(root, name)));
+  return args.flatMap((arg) => (statSync(arg).isDirectory() ? findTests(path.resolve(arg)) : [path.resolve(arg)]));
+}
+
+const stops = [];
+async function startServers() {
+  if (!process.env[TEST_ENV.databaseHost]) {
+    const db = await startMariaDb();
+    stops.push(() => db.stop());
+    Object.assign(process.env, {
+      [TEST_ENV.databaseHost]: db.host,
+      [TEST_ENV.databasePort]: String(db.port),
+      [TEST_ENV.databaseUser]: db.user,
+      [TEST_ENV.databasePassword]: db.password,
+    });
+    console.log(`# MariaDB started on ${db.host}:${db.port} (${db.dir})`);
+  }
+  if (!process.env[TEST_ENV.storageHost]) {
+    const s3 = await startS3rver();
+    stops.push(() => s3.stop());
+    Object.assign(process.env, {
+      [TEST_ENV.storageHost]: s3.host,
+      [TEST_ENV.storagePort]: String(s3.port),
+      [TEST_ENV.storageAccessKey]: s3.accessKey,
+      [TEST_ENV.storageSecretKey]: s3.secretKey,
+    });
+    console.log(`# s3rver started on ${s3.host}:${s3.port} (${s3.dir})`);
+  }
+}
+
+async function stopServers() {
+  for (const stop of stops.reverse()) await stop().catch((error) => console.error(error));
+}
+
+const files = testFiles(process.argv.slice(2));
+if (files.length === 0) {
+  console.error('no test files found: run "npx tsc -b" first');
+  process.exit(1);
+}
+let code = 1;
+try {
+  await startServers();
+  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=600000', ...files], {
+    stdio: 'inherit',
+    env: process.env,
+  });
+  const forward = (signal) => child.kill(signal);
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  code = await new Promise((resolve) => child.once('exit', (exitCode) => resolve(exitCode ?? 1)));
+} finally {
+  await stopServers();
+}
+process.exitCode = code;
