@@ -1,0 +1,138 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { Router } from 'express';
+import type { Request } from 'express';
+import {
+  contentAddressedKey,
+  getPrediction,
+  insertImage,
+  inspectImage,
+  insertPrediction,
+  preprocessImage,
+  putObject,
+} from '@mlpl/shared';
+import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
+import type { Classifier } from './classifier.js';
+import { HttpError, unavailable } from './errors.js';
+import type { Metrics } from './metrics.js';
+import { imageUpload } from './uploads.js';
+
+export type ApiDeps = {
+  logger: Logger;
+  classifier: () => Classifier;
+  pool: Pool;
+  storage: Storage;
+  limits: ImageLimits;
+  metrics: Metrics;
+  backend: string;
+};
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+const CONTENT_TYPES: Readonly<Record<string, string>> = {
+  png: 'image/png',
+  jpeg: 'image/jpeg',
+  gif: 'image/gif',
+  webp: 'image/webp',
+};
+
+function uploadedBytes(req: Request): Buffer {
+  // imageUpload() guarantees the file; this narrows the type.
+  if (req.file === undefined) throw new HttpError(400, 'missing_image', 'no image');
+  return req.file.buffer;
+}
+
+function parseLabel(raw: unknown): number {
+  if (raw === undefined || raw === '') throw new HttpError(400, 'missing_label', 'send the true digit as field "label" (0-9)');
+  if (typeof raw !== 'string' || !/^[0-9]$/.test(raw)) {
+    throw new HttpError(400, 'invalid_label', 'label must be one digit, 0 to 9');
+  }
+  return Number(raw);
+}
+
+function parsePredictionId(raw: unknown): string | null {
+  if (raw === undefined || raw === '') return null;
+  if (typeof raw !== 'string' || !UUID.test(raw)) {
+    throw new HttpError(400, 'invalid_prediction_id', 'predictionId must be the id /api/predict returned');
+  }
+  return raw;
+}
+
+export function apiRouter(deps: ApiDeps): Router {
+  const router = Router();
+  const log = deps.logger.child({ module: 'api' });
+
+  router.post('/predict', ...imageUpload(deps.limits.maxBytes, []), async (req, res) => {
+    const started = performance.now();
+    const input = await preprocessImage(uploadedBytes(req), deps.limits);
+    const classifier = deps.classifier();
+    const { digit, probabilities } = classifier.classify(input);
+    const modelVersion = classifier.metadata.version;
+    const latencyMs = performance.now() - started;
+    deps.metrics.predictions.inc({ digit: String(digit), model_version: modelVersion });
+    // The answer does not depend on the database: when the record cannot be written, the
+    // client still gets its prediction, with no id to cite in feedback.
+    let predictionId: string | null = randomUUID();
+    try {
+      await insertPrediction(deps.pool, { id: predictionId, modelVersion, digit, confidence: probabilities[digit] ?? 0, latencyMs });
+    } catch (error) {
+      deps.metrics.predictionLogFailures.inc();
+      log.warn({ err: error }, 'prediction not recorded');
+      predictionId = null;
+    }
+    res.json({ digit, probabilities, modelVersion, predictionId });
+  });
+
+  router.post('/feedback', ...imageUpload(deps.limits.maxBytes, ['label', 'predictionId']), async (req, res) => {
+    const label = parseLabel(req.body?.label);
+    const predictionId = parsePredictionId(req.body?.predictionId);
+    const bytes = uploadedBytes(req);
+    const { format, width, height } = await inspectImage(bytes, deps.limits);
+    // Decoding proves the upload is a usable digit before anything is stored.
+    await preprocessImage(bytes, deps.limits);
+
+    let prediction: Awaited<ReturnType<typeof getPrediction>>;
+    if (predictionId !== null) {
+      prediction = await getPrediction(deps.pool, predictionId).catch((error: unknown) => {
+        throw unavailable('database', error);
+      });
+      if (prediction === undefined) throw new HttpError(422, 'unknown_prediction', `no prediction ${predictionId} was recorded`);
+    }
+
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const objectKey = contentAddressedKey(sha256, format);
+    const contentType = CONTENT_TYPES[format] ?? 'application/octet-stream';
+    // Object first, row second: a row never points at a missing object. If the row fails,
+    // the object stays; it is content-addressed, so a retry reuses it (see README).
+    await putObject(deps.storage, deps.storage.settings.imagesBucket, objectKey, bytes, contentType).catch((error: unknown) => {
+      throw unavailable('storage', error);
+    });
+    const row = {
+      objectKey,
+      sha256,
+      contentType,
+      byteSize: bytes.length,
+      width,
+      height,
+      label,
+      source: 'feedback',
+      split: null,
+      predictionId,
+      predictedDigit: prediction?.digit ?? null,
+      modelVersion: prediction?.modelVersion ?? null,
+    };
+    const id = await insertImage(deps.pool, row).catch((error: unknown) => {
+      throw unavailable('database', error);
+    });
+    if (prediction !== undefined) deps.metrics.feedback.inc({ agreed: String(prediction.digit === label) });
+    log.info({ id, label, predictionId }, 'feedback stored');
+    res.status(201).json({ id, ...row });
+  });
+
+  router.get('/model', (_req, res) => {
+    const { metadata } = deps.classifier();
+    res.json({ ...metadata, backend: deps.backend });
+  });
+
+  return router;
+}

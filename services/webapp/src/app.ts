@@ -1,0 +1,51 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import type { Express } from 'express';
+import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
+import { apiRouter } from './api.js';
+import type { Classifier } from './classifier.js';
+import { docsRouter } from './docs.js';
+import { errorHandler, HttpError } from './errors.js';
+import { healthRouter } from './health.js';
+import { createMetrics } from './metrics.js';
+
+export type AppDeps = {
+  logger: Logger;
+  classifier: Classifier;
+  pool: Pool;
+  storage: Storage;
+  limits: ImageLimits;
+  backend: string;
+};
+
+export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
+
+/** Builds the webapp without listening, so tests bind port 0 and talk real HTTP to it. */
+export function createApp(deps: AppDeps): Express {
+  const classifier = () => deps.classifier;
+  const metrics = createMetrics(() => deps.classifier.metadata.version, deps.backend);
+  const app = express();
+  app.disable('x-powered-by');
+  app.use((req, res, next) => {
+    const stop = metrics.requests.startTimer({ method: req.method });
+    res.setHeader('X-Content-Type-Options', 'nosniff');
+    res.on('finish', () => {
+      const route = req.route === undefined ? 'unmatched' : `${req.baseUrl}${String(req.route.path)}`;
+      stop({ route, status: String(res.statusCode) });
+    });
+    next();
+  });
+  app.use(healthRouter({ classifier, pool: deps.pool, storage: deps.storage, backend: deps.backend }));
+  app.get('/metrics', async (_req, res) => {
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  app.use('/api', apiRouter({ ...deps, classifier, metrics }));
+  app.use(docsRouter());
+  app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
+  app.use((req) => {
+    throw new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
+  });
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,36 @@
+import * as tf from '@tensorflow/tfjs';
+import { loadModelBundle, readBundleDir } from '@mlpl/shared';
+import type { ModelMetadata } from '@mlpl/shared';
+
+export type Classification = { digit: number; probabilities: number[] };
+
+export type Classifier = {
+  readonly metadata: ModelMetadata;
+  classify(input: Float32Array): Classification;
+  dispose(): void;
+};
+
+/** Wraps a loaded model; every tensor made for a prediction is freed before it returns. */
+export function createClassifier(model: tf.LayersModel, metadata: ModelMetadata): Classifier {
+  return {
+    metadata,
+    classify(input) {
+      if (input.length !== 28 * 28) throw new Error(`expected 784 values, got ${input.length}`);
+      const probabilities = Array.from(
+        tf.tidy(() => (model.predict(tf.tensor4d(input, [1, 28, 28, 1])) as tf.Tensor).dataSync()),
+      );
+      let digit = 0;
+      for (let i = 1; i < probabilities.length; i++) if ((probabilities[i] ?? 0) > (probabilities[digit] ?? 0)) digit = i;
+      return { digit, probabilities };
+    },
+    dispose() {
+      model.dispose();
+    },
+  };
+}
+
+/** Loads and checks the bundle in `dir`; the model must be one this code can serve. */
+export async function loadClassifier(dir: string, preprocessingVersion: number): Promise<Classifier> {
+  const { model, metadata } = await loadModelBundle(await readBundleDir(dir), preprocessingVersion);
+  return createClassifier(model, metadata);
+}

@@ -1,0 +1,66 @@
+import { once } from 'node:events';
+import {
+  createLogger,
+  createPool,
+  createStorage,
+  ensureBuckets,
+  initTf,
+  migrate,
+  PREPROCESSING_VERSION,
+  retry,
+  SettingsError,
+} from '@mlpl/shared';
+import { createApp } from './app.js';
+import { loadClassifier } from './classifier.js';
+import { loadWebappSettings } from './settings.js';
+
+async function main(): Promise<void> {
+  let settings;
+  try {
+    settings = loadWebappSettings(process.env);
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    console.error(`webapp: ${error.message}`);
+    process.exitCode = 78; // EX_CONFIG
+    return;
+  }
+  const logger = createLogger({ name: 'webapp', level: settings.logLevel });
+  const backend = await initTf(settings.tfjsBackend);
+  logger.info({ backend }, 'tfjs backend ready');
+  const classifier = await loadClassifier(settings.modelDir, PREPROCESSING_VERSION);
+  logger.info({ modelVersion: classifier.metadata.version, modelDir: settings.modelDir }, 'model loaded');
+
+  const pool = createPool(settings.database);
+  const storage = createStorage(settings.storage);
+  // The database and storage may still be starting; wait for them rather than crash-loop.
+  await retry(() => migrate(pool), { what: 'database migrations', logger });
+  await retry(() => ensureBuckets(storage), { what: 'storage buckets', logger });
+
+  const app = createApp({
+    logger,
+    classifier,
+    pool,
+    storage,
+    limits: { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxImagePixels },
+    backend,
+  });
+  const server = app.listen(settings.port, settings.host);
+  await once(server, 'listening');
+  logger.info({ url: `http://localhost:${settings.port}` }, 'webapp listening');
+
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'stopping');
+    server.close();
+    server.closeIdleConnections();
+    await once(server, 'close');
+    await pool.end();
+    classifier.dispose();
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  console.error('webapp failed to start:', error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,38 @@
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EnvReader, readDatabaseSettings, readLogLevel, readStorageSettings } from '@mlpl/shared';
+import type { DatabaseSettings, Env, LogLevel, StorageSettings } from '@mlpl/shared';
+
+export type WebappSettings = {
+  host: string;
+  port: number;
+  modelDir: string;
+  maxUploadBytes: number;
+  maxImagePixels: number;
+  tfjsBackend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  logLevel: LogLevel;
+  database: DatabaseSettings;
+  storage: StorageSettings;
+};
+
+/** The repository's pretrained model: `services/webapp/dist/settings.js` → `pretrained/`. */
+export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../pretrained');
+
+export function loadWebappSettings(env: Env): WebappSettings {
+  const reader = new EnvReader(env);
+  const settings: WebappSettings = {
+    host: reader.string('HOST', '0.0.0.0'),
+    port: reader.port('PORT', 5050),
+    modelDir: reader.string('MODEL_DIR', DEFAULT_MODEL_DIR),
+    // 5 MiB holds any honest photo of a digit; the canvas sends a few KiB.
+    maxUploadBytes: reader.int('MAX_UPLOAD_BYTES', { default: 5 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+    // 25 MP bounds the memory one decode may take (about 100 MB as RGBA).
+    maxImagePixels: reader.int('MAX_IMAGE_PIXELS', { default: 25_000_000, min: 784, max: 268_402_689 }),
+    tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
+    logLevel: readLogLevel(reader),
+    database: readDatabaseSettings(reader),
+    storage: readStorageSettings(reader),
+  };
+  reader.done();
+  return settings;
+}
