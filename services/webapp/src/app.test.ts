@@ -177,6 +177,7 @@ describe('webapp API', () => {
         body: '--xyz\r\nContent-Disposition: form-data; name="image"; filename="a.png"\r\n\r\nunterminated',
       });
       assert.equal(response.status, 400);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'bad_multipart');
     });
   });
 

@@ -20,6 +20,14 @@ export function imageUpload(maxBytes: number, textFields: readonly string[]): Re
       parts: textFields.length + 3,
     },
   }).single('image');
+  // Anything the multipart parser throws besides its own limit errors is a malformed body
+  // (busboy: "Unexpected end of form", "Malformed part header", …).
+  const parseOrReject: RequestHandler = (req, res, next) => {
+    parse(req, res, (error?: unknown) => {
+      if (error === undefined || error instanceof multer.MulterError) return next(error);
+      next(new HttpError(400, 'bad_multipart', `malformed multipart body: ${(error as Error).message}`));
+    });
+  };
   const check: RequestHandler = (req, _res, next) => {
     const unknown = Object.keys(req.body ?? {}).filter((name) => !textFields.includes(name));
     if (unknown.length > 0) {
@@ -30,5 +38,5 @@ export function imageUpload(maxBytes: number, textFields: readonly string[]): Re
     }
     next();
   };
-  return [parse, check];
+  return [parseOrReject, check];
 }

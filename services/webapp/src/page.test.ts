@@ -1,0 +1,301 @@
+// The page in a real headless Chromium against the real app: drawing, uploading, correcting, and
+// the phone layout. Set MLPL_SCREENSHOTS=1 to rewrite docs/screenshot*.png (tracked files, so CI
+// leaves them alone).
+
+import assert from 'node:assert/strict';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { chromium } from 'playwright-core';
+import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
+import type { RowDataPacket } from 'mysql2/promise';
+import { getObjectBytes, inspectImage, loadPackagedMnist } from '@mlpl/shared';
+import { createTestDatabase, createTestStorage, MNIST_SIZE, renderDigitPng } from '@mlpl/shared/testing';
+import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import { startTestApp } from './test-support.js';
+import type { RunningApp } from './test-support.js';
+
+const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const DESKTOP: BrowserContextOptions = { viewport: { width: 1000, height: 800 } };
+const PHONE: BrowserContextOptions = { viewport: { width: 375, height: 667 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true };
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const SCREENSHOTS = process.env.MLPL_SCREENSHOTS === '1';
+const DOCS_DIR = fileURLToPath(new URL('../../../docs/', import.meta.url));
+
+type Point = { x: number; y: number };
+/** A stroke from one point to another, in units of the canvas side (0..1). */
+type Stroke = [Point, Point];
+
+/** Zhang–Suen thinning of a binary image: the one-pixel-wide skeleton a pen would have traced. */
+function thin(mask: Uint8Array, size: number): Uint8Array {
+  const skeleton = mask.slice();
+  const at = (x: number, y: number) => (x < 0 || y < 0 || x >= size || y >= size ? 0 : (skeleton[y * size + x] ?? 0));
+  for (let changed = true; changed; ) {
+    changed = false;
+    for (const pass of [0, 1]) {
+      const removals: number[] = [];
+      for (let y = 0; y < size; y++) {
+        for (let x = 0; x < size; x++) {
+          if (at(x, y) === 0) continue;
+          // Neighbours clockwise from north: P2..P9 in the paper's numbering.
+          const n = [at(x, y - 1), at(x + 1, y - 1), at(x + 1, y), at(x + 1, y + 1), at(x, y + 1), at(x - 1, y + 1), at(x - 1, y), at(x - 1, y - 1)];
+          const [p2 = 0, , p4 = 0, , p6 = 0, , p8 = 0] = n;
+          const neighbours = n.reduce((sum, v) => sum + v, 0);
+          const transitions = n.filter((v, i) => v === 0 && n[(i + 1) % 8] === 1).length;
+          const edge = pass === 0 ? p2 * p4 * p6 === 0 && p4 * p6 * p8 === 0 : p2 * p4 * p8 === 0 && p2 * p6 * p8 === 0;
+          if (neighbours >= 2 && neighbours <= 6 && transitions === 1 && edge) removals.push(y * size + x);
+        }
+      }
+      for (const index of removals) skeleton[index] = 0;
+      changed ||= removals.length > 0;
+    }
+  }
+  return skeleton;
+}
+
+/** Pen strokes that redraw an MNIST digit: its ink (> 0.5) thinned to a skeleton, each pair of
+ * touching skeleton pixels joined by a short stroke, a lone pixel drawn as a dot. */
+function strokesOf(pixels: ArrayLike<number>): Stroke[] {
+  const size = MNIST_SIZE;
+  const mask = Uint8Array.from({ length: size * size }, (_, i) => ((pixels[i] ?? 0) > 0.5 ? 1 : 0));
+  const skeleton = thin(mask, size);
+  const on = (x: number, y: number) => x >= 0 && y >= 0 && x < size && y < size && skeleton[y * size + x] === 1;
+  const centre = (x: number, y: number): Point => ({ x: (x + 0.5) / size, y: (y + 0.5) / size });
+  const strokes: Stroke[] = [];
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      if (!on(x, y)) continue;
+      // Only neighbours ahead in reading order, so each pair is joined once.
+      const ahead = [[x + 1, y], [x - 1, y + 1], [x, y + 1], [x + 1, y + 1]].filter(([nx = 0, ny = 0]) => on(nx, ny));
+      for (const [nx = 0, ny = 0] of ahead) strokes.push([centre(x, y), centre(nx, ny)]);
+      if (ahead.length === 0) strokes.push([centre(x, y), centre(x, y)]);
+    }
+  }
+  return strokes;
+}
+
+async function canvasBox(page: Page) {
+  const box = await page.locator('#canvas').boundingBox();
+  assert.ok(box, 'the canvas is laid out');
+  return box;
+}
+
+async function drawWithMouse(page: Page, strokes: Stroke[]): Promise<void> {
+  const box = await canvasBox(page);
+  const at = (p: Point) => [box.x + p.x * box.width, box.y + p.y * box.height] as const;
+  for (const [from, to] of strokes) {
+    await page.mouse.move(...at(from));
+    await page.mouse.down();
+    await page.mouse.move(...at(to), { steps: 2 });
+    await page.mouse.up();
+  }
+}
+
+/** Touch strokes through the DevTools protocol: Playwright's own touchscreen only taps. */
+async function drawWithFinger(page: Page, strokes: Stroke[]): Promise<void> {
+  const box = await canvasBox(page);
+  const at = (p: Point) => ({ x: box.x + p.x * box.width, y: box.y + p.y * box.height });
+  const cdp = await page.context().newCDPSession(page);
+  try {
+    for (const [from, to] of strokes) {
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [at(from)] });
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [at(to)] });
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+    }
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/** Waits for the answer to the current image and returns what the page shows. */
+async function shownAnswer(page: Page) {
+  await page.locator('#result[data-state="answered"]').waitFor();
+  return {
+    digit: await page.locator('#digit').textContent(),
+    predictionId: await page.locator('#result').getAttribute('data-prediction-id'),
+    rows: await page.locator('#probabilities li').evaluateAll((rows) =>
+      rows.map((row) => ({
+        digit: row.querySelector('.p-digit')?.textContent,
+        value: row.querySelector('.p-value')?.textContent,
+        barWidth: row.querySelector('.fill')?.getBoundingClientRect().width ?? 0,
+        top: row.classList.contains('top'),
+      })),
+    ),
+    modelVersion: await page.locator('#model-version').textContent(),
+  };
+}
+
+/** Waits for the outcome of sending feedback and returns its message, failing on an error. */
+async function feedbackStatus(page: Page): Promise<string> {
+  const status = page.locator('#status[data-kind="ok"], #status[data-kind="error"]');
+  await status.waitFor();
+  const [kind, text] = await Promise.all([status.getAttribute('data-kind'), status.textContent()]);
+  assert.equal(kind, 'ok', text ?? '');
+  return text ?? '';
+}
+
+describe('the page', () => {
+  let db: TestDatabase | undefined;
+  let s3: TestStorage | undefined;
+  let app: RunningApp;
+  let browser: Browser | undefined;
+  const mnist = loadPackagedMnist();
+  const digitPixels = (index: number) => mnist.images.subarray(index * 784, (index + 1) * 784);
+
+  /** The first digit of `label` that the model in service reads right with no doubt, so a
+   * wrong answer on the page points at the page, not at a hard digit. */
+  function clearDigit(label: number): Float32Array {
+    for (let index = mnist.labels.indexOf(label); index < mnist.count && mnist.labels[index] === label; index++) {
+      const { digit, probabilities } = app.classifier.classify(digitPixels(index));
+      if (digit === label && (probabilities[digit] ?? 0) > 0.99) return digitPixels(index);
+    }
+    throw new Error(`the model reads no ${label} with confidence`);
+  }
+
+  async function withPage(options: BrowserContextOptions, use: (page: Page) => Promise<void>): Promise<void> {
+    assert.ok(browser);
+    const context = await browser.newContext(options);
+    try {
+      const page = await context.newPage();
+      page.setDefaultTimeout(15_000);
+      await page.goto(app.url);
+      // The page has asked /api/model once this shows a version.
+      await page.locator('#model-version', { hasText: app.classifier.metadata.version }).waitFor();
+      await use(page);
+    } finally {
+      await context.close();
+    }
+  }
+
+  async function feedbackRows() {
+    assert.ok(db);
+    const [rows] = await db.pool.query<RowDataPacket[]>(
+      "SELECT label, source, prediction_id, predicted_digit, object_key FROM images WHERE source = 'feedback' ORDER BY id",
+    );
+    return rows;
+  }
+
+  before(async () => {
+    db = await createTestDatabase();
+    s3 = await createTestStorage();
+    app = await startTestApp({ database: db.settings, storage: s3.settings });
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
+    if (SCREENSHOTS) await mkdir(DOCS_DIR, { recursive: true });
+  });
+
+  after(async () => {
+    // Each step runs even when one before it failed, so no browser or server outlives the test.
+    await browser?.close().catch((error: unknown) => console.error('closing the browser:', error));
+    await app?.close().catch((error: unknown) => console.error('closing the app:', error));
+    await db?.drop().catch((error: unknown) => console.error('dropping the test database:', error));
+  });
+
+  it('when a digit is drawn and corrected, then the answer is shown and the correction stored with its prediction', async () => {
+    const label = 3;
+    await withPage(DESKTOP, async (page) => {
+      await drawWithMouse(page, strokesOf(clearDigit(label)));
+      await page.locator('#predict').click();
+      const shown = await shownAnswer(page);
+
+      assert.equal(shown.digit, String(label));
+      assert.equal(shown.rows.length, 10);
+      for (const [digit, row] of shown.rows.entries()) {
+        assert.equal(row.digit, String(digit));
+        assert.match(row.value ?? '', /^\d{1,3}\.\d%$/);
+        assert.equal(row.top, digit === label);
+      }
+      assert.ok((shown.rows[label]?.barWidth ?? 0) > 0, 'the answer has a visible bar');
+      assert.equal(shown.modelVersion, app.classifier.metadata.version);
+      assert.match(await page.locator('#model-accuracy').textContent() ?? '', /\d+\.\d% right on [\d,]+ test digits/);
+      assert.match(shown.predictionId ?? '', UUID);
+      if (SCREENSHOTS) await page.screenshot({ path: `${DOCS_DIR}screenshot.png`, fullPage: true });
+
+      const correction = (label + 1) % 10;
+      await page.locator(`[data-label="${correction}"]`).click();
+      assert.match(await feedbackStatus(page), new RegExp(`stored as a ${correction}`));
+
+      const rows = await feedbackRows();
+      const row = rows.find((candidate) => candidate.prediction_id === shown.predictionId);
+      assert.ok(row, `a feedback row cites prediction ${shown.predictionId}`);
+      assert.equal(row.label, correction);
+      assert.equal(row.predicted_digit, label);
+      assert.ok(s3);
+      const stored = await getObjectBytes(s3.storage, s3.settings.imagesBucket, row.object_key);
+      const image = await inspectImage(stored, { maxBytes: 5 * 1024 * 1024, maxPixels: 25_000_000 });
+      assert.equal(image.format, 'png');
+      assert.deepEqual([image.width, image.height], [448, 448], 'the canvas bitmap, whatever its size on screen');
+    });
+  });
+
+  it('when an image file is chosen and confirmed, then its answer is shown and its own bytes are stored', async () => {
+    const label = 7;
+    const png = await renderDigitPng(clearDigit(label), { scale: 4, invert: true });
+    await withPage(DESKTOP, async (page) => {
+      await page.locator('#file').setInputFiles({ name: 'seven.png', mimeType: 'image/png', buffer: png });
+      const shown = await shownAnswer(page);
+      assert.equal(shown.digit, String(label));
+
+      await page.locator('#correct').click();
+      await feedbackStatus(page);
+      const row = (await feedbackRows()).find((candidate) => candidate.prediction_id === shown.predictionId);
+      assert.ok(row);
+      assert.equal(row.label, label);
+      assert.ok(s3);
+      assert.deepEqual(await getObjectBytes(s3.storage, s3.settings.imagesBucket, row.object_key), png);
+    });
+  });
+
+  it('when an image file is dropped on the drawing area, then it is predicted', async () => {
+    const label = 4;
+    const png = await renderDigitPng(clearDigit(label), { scale: 3 });
+    await withPage(DESKTOP, async (page) => {
+      const dataTransfer = await page.evaluateHandle((base64) => {
+        const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], 'four.png', { type: 'image/png' }));
+        return transfer;
+      }, png.toString('base64'));
+      await page.locator('#dropzone').dispatchEvent('drop', { dataTransfer });
+      assert.equal((await shownAnswer(page)).digit, String(label));
+    });
+  });
+
+  it('when an answer is refused, then the server\'s message is shown', async () => {
+    const blank = await renderDigitPng(new Float32Array(784), { scale: 2 });
+    await withPage(DESKTOP, async (page) => {
+      await page.locator('#file').setInputFiles({ name: 'blank.png', mimeType: 'image/png', buffer: blank });
+      const status = page.locator('#status[data-kind="error"]');
+      await status.waitFor();
+      assert.match(await status.textContent() ?? '', /^Could not predict: .+/);
+      assert.equal(await page.locator('#correct').isDisabled(), true, 'nothing to confirm');
+    });
+  });
+
+  it('when the screen is a phone, then nothing scrolls sideways and a finger can draw', async () => {
+    const label = 7;
+    await withPage(PHONE, async (page) => {
+      const { width, height } = PHONE.viewport ?? { width: 0, height: 0 };
+      const fits = () => page.evaluate(() => document.documentElement.scrollWidth);
+      assert.ok((await fits()) <= width, 'no horizontal scroll');
+      const box = await canvasBox(page);
+      assert.ok(box.x >= 0 && box.y >= 0 && box.x + box.width <= width && box.y + box.height <= height, `canvas ${JSON.stringify(box)} is fully visible`);
+      assert.ok(box.width >= 0.8 * width, 'the canvas takes most of the width');
+
+      await drawWithFinger(page, strokesOf(clearDigit(label)));
+      // No Predict click: the answer comes by itself once the finger rests.
+      assert.equal((await shownAnswer(page)).digit, String(label));
+      assert.equal(await page.evaluate(() => window.scrollY), 0, 'drawing did not scroll the page');
+      assert.ok((await fits()) <= width, 'no horizontal scroll with an answer shown');
+      if (SCREENSHOTS) await page.screenshot({ path: `${DOCS_DIR}screenshot-phone.png`, fullPage: true });
+    });
+  });
+});
