@@ -13,6 +13,7 @@ import {
 } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
+import type { InFlight } from './in-flight.js';
 import { HttpError, unavailable } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { imageUpload } from './uploads.js';
@@ -25,6 +26,7 @@ export type ApiDeps = {
   limits: ImageLimits;
   metrics: Metrics;
   backend: string;
+  inFlight: InFlight;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -62,7 +64,7 @@ export function apiRouter(deps: ApiDeps): Router {
   const router = Router();
   const log = deps.logger.child({ module: 'api' });
 
-  router.post('/predict', ...imageUpload(deps.limits.maxBytes, []), async (req, res) => {
+  router.post('/predict', ...imageUpload(deps.limits.maxBytes, []), (req, res) => deps.inFlight.run(async () => {
     const started = performance.now();
     const input = await preprocessImage(uploadedBytes(req), deps.limits);
     const classifier = deps.classifier();
@@ -81,9 +83,9 @@ export function apiRouter(deps: ApiDeps): Router {
       predictionId = null;
     }
     res.json({ digit, probabilities, modelVersion, predictionId });
-  });
+  }));
 
-  router.post('/feedback', ...imageUpload(deps.limits.maxBytes, ['label', 'predictionId']), async (req, res) => {
+  router.post('/feedback', ...imageUpload(deps.limits.maxBytes, ['label', 'predictionId']), (req, res) => deps.inFlight.run(async () => {
     const label = parseLabel(req.body?.label);
     const predictionId = parsePredictionId(req.body?.predictionId);
     const bytes = uploadedBytes(req);
@@ -127,7 +129,7 @@ export function apiRouter(deps: ApiDeps): Router {
     if (prediction !== undefined) deps.metrics.feedback.inc({ agreed: String(prediction.digit === label) });
     log.info({ id, label, predictionId }, 'feedback stored');
     res.status(201).json({ id, ...row });
-  });
+  }));
 
   router.get('/model', (_req, res) => {
     const { metadata } = deps.classifier();

@@ -8,6 +8,7 @@ import type { Classifier } from './classifier.js';
 import { docsRouter } from './docs.js';
 import { errorHandler, HttpError } from './errors.js';
 import { healthRouter } from './health.js';
+import { InFlight } from './in-flight.js';
 import { createMetrics } from './metrics.js';
 
 export type AppDeps = {
@@ -17,6 +18,8 @@ export type AppDeps = {
   storage: Storage;
   limits: ImageLimits;
   backend: string;
+  /** Handlers still running; main waits for them before closing the pool. */
+  inFlight?: InFlight;
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -40,7 +43,7 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use('/api', apiRouter({ ...deps, classifier, metrics }));
+  app.use('/api', apiRouter({ ...deps, classifier, metrics, inFlight: deps.inFlight ?? new InFlight() }));
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
   app.use((req) => {

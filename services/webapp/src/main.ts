@@ -12,6 +12,7 @@ import {
 } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier } from './classifier.js';
+import { InFlight } from './in-flight.js';
 import { loadWebappSettings } from './settings.js';
 
 async function main(): Promise<void> {
@@ -36,7 +37,9 @@ async function main(): Promise<void> {
   await retry(() => migrate(pool), { what: 'database migrations', logger });
   await retry(() => ensureBuckets(storage), { what: 'storage buckets', logger });
 
+  const inFlight = new InFlight();
   const app = createApp({
+    inFlight,
     logger,
     classifier,
     pool,
@@ -53,6 +56,7 @@ async function main(): Promise<void> {
     server.close();
     server.closeIdleConnections();
     await once(server, 'close');
+    await inFlight.drained(10_000);
     await pool.end();
     classifier.dispose();
   };
