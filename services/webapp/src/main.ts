@@ -26,7 +26,9 @@ async function main(): Promise<void> {
     return;
   }
   const logger = createLogger({ name: 'webapp', level: settings.logLevel });
-  const backend = await initTf(settings.tfjsBackend);
+  const backend = await initTf(settings.tfjsBackend, {
+    onFallback: (reason) => logger.info({ reason }, 'tfjs-node unavailable, using the wasm backend'),
+  });
   logger.info({ backend }, 'tfjs backend ready');
   const classifier = await loadClassifier(settings.modelDir, PREPROCESSING_VERSION);
   logger.info({ modelVersion: classifier.metadata.version, modelDir: settings.modelDir }, 'model loaded');

@@ -32,8 +32,11 @@ const SCREENSHOTS = process.env.MLPL_SCREENSHOTS === '1';
 const DOCS_DIR = fileURLToPath(new URL('../../../docs/', import.meta.url));
 
 type Point = { x: number; y: number };
-/** A stroke from one point to another, in units of the canvas side (0..1). */
-type Stroke = [Point, Point];
+/** A pen stroke: points in units of the canvas side (0..1), drawn in order. */
+type Stroke = Point[];
+
+/** The 8 neighbours of a pixel, as [dx, dy]. */
+const NEIGHBOURS = [[1, 0], [1, 1], [0, 1], [-1, 1], [-1, 0], [-1, -1], [0, -1], [1, -1]] as const;
 
 /** Zhang–Suen thinning of a binary image: the one-pixel-wide skeleton a pen would have traced. */
 function thin(mask: Uint8Array, size: number): Uint8Array {
@@ -62,25 +65,56 @@ function thin(mask: Uint8Array, size: number): Uint8Array {
   return skeleton;
 }
 
-/** Pen strokes that redraw an MNIST digit: its ink (> 0.5) thinned to a skeleton, each pair of
- * touching skeleton pixels joined by a short stroke, a lone pixel drawn as a dot. */
+/**
+ * Pen strokes that redraw an MNIST digit as a person would: its ink (> 0.5) thinned to a
+ * skeleton, walked from the line ends as straight on as the skeleton allows, each walk smoothed
+ * by a 3-point moving average so it is not drawn as a staircase.
+ */
 function strokesOf(pixels: ArrayLike<number>): Stroke[] {
   const size = MNIST_SIZE;
   const mask = Uint8Array.from({ length: size * size }, (_, i) => ((pixels[i] ?? 0) > 0.5 ? 1 : 0));
   const skeleton = thin(mask, size);
-  const on = (x: number, y: number) => x >= 0 && y >= 0 && x < size && y < size && skeleton[y * size + x] === 1;
-  const centre = (x: number, y: number): Point => ({ x: (x + 0.5) / size, y: (y + 0.5) / size });
-  const strokes: Stroke[] = [];
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      if (!on(x, y)) continue;
-      // Only neighbours ahead in reading order, so each pair is joined once.
-      const ahead = [[x + 1, y], [x - 1, y + 1], [x, y + 1], [x + 1, y + 1]].filter(([nx = 0, ny = 0]) => on(nx, ny));
-      for (const [nx = 0, ny = 0] of ahead) strokes.push([centre(x, y), centre(nx, ny)]);
-      if (ahead.length === 0) strokes.push([centre(x, y), centre(x, y)]);
+  const neighbours = (i: number) =>
+    NEIGHBOURS.map(([dx, dy]) => [(i % size) + dx, Math.floor(i / size) + dy] as const)
+      .filter(([x, y]) => x >= 0 && y >= 0 && x < size && y < size && skeleton[y * size + x] === 1)
+      .map(([x, y]) => y * size + x);
+  const walked = new Set<string>();
+  const edge = (a: number, b: number) => (a < b ? `${a}-${b}` : `${b}-${a}`);
+  const unwalked = (i: number) => neighbours(i).filter((j) => !walked.has(edge(i, j)));
+  const direction = (a: number, b: number) => Math.atan2(Math.floor(b / size) - Math.floor(a / size), (b % size) - (a % size));
+  const turn = (from: number, to: number) => Math.abs(((to - from + 3 * Math.PI) % (2 * Math.PI)) - Math.PI);
+
+  const ink = [...skeleton.keys()].filter((i) => skeleton[i] === 1);
+  // Line ends first, so open strokes start where a pen would; closed loops start anywhere.
+  const starts = [...ink.filter((i) => neighbours(i).length === 1), ...ink];
+  const walks: number[][] = [];
+  for (const start of starts) {
+    if (neighbours(start).length === 0) walks.push([start]);
+    while (unwalked(start).length > 0) {
+      const walk = [start];
+      for (let at = start, heading = NaN; ; ) {
+        const options = unwalked(at);
+        if (options.length === 0) break;
+        const next = Number.isNaN(heading)
+          ? options[0]!
+          : options.reduce((best, j) => (turn(heading, direction(at, j)) < turn(heading, direction(at, best)) ? j : best));
+        walked.add(edge(at, next));
+        heading = direction(at, next);
+        walk.push(next);
+        at = next;
+      }
+      walks.push(walk);
     }
   }
-  return strokes;
+
+  const point = (i: number): Point => ({ x: ((i % size) + 0.5) / size, y: (Math.floor(i / size) + 0.5) / size });
+  return walks.map((walk) =>
+    walk.map(point).map((p, k, all) => {
+      if (k === 0 || k === all.length - 1) return p;
+      const [a, b] = [all[k - 1]!, all[k + 1]!];
+      return { x: (a.x + p.x + b.x) / 3, y: (a.y + p.y + b.y) / 3 };
+    }),
+  );
 }
 
 async function canvasBox(page: Page) {
@@ -92,10 +126,11 @@ async function canvasBox(page: Page) {
 async function drawWithMouse(page: Page, strokes: Stroke[]): Promise<void> {
   const box = await canvasBox(page);
   const at = (p: Point) => [box.x + p.x * box.width, box.y + p.y * box.height] as const;
-  for (const [from, to] of strokes) {
-    await page.mouse.move(...at(from));
+  for (const [first, ...rest] of strokes) {
+    if (first === undefined) continue;
+    await page.mouse.move(...at(first));
     await page.mouse.down();
-    await page.mouse.move(...at(to), { steps: 2 });
+    for (const point of rest) await page.mouse.move(...at(point), { steps: 2 });
     await page.mouse.up();
   }
 }
@@ -106,9 +141,10 @@ async function drawWithFinger(page: Page, strokes: Stroke[]): Promise<void> {
   const at = (p: Point) => ({ x: box.x + p.x * box.width, y: box.y + p.y * box.height });
   const cdp = await page.context().newCDPSession(page);
   try {
-    for (const [from, to] of strokes) {
-      await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [at(from)] });
-      await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [at(to)] });
+    for (const [first, ...rest] of strokes) {
+      if (first === undefined) continue;
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: [at(first)] });
+      for (const point of rest) await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: [at(point)] });
       await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
     }
   } finally {
@@ -127,7 +163,7 @@ async function shownAnswer(page: Page) {
         digit: row.querySelector('.p-digit')?.textContent,
         value: row.querySelector('.p-value')?.textContent,
         barWidth: row.querySelector('.fill')?.getBoundingClientRect().width ?? 0,
-        top: row.classList.contains('top'),
+        top: row.classList.contains('best'),
       })),
     ),
     modelVersion: await page.locator('#model-version').textContent(),
@@ -217,7 +253,10 @@ describe('the page', () => {
       assert.equal(shown.modelVersion, app.classifier.metadata.version);
       assert.match(await page.locator('#model-accuracy').textContent() ?? '', /\d+\.\d% right on [\d,]+ test digits/);
       assert.match(shown.predictionId ?? '', UUID);
-      if (SCREENSHOTS) await page.screenshot({ path: `${DOCS_DIR}screenshot.png`, fullPage: true });
+      if (SCREENSHOTS) {
+        await page.mouse.move(0, 0); // no hover colour on Predict in the picture
+        await page.screenshot({ path: `${DOCS_DIR}screenshot.png`, fullPage: true });
+      }
 
       const correction = (label + 1) % 10;
       await page.locator(`[data-label="${correction}"]`).click();
