@@ -95,9 +95,8 @@ function strokesOf(pixels: ArrayLike<number>): Stroke[] {
       for (let at = start, heading = NaN; ; ) {
         const options = unwalked(at);
         if (options.length === 0) break;
-        const next = Number.isNaN(heading)
-          ? options[0]!
-          : options.reduce((best, j) => (turn(heading, direction(at, j)) < turn(heading, direction(at, best)) ? j : best));
+        // With no heading yet every turn is NaN, no comparison holds, and the first option wins.
+        const next = options.reduce((best, j) => (turn(heading, direction(at, j)) < turn(heading, direction(at, best)) ? j : best));
         walked.add(edge(at, next));
         heading = direction(at, next);
         walk.push(next);
@@ -111,7 +110,7 @@ function strokesOf(pixels: ArrayLike<number>): Stroke[] {
   return walks.map((walk) =>
     walk.map(point).map((p, k, all) => {
       if (k === 0 || k === all.length - 1) return p;
-      const [a, b] = [all[k - 1]!, all[k + 1]!];
+      const [a = p, b = p] = [all[k - 1], all[k + 1]];
       return { x: (a.x + p.x + b.x) / 3, y: (a.y + p.y + b.y) / 3 };
     }),
   );
@@ -163,7 +162,7 @@ async function shownAnswer(page: Page) {
         digit: row.querySelector('.p-digit')?.textContent,
         value: row.querySelector('.p-value')?.textContent,
         barWidth: row.querySelector('.fill')?.getBoundingClientRect().width ?? 0,
-        top: row.classList.contains('best'),
+        best: row.classList.contains('best'),
       })),
     ),
     modelVersion: await page.locator('#model-version').textContent(),
@@ -247,7 +246,7 @@ describe('the page', () => {
       for (const [digit, row] of shown.rows.entries()) {
         assert.equal(row.digit, String(digit));
         assert.match(row.value ?? '', /^\d{1,3}\.\d%$/);
-        assert.equal(row.top, digit === label);
+        assert.equal(row.best, digit === label);
       }
       assert.ok((shown.rows[label]?.barWidth ?? 0) > 0, 'the answer has a visible bar');
       assert.equal(shown.modelVersion, app.classifier.metadata.version);
@@ -271,7 +270,8 @@ describe('the page', () => {
       const stored = await getObjectBytes(s3.storage, s3.settings.imagesBucket, row.object_key);
       const image = await inspectImage(stored, { maxBytes: 5 * 1024 * 1024, maxPixels: 25_000_000 });
       assert.equal(image.format, 'png');
-      assert.deepEqual([image.width, image.height], [448, 448], 'the canvas bitmap, whatever its size on screen');
+      const bitmap = await page.locator('#canvas').evaluate((canvas: HTMLCanvasElement) => [canvas.width, canvas.height]);
+      assert.deepEqual([image.width, image.height], bitmap, 'the canvas bitmap, whatever its size on screen');
     });
   });
 
