@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
-import { getImage, getPrediction, insertImage, insertPrediction, migrate, MIGRATIONS } from './database.js';
+import { createPool, getImage, getPrediction, insertImage, insertPrediction, migrate, MIGRATIONS } from './database.js';
 import { createTestDatabase } from './testing/test-env.js';
 import type { TestDatabase } from './testing/test-env.js';
 
@@ -23,9 +23,18 @@ describe('database', () => {
     );
   });
 
-  it('when two services migrate at once, then both succeed', async () => {
-    const results = await Promise.all([migrate(db.pool), migrate(db.pool)]);
-    assert.deepEqual(results, [[], []]);
+  it('when two services migrate an empty database at once, then each migration is applied once', async () => {
+    const name = `${db.settings.database}_empty`;
+    await db.pool.query(`CREATE DATABASE \`${name}\``);
+    const pools = [createPool({ ...db.settings, database: name }), createPool({ ...db.settings, database: name })];
+    try {
+      const results = await Promise.all(pools.map((pool) => migrate(pool)));
+      const all = MIGRATIONS.map((migration) => migration.version);
+      assert.deepEqual([...results].sort((a, b) => b.length - a.length), [all, []]);
+    } finally {
+      await Promise.all(pools.map((pool) => pool.end()));
+      await db.pool.query(`DROP DATABASE \`${name}\``);
+    }
   });
 
   it('when an image row is inserted, then it reads back unused', async () => {
@@ -70,8 +79,9 @@ describe('database', () => {
 
   it('when a prediction is recorded, then it reads back', async () => {
     const id = '0f8fad5b-d9cb-469f-a165-70867728950e';
-    await insertPrediction(db.pool, { id, modelVersion: 'v1', digit: 3, confidence: 0.9, latencyMs: 2.5 });
-    assert.deepEqual(await getPrediction(db.pool, id), { id, modelVersion: 'v1', digit: 3, confidence: 0.9, latencyMs: 2.5 });
+    const row = { id, modelVersion: 'v1', imageSha256: 'ef'.repeat(32), digit: 3, confidence: 0.9, latencyMs: 2.5 };
+    await insertPrediction(db.pool, row);
+    assert.deepEqual(await getPrediction(db.pool, id), row);
     assert.equal(await getPrediction(db.pool, '00000000-0000-0000-0000-000000000000'), undefined);
   });
 });

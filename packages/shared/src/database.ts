@@ -18,6 +18,9 @@ export function createPool(settings: DatabaseSettings, options: { connectionLimi
     connectionLimit: options.connectionLimit ?? 10,
     // Fail fast when the server is gone, so a request turns into a 503 instead of hanging.
     connectTimeout: 3000,
+    // Requests wait for a connection in this queue; bounded so a stalled server cannot
+    // pile up every request in memory.
+    queueLimit: 200,
     timezone: 'Z',
     supportBigNumbers: true,
     bigNumberStrings: false,
@@ -57,6 +60,7 @@ export const MIGRATIONS: readonly Migration[] = [
         id CHAR(36) NOT NULL PRIMARY KEY,
         created_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
         model_version VARCHAR(64) NOT NULL,
+        image_sha256 CHAR(64) NOT NULL,
         digit TINYINT UNSIGNED NOT NULL,
         confidence DOUBLE NOT NULL,
         latency_ms DOUBLE NOT NULL,
@@ -110,8 +114,15 @@ async function applyPending(connection: PoolConnection): Promise<number[]> {
   return done;
 }
 
+/**
+ * Request-path statements give up after this long: a server that stalls (rather than
+ * refusing connections) must still turn into a 503, not a request that hangs. mysql2
+ * destroys the connection a timed-out statement ran on.
+ */
+export const STATEMENT_TIMEOUT_MS = 2000;
+
 export async function pingDatabase(pool: Pool): Promise<void> {
-  await pool.query('SELECT 1');
+  await pool.query({ sql: 'SELECT 1', timeout: STATEMENT_TIMEOUT_MS });
 }
 
 export type NewImageRow = {
@@ -133,9 +144,12 @@ export type ImageRow = NewImageRow & { id: number; usedInRun: number | null; cre
 
 export async function insertImage(pool: Pool, row: NewImageRow): Promise<number> {
   const [result] = await pool.execute<ResultSetHeader>(
-    `INSERT INTO images (object_key, sha256, content_type, byte_size, width, height, label, source,
-       split, prediction_id, predicted_digit, model_version)
-     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    {
+      sql: `INSERT INTO images (object_key, sha256, content_type, byte_size, width, height, label, source,
+         split, prediction_id, predicted_digit, model_version)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      timeout: STATEMENT_TIMEOUT_MS,
+    },
     [
       row.objectKey,
       row.sha256,
@@ -191,6 +205,8 @@ function toImageRow(row: RowDataPacket): ImageRow {
 export type PredictionRow = {
   id: string;
   modelVersion: string;
+  /** SHA-256 of the image that was classified: feedback citing this prediction must send the same bytes. */
+  imageSha256: string;
   digit: number;
   confidence: number;
   latencyMs: number;
@@ -198,14 +214,17 @@ export type PredictionRow = {
 
 export async function insertPrediction(pool: Pool, row: PredictionRow): Promise<void> {
   await pool.execute(
-    'INSERT INTO predictions (id, model_version, digit, confidence, latency_ms) VALUES (?, ?, ?, ?, ?)',
-    [row.id, row.modelVersion, row.digit, row.confidence, row.latencyMs],
+    {
+      sql: 'INSERT INTO predictions (id, model_version, image_sha256, digit, confidence, latency_ms) VALUES (?, ?, ?, ?, ?, ?)',
+      timeout: STATEMENT_TIMEOUT_MS,
+    },
+    [row.id, row.modelVersion, row.imageSha256, row.digit, row.confidence, row.latencyMs],
   );
 }
 
 export async function getPrediction(pool: Pool, id: string): Promise<PredictionRow | undefined> {
   const [rows] = await pool.execute<RowDataPacket[]>(
-    'SELECT id, model_version, digit, confidence, latency_ms FROM predictions WHERE id = ?',
+    { sql: 'SELECT id, model_version, image_sha256, digit, confidence, latency_ms FROM predictions WHERE id = ?', timeout: STATEMENT_TIMEOUT_MS },
     [id],
   );
   const row = rows[0];
@@ -213,6 +232,7 @@ export async function getPrediction(pool: Pool, id: string): Promise<PredictionR
   return {
     id: String(row.id),
     modelVersion: String(row.model_version),
+    imageSha256: String(row.image_sha256),
     digit: Number(row.digit),
     confidence: Number(row.confidence),
     latencyMs: Number(row.latency_ms),

@@ -32,7 +32,9 @@ export async function ensureBuckets(storage: Storage): Promise<void> {
 }
 
 export async function pingStorage(storage: Storage): Promise<void> {
-  await storage.client.bucketExists(storage.settings.imagesBucket);
+  if (!(await storage.client.bucketExists(storage.settings.imagesBucket))) {
+    throw new Error(`bucket ${storage.settings.imagesBucket} does not exist`);
+  }
 }
 
 /** `ab/abcdef….png`: the SHA-256 of the bytes, fanned out by its first byte. */

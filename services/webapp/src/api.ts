@@ -14,6 +14,7 @@ import {
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 import type { InFlight } from './in-flight.js';
+import type { Limiter } from './limiter.js';
 import { HttpError, unavailable } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { imageUpload } from './uploads.js';
@@ -27,6 +28,8 @@ export type ApiDeps = {
   metrics: Metrics;
   backend: string;
   inFlight: InFlight;
+  /** Bounds how many uploads are decoded at once, and so the memory decoding can take. */
+  decodes: Limiter;
 };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -66,7 +69,8 @@ export function apiRouter(deps: ApiDeps): Router {
 
   router.post('/predict', ...imageUpload(deps.limits.maxBytes, []), (req, res) => deps.inFlight.run(async () => {
     const started = performance.now();
-    const input = await preprocessImage(uploadedBytes(req), deps.limits);
+    const bytes = uploadedBytes(req);
+    const input = await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
     const classifier = deps.classifier();
     const { digit, probabilities } = classifier.classify(input);
     const modelVersion = classifier.metadata.version;
@@ -76,7 +80,8 @@ export function apiRouter(deps: ApiDeps): Router {
     // client still gets its prediction, with no id to cite in feedback.
     let predictionId: string | null = randomUUID();
     try {
-      await insertPrediction(deps.pool, { id: predictionId, modelVersion, digit, confidence: probabilities[digit] ?? 0, latencyMs });
+      const imageSha256 = createHash('sha256').update(bytes).digest('hex');
+      await insertPrediction(deps.pool, { id: predictionId, modelVersion, imageSha256, digit, confidence: probabilities[digit] ?? 0, latencyMs });
     } catch (error) {
       deps.metrics.predictionLogFailures.inc();
       log.warn({ err: error }, 'prediction not recorded');
@@ -91,7 +96,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const bytes = uploadedBytes(req);
     const { format, width, height } = await inspectImage(bytes, deps.limits);
     // Decoding proves the upload is a usable digit before anything is stored.
-    await preprocessImage(bytes, deps.limits);
+    await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
 
     let prediction: Awaited<ReturnType<typeof getPrediction>>;
     if (predictionId !== null) {
@@ -99,9 +105,12 @@ export function apiRouter(deps: ApiDeps): Router {
         throw unavailable('database', error);
       });
       if (prediction === undefined) throw new HttpError(422, 'unknown_prediction', `no prediction ${predictionId} was recorded`);
+      // The lineage (what the model said, which version) holds only for the image it saw.
+      if (prediction.imageSha256 !== sha256) {
+        throw new HttpError(422, 'prediction_mismatch', `prediction ${predictionId} was made for a different image; send the same bytes`);
+      }
     }
 
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
     const objectKey = contentAddressedKey(sha256, format);
     const contentType = CONTENT_TYPES[format] ?? 'application/octet-stream';
     // Object first, row second: a row never points at a missing object. If the row fails,

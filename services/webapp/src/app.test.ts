@@ -154,10 +154,26 @@ describe('webapp API', () => {
     }
 
     it('when a blank image is sent as feedback, then it is refused', async () => {
+      const before = await counts();
       const blank = await renderDigitPng(new Float32Array(784), { scale: 2 });
       const { status, body } = await post(`${app.url}/api/feedback`, [{ name: 'image', file: blank }, { name: 'label', value: '0' }]);
       assert.equal(status, 422);
       assert.equal(body.error.code, 'blank_image');
+      assert.deepEqual(await counts(), before);
+    });
+
+    it('when feedback cites a prediction made for another image, then it is refused', async () => {
+      const predicted = await post(`${app.url}/api/predict`, [{ name: 'image', file: sevenPng }]);
+      const other = await renderDigitPng(digitPixels(mnist.labels.indexOf(2)), { scale: 2 });
+      const before = await counts();
+      const { status, body } = await post(`${app.url}/api/feedback`, [
+        { name: 'image', file: other },
+        { name: 'label', value: '2' },
+        { name: 'predictionId', value: predicted.body.predictionId },
+      ]);
+      assert.equal(status, 422);
+      assert.equal(body.error.code, 'prediction_mismatch');
+      assert.deepEqual(await counts(), before);
     });
 
     it('when the body is JSON instead of multipart, then it is refused', async () => {
@@ -202,6 +218,9 @@ describe('webapp API', () => {
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     assert.match(metrics, /mlpl_predictions_total\{digit="7",model_version="[^"]+"\} \d+/);
     assert.match(metrics, /mlpl_tfjs_tensors \d+/);
+    // Failed and successful requests are filed under the same route.
+    assert.match(metrics, /mlpl_http_request_duration_seconds_count\{method="POST",route="\/api\/predict",status="200"\}/);
+    assert.match(metrics, /mlpl_http_request_duration_seconds_count\{method="POST",route="\/api\/predict",status="400"\}/);
     const model = (await (await fetch(`${app.url}/api/model`)).json()) as { version: string; metrics: { accuracy: number } };
     assert.equal(model.version, app.classifier.metadata.version);
     assert.ok(model.metrics.accuracy >= 0.97);

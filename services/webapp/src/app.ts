@@ -9,6 +9,7 @@ import { docsRouter } from './docs.js';
 import { errorHandler, HttpError } from './errors.js';
 import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
+import { Limiter } from './limiter.js';
 import { createMetrics } from './metrics.js';
 
 export type AppDeps = {
@@ -20,6 +21,8 @@ export type AppDeps = {
   backend: string;
   /** Handlers still running; main waits for them before closing the pool. */
   inFlight?: InFlight;
+  /** Uploads decoded at once (default 4, libuv's thread pool): each may take ~100 MB at MAX_IMAGE_PIXELS. */
+  maxConcurrentDecodes?: number;
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -34,7 +37,9 @@ export function createApp(deps: AppDeps): Express {
     const stop = metrics.requests.startTimer({ method: req.method });
     res.setHeader('X-Content-Type-Options', 'nosniff');
     res.on('finish', () => {
-      const route = req.route === undefined ? 'unmatched' : `${req.baseUrl}${String(req.route.path)}`;
+      // originalUrl, not baseUrl + route: express restores baseUrl when an error leaves a
+      // router, which would file failed requests under another route. No route has parameters.
+      const route = req.route === undefined ? 'unmatched' : (req.originalUrl.split('?')[0] ?? '');
       stop({ route, status: String(res.statusCode) });
     });
     next();
@@ -43,7 +48,14 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
-  app.use('/api', apiRouter({ ...deps, classifier, metrics, inFlight: deps.inFlight ?? new InFlight() }));
+  app.use('/api', apiRouter({
+      ...deps,
+      classifier,
+      metrics,
+      inFlight: deps.inFlight ?? new InFlight(),
+      decodes: new Limiter(deps.maxConcurrentDecodes ?? 4),
+    }),
+  );
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
   app.use((req) => {

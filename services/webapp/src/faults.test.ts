@@ -74,6 +74,23 @@ describe('webapp when the database or storage fails', () => {
     assert.ok(keys.includes(stored.body.objectKey) && keys.includes(again.body.objectKey));
   });
 
+  it('when the database stalls without refusing, then feedback is a 503 and predictions answer within seconds', async () => {
+    const before = await rowIds();
+    mariadb.process.kill('SIGSTOP');
+    try {
+      const started = Date.now();
+      const [refused, predicted] = await Promise.all([feedback(pngs[3]!, '6'), post(`${app.url}/api/predict`, [{ name: 'image', file: pngs[3]! }])]);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.body.error.code, 'database_unavailable');
+      assert.equal(predicted.status, 200);
+      assert.equal(predicted.body.predictionId, null);
+      assert.ok(Date.now() - started < 10_000, `answered after ${Date.now() - started} ms`);
+    } finally {
+      mariadb.process.kill('SIGCONT');
+    }
+    assert.deepEqual(await rowIds(), before);
+  });
+
   it('when the database is down, then feedback is 503, predictions still answer, and nothing earlier is lost', async () => {
     const before = await rowIds();
     await mariadb.stop();

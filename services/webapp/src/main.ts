@@ -42,6 +42,7 @@ async function main(): Promise<void> {
   const inFlight = new InFlight();
   const app = createApp({
     inFlight,
+    maxConcurrentDecodes: settings.maxConcurrentDecodes,
     logger,
     classifier,
     pool,
@@ -50,6 +51,8 @@ async function main(): Promise<void> {
     backend,
   });
   const server = app.listen(settings.port, settings.host);
+  // A slow client may not hold an upload buffer for Node's default 300 s.
+  server.requestTimeout = 30_000;
   await once(server, 'listening');
   logger.info({ url: `http://localhost:${settings.port}` }, 'webapp listening');
 
@@ -62,11 +65,17 @@ async function main(): Promise<void> {
     await pool.end();
     classifier.dispose();
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
+  const stopAndReport = (signal: string) =>
+    stop(signal).catch((error: unknown) => {
+      logger.error({ err: error }, 'unclean stop');
+      process.exitCode = 1;
+    });
+  process.once('SIGTERM', () => void stopAndReport('SIGTERM'));
+  process.once('SIGINT', () => void stopAndReport('SIGINT'));
 }
 
 main().catch((error: unknown) => {
   console.error('webapp failed to start:', error);
-  process.exitCode = 1;
+  // Open pool connections would keep a half-started process alive; exit so the orchestrator restarts it.
+  process.exit(1);
 });

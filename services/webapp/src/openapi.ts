@@ -28,7 +28,7 @@ export const openApiDocument = {
         },
         responses: {
           '200': { description: 'The prediction', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
-          '400': errorResponse('Missing image, empty file or unexpected field'),
+          '400': errorResponse('Missing image, empty file, unexpected field, too many files or fields, malformed multipart body'),
           '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES'),
           '415': errorResponse('Not an image of an accepted format'),
           '422': errorResponse('Corrupt image, too many pixels (MAX_IMAGE_PIXELS) or no ink'),
@@ -58,11 +58,11 @@ export const openApiDocument = {
         },
         responses: {
           '201': { description: 'Stored', content: { 'application/json': { schema: { $ref: '#/components/schemas/Feedback' } } } },
-          '400': errorResponse('Missing or invalid label, image or predictionId, or an unexpected field'),
+          '400': errorResponse('Missing or invalid label, image or predictionId, an unexpected field, too many files or fields, malformed multipart body'),
           '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES'),
           '415': errorResponse('Not an image of an accepted format'),
-          '422': errorResponse('Corrupt or blank image, too many pixels, or an unknown predictionId'),
-          '503': errorResponse('Database or storage unavailable; nothing was stored'),
+          '422': errorResponse('Corrupt or blank image, too many pixels, an unknown predictionId, or one made for a different image'),
+          '503': errorResponse('Database or storage unavailable or stalled; no row was written (an uploaded object may stay, harmlessly: it is content-addressed)'),
         },
       },
     },

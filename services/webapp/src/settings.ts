@@ -9,6 +9,7 @@ export type WebappSettings = {
   modelDir: string;
   maxUploadBytes: number;
   maxImagePixels: number;
+  maxConcurrentDecodes: number;
   tfjsBackend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   logLevel: LogLevel;
   database: DatabaseSettings;
@@ -28,6 +29,7 @@ export function loadWebappSettings(env: Env): WebappSettings {
     maxUploadBytes: reader.int('MAX_UPLOAD_BYTES', { default: 5 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
     // 25 MP bounds the memory one decode may take (about 100 MB as RGBA).
     maxImagePixels: reader.int('MAX_IMAGE_PIXELS', { default: 25_000_000, min: 784, max: 268_402_689 }),
+    maxConcurrentDecodes: reader.int('MAX_CONCURRENT_DECODES', { default: 4, min: 1, max: 64 }),
     tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),

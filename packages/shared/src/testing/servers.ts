@@ -42,9 +42,20 @@ function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
 }
 
+/** Debian installs the server in /usr/sbin, which is not on every user's PATH. */
+function findBinary(name: string): string {
+  const dirs = [...(process.env.PATH ?? '').split(path.delimiter), '/usr/sbin', '/usr/local/sbin', '/usr/bin'];
+  const found = dirs.filter((dir) => dir !== '').map((dir) => path.join(dir, name)).find((file) => existsSync(file));
+  if (found === undefined) throw new Error(`${name} not found on PATH or in /usr/sbin: install Debian's mariadb-server`);
+  return found;
+}
+
 async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boolean>, child: ChildProcess): Promise<void> {
+  let spawnError: Error | undefined;
+  child.once('error', (error) => (spawnError = error));
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
+    if (spawnError !== undefined) throw new Error(`${what} could not be started: ${spawnError.message}`);
     if (child.exitCode !== null) throw new Error(`${what} exited with code ${child.exitCode} while starting`);
     if (await probe().catch(() => false)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -73,7 +84,7 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
   const password = options.password ?? 'mlpl-test-password';
   const asRoot = isRoot() ? ['--user=root'] : [];
   if (!existsSync(path.join(dir, 'mysql'))) {
-    await execFileAsync('mariadb-install-db', [
+    await execFileAsync(findBinary('mariadb-install-db'), [
       '--no-defaults',
       `--datadir=${dir}`,
       '--auth-root-authentication-method=normal',
@@ -83,7 +94,7 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
   }
   const port = options.port ?? (await freePort());
   const child = spawn(
-    'mariadbd',
+    findBinary('mariadbd'),
     [
       '--no-defaults',
       `--datadir=${dir}`,
