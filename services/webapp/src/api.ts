@@ -41,6 +41,10 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   webp: 'image/webp',
 };
 
+function sha256Hex(bytes: Buffer): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 function uploadedBytes(req: Request): Buffer {
   // imageUpload() guarantees the file; this narrows the type.
   if (req.file === undefined) throw new HttpError(400, 'missing_image', 'no image');
@@ -80,8 +84,7 @@ export function apiRouter(deps: ApiDeps): Router {
     // client still gets its prediction, with no id to cite in feedback.
     let predictionId: string | null = randomUUID();
     try {
-      const imageSha256 = createHash('sha256').update(bytes).digest('hex');
-      await insertPrediction(deps.pool, { id: predictionId, modelVersion, imageSha256, digit, confidence: probabilities[digit] ?? 0, latencyMs });
+      await insertPrediction(deps.pool, { id: predictionId, modelVersion, imageSha256: sha256Hex(bytes), digit, confidence: probabilities[digit] ?? 0, latencyMs });
     } catch (error) {
       deps.metrics.predictionLogFailures.inc();
       log.warn({ err: error }, 'prediction not recorded');
@@ -97,7 +100,7 @@ export function apiRouter(deps: ApiDeps): Router {
     const { format, width, height } = await inspectImage(bytes, deps.limits);
     // Decoding proves the upload is a usable digit before anything is stored.
     await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
-    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    const sha256 = sha256Hex(bytes);
 
     let prediction: Awaited<ReturnType<typeof getPrediction>>;
     if (predictionId !== null) {
