@@ -1,0 +1,157 @@
+import * as tf from '@tensorflow/tfjs';
+import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, MNIST_PIXELS } from '@mlpl/shared';
+import type { ClassMetrics, DigitSet, ModelMetrics } from '@mlpl/shared';
+
+/** Digits per `model.predict` call: 256 × 784 floats is 0.8 MB of input, small on any backend. */
+export const DEFAULT_EVAL_BATCH_SIZE = 256;
+
+/**
+ * Probabilities are clipped to [1e-7, 1] before the logarithm, the epsilon tfjs-layers uses in
+ * its own cross-entropy, so one confidently wrong digit gives a loss of about 16, not Infinity.
+ */
+const LOSS_EPSILON = 1e-7;
+
+export type EvaluateOptions = {
+  batchSize?: number;
+  /**
+   * The classes the model was trained to tell apart (the `numbers` setting); default all ten.
+   * Digits of other classes are left out, the prediction is the most probable of these
+   * classes, and `perClass` lists only these. The confusion matrix stays 10×10.
+   */
+  classes?: readonly number[];
+};
+
+/**
+ * Accuracy, confusion matrix and per-class precision / recall / F1 from two label arrays.
+ * `confusionMatrix[t][p]` counts digits of true class t predicted as p. A ratio with nothing
+ * to count (0/0: precision of a class never predicted, recall of a class absent from the
+ * labels, F1 when precision + recall is 0) is defined as 0, never NaN, so the metrics stay
+ * valid JSON and comparable; `support` (true digits of the class) says when it means "no data".
+ * An empty input gives accuracy 0 with testCount 0: callers that gate on it check testCount.
+ */
+export function metricsFromPredictions(
+  labels: ArrayLike<number>,
+  predicted: ArrayLike<number>,
+  numClasses = CNN_NUM_CLASSES,
+  classes: readonly number[] = range(numClasses),
+): ModelMetrics {
+  if (labels.length !== predicted.length) {
+    throw new Error(`${labels.length} labels but ${predicted.length} predictions`);
+  }
+  const confusionMatrix = Array.from({ length: numClasses }, () => new Array<number>(numClasses).fill(0));
+  let correct = 0;
+  for (let i = 0; i < labels.length; i++) {
+    const label = labels[i] ?? -1;
+    const guess = predicted[i] ?? -1;
+    const row = confusionMatrix[label];
+    if (row === undefined || !(guess >= 0 && guess < numClasses && Number.isInteger(guess))) {
+      throw new Error(`digit ${i}: label ${label} / prediction ${guess} is not a class 0–${numClasses - 1}`);
+    }
+    row[guess] = (row[guess] ?? 0) + 1;
+    if (label === guess) correct++;
+  }
+
+  const perClass: ClassMetrics[] = classes.map((c) => {
+    const truePositives = confusionMatrix[c]?.[c] ?? 0;
+    const support = sum(confusionMatrix[c] ?? []);
+    const predictedAs = sum(confusionMatrix.map((row) => row[c] ?? 0));
+    const precision = ratio(truePositives, predictedAs);
+    const recall = ratio(truePositives, support);
+    return { label: String(c), precision, recall, f1: ratio(2 * precision * recall, precision + recall), support };
+  });
+  return { accuracy: ratio(correct, labels.length), testCount: labels.length, perClass, confusionMatrix };
+}
+
+/**
+ * Predicts `set` in batches (each batch's tensors freed before the next) and returns
+ * accuracy, mean cross-entropy loss (natural log, of the model's probability for the true
+ * class), the confusion matrix and per-class metrics, as `metricsFromPredictions` defines them.
+ */
+export async function evaluateModel(model: tf.LayersModel, set: DigitSet, options: EvaluateOptions = {}): Promise<ModelMetrics> {
+  const batchSize = options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE;
+  if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
+  const classes = options.classes ?? range(CNN_NUM_CLASSES);
+  if (classes.length === 0 || !classes.every((c) => Number.isInteger(c) && c >= 0 && c < CNN_NUM_CLASSES)) {
+    throw new Error(`classes must be a non-empty list of classes 0–${CNN_NUM_CLASSES - 1}, got [${classes.join(', ')}]`);
+  }
+  const wanted = new Set(classes);
+
+  const labels: number[] = [];
+  const predicted: number[] = [];
+  let lossSum = 0;
+  for (let start = 0; start < set.count; start += batchSize) {
+    const end = Math.min(start + batchSize, set.count);
+    const output = tf.tidy(() => {
+      const pixels = set.images.subarray(start * MNIST_PIXELS, end * MNIST_PIXELS);
+      return model.predict(tf.tensor4d(pixels, [end - start, ...CNN_INPUT_SHAPE])) as tf.Tensor;
+    });
+    let probabilities: Float32Array;
+    try {
+      probabilities = (await output.data()) as Float32Array;
+    } finally {
+      output.dispose();
+    }
+    for (let i = start; i < end; i++) {
+      const label = set.labels[i] ?? -1;
+      if (!wanted.has(label)) continue;
+      const row = probabilities.subarray((i - start) * CNN_NUM_CLASSES, (i - start + 1) * CNN_NUM_CLASSES);
+      labels.push(label);
+      predicted.push(argmaxOf(row, classes));
+      lossSum -= Math.log(Math.min(1, Math.max(LOSS_EPSILON, row[label] ?? 0)));
+    }
+  }
+  const metrics = metricsFromPredictions(labels, predicted, CNN_NUM_CLASSES, classes);
+  return { ...metrics, loss: labels.length > 0 ? lossSum / labels.length : 0 };
+}
+
+export type ModelComparison = {
+  candidate: Record<string, ModelMetrics>;
+  incumbent: Record<string, ModelMetrics>;
+  /** Sets left out of both records because they held no digits (e.g. no feedback yet). */
+  skipped: string[];
+};
+
+/**
+ * Evaluates both models on the same named sets in one call, so the gate compares like with
+ * like. Empty sets are omitted from both records and listed in `skipped`: an accuracy of 0/0
+ * would be noise, and the gate judges only sets present for both. With no incumbent (the
+ * first run) `incumbent` is empty.
+ */
+export async function compareModels(
+  candidate: tf.LayersModel,
+  incumbent: tf.LayersModel | null,
+  sets: Readonly<Record<string, DigitSet>>,
+  options: EvaluateOptions = {},
+): Promise<ModelComparison> {
+  const comparison: ModelComparison = { candidate: {}, incumbent: {}, skipped: [] };
+  for (const [name, set] of Object.entries(sets)) {
+    if (set.count === 0) {
+      comparison.skipped.push(name);
+      continue;
+    }
+    comparison.candidate[name] = await evaluateModel(candidate, set, options);
+    if (incumbent !== null) comparison.incumbent[name] = await evaluateModel(incumbent, set, options);
+  }
+  return comparison;
+}
+
+/** Index (a class) of the largest of `row` among `classes`; ties go to the first listed. */
+function argmaxOf(row: Float32Array, classes: readonly number[]): number {
+  let best = classes[0] ?? 0;
+  for (const c of classes) {
+    if ((row[c] ?? -Infinity) > (row[best] ?? -Infinity)) best = c;
+  }
+  return best;
+}
+
+function ratio(numerator: number, denominator: number): number {
+  return denominator === 0 ? 0 : numerator / denominator;
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((total, value) => total + value, 0);
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
