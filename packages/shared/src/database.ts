@@ -68,6 +68,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  {
+    version: 2,
+    name: 'base images keyed by their place in the source data',
+    statements: [
+      // Position of a base image in its source's split (MNIST train 0–59,999, test 0–9,999);
+      // NULL for feedback. The unique key is what makes registration resumable without
+      // duplicates: unique keys admit any number of NULLs, so feedback rows are unaffected.
+      // Plain ALTER (no IF NOT EXISTS), valid on MySQL 8 and MariaDB alike; it runs once,
+      // under the migration lock, and is then recorded in schema_migrations.
+      `ALTER TABLE images
+        ADD COLUMN source_index INT UNSIGNED NULL,
+        ADD UNIQUE KEY images_source_item (source, split, source_index)`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';
@@ -237,4 +251,81 @@ export async function getPrediction(pool: Pool, id: string): Promise<PredictionR
     confidence: Number(row.confidence),
     latencyMs: Number(row.latency_ms),
   };
+}
+
+/** A base-data image (MNIST and the like): its place in the source is what identifies it. */
+export type NewBaseImageRow = {
+  objectKey: string;
+  sha256: string;
+  contentType: string;
+  byteSize: number;
+  width: number;
+  height: number;
+  label: number;
+  source: string;
+  split: string;
+  /** Index of the image within its source's split, from 0. */
+  sourceIndex: number;
+};
+
+/** Columns of one base-image row: ten `?` per row in the bulk insert below. */
+const BASE_IMAGE_PLACEHOLDERS = '(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)';
+
+/**
+ * Inserts base images in one multi-row statement; rows already present (same source, split
+ * and source index) are left as they are. Returns how many rows were new.
+ *
+ * INSERT IGNORE would also turn bad values into warnings, so the rows are checked here first
+ * and the only thing IGNORE can swallow is the duplicate key, which is the point.
+ */
+export async function insertBaseImages(pool: Pool, rows: readonly NewBaseImageRow[]): Promise<number> {
+  if (rows.length === 0) return 0;
+  const values: (string | number)[] = [];
+  for (const row of rows) {
+    if (!Number.isInteger(row.label) || row.label < 0 || row.label > 9) {
+      throw new RangeError(`label ${row.label} of ${row.source}/${row.split}#${row.sourceIndex} is not 0–9`);
+    }
+    if (!Number.isInteger(row.sourceIndex) || row.sourceIndex < 0) {
+      throw new RangeError(`source index ${row.sourceIndex} of ${row.source}/${row.split} is not a natural number`);
+    }
+    values.push(
+      row.objectKey,
+      row.sha256,
+      row.contentType,
+      row.byteSize,
+      row.width,
+      row.height,
+      row.label,
+      row.source,
+      row.split,
+      row.sourceIndex,
+    );
+  }
+  // query, not execute: a prepared statement per batch size would pile up on the server, and
+  // the values are still escaped by the driver from the `?` placeholders.
+  const [result] = await pool.query<ResultSetHeader>(
+    `INSERT IGNORE INTO images (object_key, sha256, content_type, byte_size, width, height, label, source,
+       split, source_index)
+     VALUES ${rows.map(() => BASE_IMAGE_PLACEHOLDERS).join(', ')}`,
+    values,
+  );
+  return result.affectedRows;
+}
+
+/** Source indexes of one source's split already registered: what a resumed registration skips. */
+export async function registeredSourceIndexes(pool: Pool, source: string, split: string): Promise<Set<number>> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT source_index FROM images WHERE source = ? AND split = ? AND source_index IS NOT NULL',
+    [source, split],
+  );
+  return new Set(rows.map((row) => Number(row.source_index)));
+}
+
+/** Base images of a source, both splits; feedback rows (no source index) are not counted. */
+export async function countBaseImages(pool: Pool, source: string): Promise<number> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM images WHERE source = ? AND source_index IS NOT NULL',
+    [source],
+  );
+  return Number(rows[0]?.n ?? 0);
 }
