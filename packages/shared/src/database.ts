@@ -82,6 +82,30 @@ export const MIGRATIONS: readonly Migration[] = [
         ADD UNIQUE KEY images_source_item (source, split, source_index)`,
     ],
   },
+  {
+    version: 3,
+    name: 'training runs',
+    statements: [
+      // JSON documents are LONGTEXT: MariaDB's JSON is an alias of LONGTEXT and MySQL's JSON
+      // type would reject nothing we write, so plain text is what both servers store alike.
+      `CREATE TABLE IF NOT EXISTS training_runs (
+        id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        started_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        finished_at DATETIME(3) NULL,
+        status VARCHAR(16) NOT NULL,
+        model_version VARCHAR(64) NULL,
+        parent_version VARCHAR(64) NULL,
+        parameters LONGTEXT NULL,
+        history LONGTEXT NULL,
+        evaluation LONGTEXT NULL,
+        gate_reason TEXT NULL,
+        data_counts LONGTEXT NULL,
+        error TEXT NULL,
+        duration_ms INT UNSIGNED NULL,
+        KEY training_runs_status (status, started_at)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';
@@ -328,4 +352,205 @@ export async function countBaseImages(pool: Pool, source: string): Promise<numbe
     [source],
   );
   return Number(rows[0]?.n ?? 0);
+}
+
+/** Where feedback rows come from: the webapp's `POST /api/feedback`. */
+export const FEEDBACK_SOURCE = 'feedback';
+
+/** Labelled feedback images no training run has used yet: what a cycle's threshold counts. */
+export async function countUnusedFeedback(pool: Pool): Promise<number> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT COUNT(*) AS n FROM images WHERE source = ? AND used_in_run IS NULL',
+    [FEEDBACK_SOURCE],
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+export type TrainingImageRow = { id: number; objectKey: string; sha256: string; label: number };
+
+function toTrainingImageRow(row: RowDataPacket): TrainingImageRow {
+  return { id: Number(row.id), objectKey: String(row.object_key), sha256: String(row.sha256), label: Number(row.label) };
+}
+
+/** The unused feedback images, oldest first. */
+export async function listUnusedFeedback(pool: Pool): Promise<TrainingImageRow[]> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT id, object_key, sha256, label FROM images WHERE source = ? AND used_in_run IS NULL ORDER BY id',
+    [FEEDBACK_SOURCE],
+  );
+  return rows.map(toTrainingImageRow);
+}
+
+/** Base images of one source's split in source order; `limit` takes the first ones. */
+export async function listBaseImages(pool: Pool, source: string, split: string, limit?: number): Promise<TrainingImageRow[]> {
+  const sql =
+    'SELECT id, object_key, sha256, label FROM images WHERE source = ? AND split = ? AND source_index IS NOT NULL ORDER BY source_index';
+  // LIMIT through query, not execute: MySQL 8's prepared statements reject a bound LIMIT value.
+  const [rows] =
+    limit === undefined
+      ? await pool.execute<RowDataPacket[]>(sql, [source, split])
+      : await pool.query<RowDataPacket[]>(`${sql} LIMIT ?`, [source, split, limit]);
+  return rows.map(toTrainingImageRow);
+}
+
+export const TRAINING_RUN_STATUSES = ['running', 'promoted', 'rejected', 'failed'] as const;
+export type TrainingRunStatus = (typeof TRAINING_RUN_STATUSES)[number];
+
+/** Records a run as 'running' and returns its id. */
+export async function startRun(pool: Pool, run: { parentVersion: string | null; parameters: unknown }): Promise<number> {
+  const [result] = await pool.execute<ResultSetHeader>(
+    "INSERT INTO training_runs (status, parent_version, parameters) VALUES ('running', ?, ?)",
+    [run.parentVersion, JSON.stringify(run.parameters)],
+  );
+  return result.insertId;
+}
+
+export type RunOutcome = {
+  status: Exclude<TrainingRunStatus, 'running'>;
+  modelVersion?: string | null;
+  history?: unknown;
+  evaluation?: unknown;
+  gateReason?: string | null;
+  dataCounts?: unknown;
+  error?: string | null;
+  durationMs: number;
+};
+
+function jsonOrNull(value: unknown): string | null {
+  return value === undefined ? null : JSON.stringify(value);
+}
+
+/** Closes a run with its outcome; a run already closed is left as it was. */
+export async function finishRun(pool: Pool, runId: number, outcome: RunOutcome): Promise<void> {
+  await pool.execute(
+    `UPDATE training_runs SET status = ?, finished_at = CURRENT_TIMESTAMP(3), model_version = ?, history = ?,
+       evaluation = ?, gate_reason = ?, data_counts = ?, error = ?, duration_ms = ?
+     WHERE id = ? AND status = 'running'`,
+    [
+      outcome.status,
+      outcome.modelVersion ?? null,
+      jsonOrNull(outcome.history),
+      jsonOrNull(outcome.evaluation),
+      outcome.gateReason ?? null,
+      jsonOrNull(outcome.dataCounts),
+      outcome.error ?? null,
+      Math.max(0, Math.round(outcome.durationMs)),
+      runId,
+    ],
+  );
+}
+
+export type TrainingRunRow = {
+  id: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  status: TrainingRunStatus;
+  modelVersion: string | null;
+  parentVersion: string | null;
+  parameters: unknown;
+  history: unknown;
+  evaluation: unknown;
+  gateReason: string | null;
+  dataCounts: unknown;
+  error: string | null;
+  durationMs: number | null;
+};
+
+function parseJsonColumn(value: unknown): unknown {
+  return value === null || value === undefined ? null : JSON.parse(String(value));
+}
+
+/** The most recent runs, newest first. */
+export async function listRuns(pool: Pool, limit = 20): Promise<TrainingRunRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM training_runs ORDER BY id DESC LIMIT ?', [limit]);
+  return rows.map((row) => ({
+    id: Number(row.id),
+    startedAt: row.started_at as Date,
+    finishedAt: (row.finished_at as Date | null) ?? null,
+    status: String(row.status) as TrainingRunStatus,
+    modelVersion: row.model_version === null ? null : String(row.model_version),
+    parentVersion: row.parent_version === null ? null : String(row.parent_version),
+    parameters: parseJsonColumn(row.parameters),
+    history: parseJsonColumn(row.history),
+    evaluation: parseJsonColumn(row.evaluation),
+    gateReason: row.gate_reason === null ? null : String(row.gate_reason),
+    dataCounts: parseJsonColumn(row.data_counts),
+    error: row.error === null ? null : String(row.error),
+    durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+  }));
+}
+
+/**
+ * Marks images as used by a run; only rows still unused change, so an image is credited to
+ * the first run that used it. Returns how many rows changed.
+ */
+export async function markImagesUsed(pool: Pool, ids: readonly number[], runId: number): Promise<number> {
+  if (ids.length === 0) return 0;
+  let changed = 0;
+  // Batches keep the IN list (and the packet) bounded.
+  for (let start = 0; start < ids.length; start += 1000) {
+    const [result] = await pool.query<ResultSetHeader>('UPDATE images SET used_in_run = ? WHERE id IN (?) AND used_in_run IS NULL', [
+      runId,
+      ids.slice(start, start + 1000),
+    ]);
+    changed += result.affectedRows;
+  }
+  return changed;
+}
+
+/** Name of the database lock that keeps training cycles from overlapping, across replicas too. */
+export const TRAINING_LOCK = 'mlpl_training_cycle';
+
+export type HeldLock = { release(): Promise<void> };
+
+/**
+ * Takes the training lock without waiting, on a connection of its own: MySQL ties a named
+ * lock to its connection, so a process that dies (or loses the connection) frees it. Returns
+ * null when another cycle holds it.
+ */
+export async function tryTrainingLock(pool: Pool): Promise<HeldLock | null> {
+  const connection = await pool.getConnection();
+  try {
+    const [rows] = await connection.query<RowDataPacket[]>('SELECT GET_LOCK(?, 0) AS got', [TRAINING_LOCK]);
+    if (rows[0]?.got !== 1) {
+      connection.release();
+      return null;
+    }
+  } catch (error) {
+    connection.destroy();
+    throw error;
+  }
+  return {
+    async release() {
+      try {
+        await connection.query('SELECT RELEASE_LOCK(?)', [TRAINING_LOCK]);
+        connection.release();
+      } catch {
+        // A connection that cannot release the lock is closed, which releases it too.
+        connection.destroy();
+      }
+    },
+  };
+}
+
+/**
+ * Runs left 'running' by a process that was killed: called under the training lock, so no
+ * live cycle owns them. Returns how many were closed as failed.
+ */
+export async function failInterruptedRuns(pool: Pool): Promise<number> {
+  const [result] = await pool.execute<ResultSetHeader>(
+    `UPDATE training_runs SET status = 'failed', finished_at = CURRENT_TIMESTAMP(3),
+       error = 'interrupted: the process running this cycle stopped before it finished'
+     WHERE status = 'running'`,
+  );
+  return result.affectedRows;
+}
+
+/** Every feedback image, used or not: the held-out share of all of them is a fixed test set. */
+export async function listFeedback(pool: Pool): Promise<(TrainingImageRow & { usedInRun: number | null })[]> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT id, object_key, sha256, label, used_in_run FROM images WHERE source = ? ORDER BY id',
+    [FEEDBACK_SOURCE],
+  );
+  return rows.map((row) => ({ ...toTrainingImageRow(row), usedInRun: row.used_in_run === null ? null : Number(row.used_in_run) }));
 }

@@ -1,0 +1,59 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { BUNDLE_FILES } from '@mlpl/shared';
+import type { ModelBundleFiles } from '@mlpl/shared';
+
+/** One POST the stub received: the bearer header and the three files, by field name. */
+export type ReceivedBundle = { authorization: string | undefined; files: Partial<ModelBundleFiles>; fileNames: string[] };
+
+export type AppbuilderStub = {
+  url: string;
+  received: ReceivedBundle[];
+  /** Status the next POSTs are answered with; 202 (the real one's "build accepted") by default. */
+  status: number;
+  close(): Promise<void>;
+};
+
+/**
+ * For tests where the appbuilder is not the subject: an HTTP server on a free port that
+ * records each multipart POST and answers as the real one would, `{version, ...}` as JSON.
+ * Multipart is parsed by the platform's own Request.formData, so the stub adds no parser.
+ */
+export async function startAppbuilderStub(): Promise<AppbuilderStub> {
+  const stub: AppbuilderStub = { url: '', received: [], status: 202, close: async () => undefined };
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      void (async () => {
+        const request = new Request('http://stub/', {
+          method: 'POST',
+          headers: { 'content-type': req.headers['content-type'] ?? '' },
+          body: Buffer.concat(chunks),
+        });
+        const form = await request.formData();
+        const files: Partial<ModelBundleFiles> = {};
+        const fileNames: string[] = [];
+        for (const [field, name] of Object.entries(BUNDLE_FILES) as [keyof ModelBundleFiles, string][]) {
+          const value = form.get(name);
+          if (value instanceof Blob) {
+            files[field] = Buffer.from(await value.arrayBuffer());
+            if (value instanceof File) fileNames.push(value.name);
+          }
+        }
+        stub.received.push({ authorization: req.headers.authorization, files, fileNames });
+        const ok = stub.status >= 200 && stub.status < 300;
+        res.writeHead(stub.status, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(ok ? { accepted: true } : { error: { code: 'build_failed', message: 'stub told to fail' } }));
+      })().catch((error: unknown) => {
+        res.writeHead(400, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: { code: 'bad_request', message: String(error) } }));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  stub.url = `http://127.0.0.1:${port}/`;
+  stub.close = () => new Promise<void>((resolve) => server.close(() => resolve()));
+  return stub;
+}

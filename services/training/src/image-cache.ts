@@ -1,0 +1,108 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { MNIST_PIXELS, getObjectBytes, preprocessImage } from '@mlpl/shared';
+import type { DigitSet, Storage } from '@mlpl/shared';
+
+/** What the cache needs to know of an image: where it is stored and what its bytes hash to. */
+export type CachedImageRef = { objectKey: string; sha256: string };
+
+export type ImageCache = {
+  /** The image's bytes: from the folder when present and intact, else from storage (then kept). */
+  bytes(ref: CachedImageRef): Promise<Buffer>;
+  /** The model's input for the image: 784 floats from `preprocessImage`. */
+  input(ref: CachedImageRef): Promise<Float32Array>;
+  /** Requests made to storage so far: what the cache saves is visible in logs and tests. */
+  readonly fetches: number;
+};
+
+const SHA256_PATTERN = /^[0-9a-f]{64}$/;
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** Writes via a temporary file and a rename, so a killed process never leaves half a file. */
+async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
+  const temporary = `${file}.${randomUUID()}.part`;
+  try {
+    await writeFile(temporary, bytes);
+    await rename(temporary, file);
+  } finally {
+    await rm(temporary, { force: true });
+  }
+}
+
+/**
+ * A folder of image bytes keyed by their SHA-256 (`<dir>/<aa>/<sha256>.bin`), in front of the
+ * images bucket. Bytes from storage are checked against the hash the database recorded
+ * before they are kept, and cached bytes are checked again when read, so a corrupt file is
+ * fetched anew instead of trained on. Content addressing makes entries immutable: the
+ * cache never needs invalidating.
+ */
+export function createImageCache(storage: Storage, dir: string): ImageCache {
+  let fetches = 0;
+  const fileOf = (sha256: string) => path.join(dir, sha256.slice(0, 2), `${sha256}.bin`);
+
+  async function bytes(ref: CachedImageRef): Promise<Buffer> {
+    if (!SHA256_PATTERN.test(ref.sha256)) throw new Error(`image ${ref.objectKey}: ${ref.sha256} is not a sha256 hex digest`);
+    const file = fileOf(ref.sha256);
+    try {
+      const cached = await readFile(file);
+      if (sha256Hex(cached) === ref.sha256) return cached;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    fetches++;
+    const fetched = await getObjectBytes(storage, storage.settings.imagesBucket, ref.objectKey);
+    const actual = sha256Hex(fetched);
+    if (actual !== ref.sha256) {
+      throw new Error(`image ${ref.objectKey}: storage holds bytes with SHA-256 ${actual}, the database recorded ${ref.sha256}`);
+    }
+    await mkdir(path.dirname(file), { recursive: true });
+    await writeAtomically(file, fetched);
+    return fetched;
+  }
+
+  return {
+    bytes,
+    async input(ref) {
+      return preprocessImage(await bytes(ref));
+    },
+    get fetches() {
+      return fetches;
+    },
+  };
+}
+
+/** Runs `work` on every item with at most `limit` in flight, results in item order. */
+async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  let failed = false;
+  const worker = async () => {
+    while (!failed && next < items.length) {
+      const index = next++;
+      try {
+        results[index] = await work(items[index] as T);
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Loads labelled images through the cache into a DigitSet, in the order given. */
+export async function loadDigitSet(
+  cache: ImageCache,
+  rows: readonly (CachedImageRef & { label: number })[],
+  options: { concurrency?: number } = {},
+): Promise<DigitSet> {
+  const inputs = await mapLimited(rows, options.concurrency ?? 16, (row) => cache.input(row));
+  const images = new Float32Array(rows.length * MNIST_PIXELS);
+  inputs.forEach((input, i) => images.set(input, i * MNIST_PIXELS));
+  return { images, labels: Uint8Array.from(rows, (row) => row.label), count: rows.length };
+}
