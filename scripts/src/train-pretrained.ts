@@ -9,10 +9,11 @@ import * as tf from '@tensorflow/tfjs';
 import {
   CNN_DEFAULTS,
   MNIST_CLASSES,
-  MNIST_IMAGE_SIZE,
   MNIST_PIXELS,
   PREPROCESSING_VERSION,
+  copyShiftedDigit,
   countByClass,
+  digitTensors,
   createModel,
   disposeModel,
   initTf,
@@ -20,6 +21,7 @@ import {
   loadPackagedMnist,
   readBundleDir,
   selectDigits,
+  seededRandom,
   serializeModel,
   splitHeldOut,
   writeBundleDir,
@@ -37,17 +39,6 @@ const MIN_ACCURACY = 0.97;
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** mulberry32: a small seeded generator, so shuffles and shifts repeat run to run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** One epoch's input: the digits in a fresh order, each shifted by a random whole-pixel offset. */
 function augmentedEpoch(set: DigitSet, random: () => number): { images: Float32Array; labels: Uint8Array } {
@@ -63,25 +54,11 @@ function augmentedEpoch(set: DigitSet, random: () => number): { images: Float32A
     const dx = Math.floor(random() * span) - MAX_SHIFT;
     const dy = Math.floor(random() * span) - MAX_SHIFT;
     labels[target] = set.labels[source] ?? 0;
-    for (let y = 0; y < MNIST_IMAGE_SIZE; y++) {
-      const sy = y - dy;
-      if (sy < 0 || sy >= MNIST_IMAGE_SIZE) continue;
-      for (let x = 0; x < MNIST_IMAGE_SIZE; x++) {
-        const sx = x - dx;
-        if (sx < 0 || sx >= MNIST_IMAGE_SIZE) continue;
-        images[target * MNIST_PIXELS + y * MNIST_IMAGE_SIZE + x] = set.images[source * MNIST_PIXELS + sy * MNIST_IMAGE_SIZE + sx] ?? 0;
-      }
-    }
+    copyShiftedDigit(set.images, source, images, target, dx, dy);
   });
   return { images, labels };
 }
 
-function toTensors(images: Float32Array, labels: Uint8Array): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  return tf.tidy(() => ({
-    xs: tf.tensor4d(images, [labels.length, MNIST_IMAGE_SIZE, MNIST_IMAGE_SIZE, 1]),
-    ys: tf.oneHot(tf.tensor1d(labels, 'int32'), MNIST_CLASSES).toFloat() as tf.Tensor2D,
-  }));
-}
 
 type Evaluation = {
   accuracy: number;
@@ -93,7 +70,7 @@ type Evaluation = {
 /** Confusion matrix rows are true classes, columns predicted ones. */
 function evaluate(model: tf.LayersModel, set: DigitSet): Evaluation {
   const { probabilities, predicted } = tf.tidy(() => {
-    const { xs } = toTensors(set.images, set.labels);
+    const { xs } = digitTensors(set.images, set.labels);
     const output = model.predict(xs, { batchSize: 256 }) as tf.Tensor2D;
     return { probabilities: output.dataSync() as Float32Array, predicted: output.argMax(1).dataSync() as Int32Array };
   });
@@ -207,7 +184,7 @@ async function main(): Promise<void> {
   for (let epoch = 1; epoch <= EPOCHS; epoch++) {
     const epochStart = performance.now();
     const batch = augmentedEpoch(train, random);
-    const { xs, ys } = toTensors(batch.images, batch.labels);
+    const { xs, ys } = digitTensors(batch.images, batch.labels);
     const history = await model.fit(xs, ys, { epochs: 1, batchSize: BATCH_SIZE, shuffle: false, verbose: 0 });
     tf.dispose([xs, ys]);
     const loss = history.history['loss']?.[0] as number;

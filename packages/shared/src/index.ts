@@ -9,3 +9,4 @@ export * from './cnn.js';
 export * from './mnist-package.js';
 export * from './retry.js';
 export * from './preprocess.js';
+export * from './digit-tensors.js';

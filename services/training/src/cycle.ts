@@ -14,6 +14,7 @@ import {
   startRun,
   tryTrainingLock,
   countUnusedFeedback,
+  seededRandom,
 } from '@mlpl/shared';
 import type { Logger, ModelBundleFiles, ModelMetadata, Pool, Storage, TrainingImageRow } from '@mlpl/shared';
 import { postToAppbuilder } from './appbuilder-client.js';
@@ -21,7 +22,7 @@ import { compareModels } from './evaluation.js';
 import type { ModelComparison } from './evaluation.js';
 import { decideGate } from './gate.js';
 import { createImageCache, loadDigitSet } from './image-cache.js';
-import { sampleIndices, seededRandom, trainModel } from './train.js';
+import { sampleIndices, trainModel } from './train.js';
 import type { EpochLog, TrainMode } from './train.js';
 
 export type CycleSettings = {

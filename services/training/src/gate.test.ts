@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, createModel, disposeModel, initTf, loadPackagedMnist, selectDigits, splitHeldOut } from '@mlpl/shared';
+import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, createModel, disposeModel, initTf, loadPackagedMnist, seededRandom, selectDigits, splitHeldOut } from '@mlpl/shared';
 import type { DigitSet, ModelMetrics } from '@mlpl/shared';
 import { compareModels } from './evaluation.js';
 import { decideGate } from './gate.js';
@@ -105,17 +105,6 @@ describe('decideGate', () => {
   });
 });
 
-/** mulberry32: a seeded generator, so the shuffled labels are the same on every run. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function shuffled<T>(values: readonly T[], random: () => number): T[] {
   const copy = [...values];

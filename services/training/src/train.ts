@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { MNIST_CLASSES, MNIST_IMAGE_SIZE, MNIST_PIXELS, countByClass, createModel, disposeModel } from '@mlpl/shared';
+import { MNIST_PIXELS, copyShiftedDigit, countByClass, createModel, digitTensors, disposeModel, seededRandom } from '@mlpl/shared';
 import type { DigitSet } from '@mlpl/shared';
 
 export type TrainMode = 'fine-tune' | 'scratch';
@@ -60,17 +60,6 @@ export const TRAIN_DEFAULTS = {
   maxShift: 2,
 } as const;
 
-/** mulberry32: a small seeded generator, so sample, order and shifts repeat run to run. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** The first `count` of a seeded Fisher–Yates shuffle of 0…total−1 (partial, so O(total) once). */
 export function sampleIndices(total: number, count: number, random: () => number): Uint32Array {
@@ -106,25 +95,11 @@ function epochBatch(sources: Source[], random: () => number, maxShift: number): 
     const dx = Math.floor(random() * span) - maxShift;
     const dy = Math.floor(random() * span) - maxShift;
     labels[target] = set.labels[index] ?? 0;
-    for (let y = 0; y < MNIST_IMAGE_SIZE; y++) {
-      const sy = y - dy;
-      if (sy < 0 || sy >= MNIST_IMAGE_SIZE) continue;
-      for (let x = 0; x < MNIST_IMAGE_SIZE; x++) {
-        const sx = x - dx;
-        if (sx < 0 || sx >= MNIST_IMAGE_SIZE) continue;
-        images[target * MNIST_PIXELS + y * MNIST_IMAGE_SIZE + x] = set.images[index * MNIST_PIXELS + sy * MNIST_IMAGE_SIZE + sx] ?? 0;
-      }
-    }
+    copyShiftedDigit(set.images, index, images, target, dx, dy);
   });
   return { images, labels };
 }
 
-function toTensors(images: Float32Array, labels: Uint8Array): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
-  return tf.tidy(() => ({
-    xs: tf.tensor4d(images, [labels.length, MNIST_IMAGE_SIZE, MNIST_IMAGE_SIZE, 1]),
-    ys: tf.oneHot(tf.tensor1d(labels, 'int32'), MNIST_CLASSES).toFloat() as tf.Tensor2D,
-  }));
-}
 
 /** A fresh compiled model holding a copy of `base`'s weights; `base` itself is left as it was. */
 function cloneForFineTuning(base: tf.LayersModel, options: { seed: number; learningRate: number; dropoutRate?: number }): tf.LayersModel {
@@ -192,14 +167,14 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
   const modelOptions = { seed, learningRate, ...(options.dropoutRate === undefined ? {} : { dropoutRate: options.dropoutRate }) };
   const model = options.base === undefined || options.mode === 'scratch' ? createModel(modelOptions) : cloneForFineTuning(options.base, modelOptions);
 
-  const validation = options.validation !== undefined && options.validation.count > 0 ? toTensors(options.validation.images, options.validation.labels) : undefined;
+  const validation = options.validation !== undefined && options.validation.count > 0 ? digitTensors(options.validation.images, options.validation.labels) : undefined;
   const history: EpochLog[] = [];
   let fitMs = 0;
   const started = performance.now();
   try {
     for (let epoch = 1; epoch <= epochs; epoch++) {
       const batch = epochBatch(sources, random, maxShift);
-      const { xs, ys } = toTensors(batch.images, batch.labels);
+      const { xs, ys } = digitTensors(batch.images, batch.labels);
       const fitStart = performance.now();
       let fitted: tf.History;
       try {
