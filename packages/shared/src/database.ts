@@ -554,3 +554,39 @@ export async function listFeedback(pool: Pool): Promise<(TrainingImageRow & { us
   );
   return rows.map((row) => ({ ...toTrainingImageRow(row), usedInRun: row.used_in_run === null ? null : Number(row.used_in_run) }));
 }
+
+/** Unused feedback images per class (index = label): what the per-class retrain rule looks at. */
+export async function countUnusedFeedbackByClass(pool: Pool): Promise<number[]> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT label, COUNT(*) AS n FROM images WHERE source = ? AND used_in_run IS NULL GROUP BY label',
+    [FEEDBACK_SOURCE],
+  );
+  const counts = new Array<number>(10).fill(0);
+  for (const row of rows) counts[Number(row.label)] = Number(row.n);
+  return counts;
+}
+
+/** Versions of promoted runs, newest first: the model in service is the first that still loads. */
+export async function listPromotedVersions(pool: Pool, limit = 5): Promise<string[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    "SELECT model_version FROM training_runs WHERE status = 'promoted' AND model_version IS NOT NULL ORDER BY id DESC LIMIT ?",
+    [limit],
+  );
+  return rows.map((row) => String(row.model_version));
+}
+
+/** Base images of a source, counted by split: what `/status` shows of the registration. */
+export async function countBaseImagesBySplit(pool: Pool, source: string): Promise<Record<string, number>> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    'SELECT split, COUNT(*) AS n FROM images WHERE source = ? AND source_index IS NOT NULL GROUP BY split',
+    [source],
+  );
+  return Object.fromEntries(rows.map((row) => [String(row.split), Number(row.n)]));
+}
+
+/** Id of the newest unused feedback row, or null when there is none. */
+export async function newestUnusedFeedbackId(pool: Pool): Promise<number | null> {
+  const [rows] = await pool.execute<RowDataPacket[]>('SELECT MAX(id) AS id FROM images WHERE source = ? AND used_in_run IS NULL', [FEEDBACK_SOURCE]);
+  const id = rows[0]?.id;
+  return id === null || id === undefined ? null : Number(id);
+}

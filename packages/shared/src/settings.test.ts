@@ -63,4 +63,22 @@ describe('settings', () => {
     assert.equal(settings.storage.useSSL, true);
     assert.equal(settings.logLevel, 'debug');
   });
+
+  it('when decimals and optional whole numbers are read, then bad ones are named and unset ones stay undefined', () => {
+    const reader = new EnvReader({ SHARE: '0.25', DOT: '.5', BAD: '1e3', HIGH: '1.5', OPT: '7', OPT_BAD: 'x' });
+    assert.equal(reader.number('SHARE', { min: 0, max: 1 }), 0.25);
+    assert.equal(reader.number('DOT'), 0.5);
+    assert.equal(reader.number('MISSING', { default: 0.1 }), 0.1);
+    reader.number('BAD');
+    reader.number('HIGH', { max: 1 });
+    assert.equal(reader.optionalInt('OPT', { min: 1 }), 7);
+    assert.equal(reader.optionalInt('UNSET'), undefined);
+    reader.optionalInt('OPT_BAD');
+    assert.throws(
+      () => reader.done(),
+      (error: unknown) =>
+        error instanceof SettingsError &&
+        error.problems.join('|') === 'BAD must be a number, got "1e3"|HIGH must be at most 1, got 1.5|OPT_BAD must be a whole number, got "x"',
+    );
+  });
 });

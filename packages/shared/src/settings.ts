@@ -59,6 +59,31 @@ export class EnvReader {
     return value;
   }
 
+  /** A decimal number (e.g. a share or a tolerance); same rules as `int` otherwise. */
+  number(name: string, options: IntOptions = {}): number {
+    const raw = this.#raw(name);
+    if (raw === undefined) {
+      if (options.default === undefined) this.#problems.push(`${name} is required`);
+      return options.default ?? 0;
+    }
+    if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw)) {
+      this.#problems.push(`${name} must be a number, got "${raw}"`);
+      return options.default ?? 0;
+    }
+    const value = Number(raw);
+    const { min, max } = options;
+    if ((min !== undefined && value < min) || (max !== undefined && value > max)) {
+      const bounds = min === undefined ? `at most ${max}` : max === undefined ? `at least ${min}` : `between ${min} and ${max}`;
+      this.#problems.push(`${name} must be ${bounds}, got ${value}`);
+    }
+    return value;
+  }
+
+  /** A whole number that may be left unset (undefined), checked like `int` when set. */
+  optionalInt(name: string, options: Omit<IntOptions, 'default'> = {}): number | undefined {
+    return this.#raw(name) === undefined ? undefined : this.int(name, options);
+  }
+
   port(name: string, fallback: number): number {
     return this.int(name, { default: fallback, min: 1, max: 65535 });
   }

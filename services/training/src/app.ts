@@ -1,0 +1,145 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express from 'express';
+import type { ErrorRequestHandler, Express, Request } from 'express';
+import { countUnusedFeedbackByClass, listRuns } from '@mlpl/shared';
+import type { Logger, Pool } from '@mlpl/shared';
+import type { CycleOptions } from './cycle.js';
+import type { Trainer } from './trainer.js';
+
+export type TrainingAppDeps = {
+  trainer: Trainer;
+  pool: Pool;
+  logger: Logger;
+  /** Bearer token `POST /train` requires. */
+  token: string;
+  /** When the scheduler checks next, or null when it is stopped. */
+  nextCheck: () => Date | null;
+  /** What `/status` reports of the settings: nothing secret. */
+  settings: Record<string, unknown>;
+};
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+/** Compares hashes, so neither the token's content nor its length leaks through timing. */
+function hasToken(req: Request, token: string): boolean {
+  const match = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
+  return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), digest(token));
+}
+
+const TRAIN_PARAMETERS = new Set(['mode', 'force', 'wait']);
+
+function flag(value: unknown, name: string): boolean {
+  if (value === undefined) return false;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new HttpError(400, 'bad_parameter', `${name} must be true or false`);
+}
+
+/** `?mode=fine-tune|scratch&force=true&wait=true`, each optional; anything else is a 400. */
+function parseTrainQuery(req: Request): { options: CycleOptions; wait: boolean } {
+  const query = req.query as Record<string, unknown>;
+  const unknown = Object.keys(query).filter((key) => !TRAIN_PARAMETERS.has(key));
+  if (unknown.length > 0) throw new HttpError(400, 'unknown_parameter', `unknown parameter(s): ${unknown.join(', ')}; allowed: mode, force, wait`);
+  const options: CycleOptions = { force: flag(query['force'], 'force') };
+  if (query['mode'] !== undefined) {
+    if (query['mode'] !== 'fine-tune' && query['mode'] !== 'scratch') throw new HttpError(400, 'bad_parameter', 'mode must be fine-tune or scratch');
+    options.mode = query['mode'];
+  }
+  return { options, wait: flag(query['wait'], 'wait') };
+}
+
+/**
+ * The training service's small HTTP interface, on an internal port: `/healthz`, `/status`
+ * and `POST /train`. Built without listening, so tests bind port 0.
+ */
+export function createTrainingApp(deps: TrainingAppDeps): Express {
+  const { trainer } = deps;
+  const app = express();
+  app.disable('x-powered-by');
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+
+  app.get('/status', async (_req, res) => {
+    // The database may be down: say so, and show what the process knows itself.
+    let database: Record<string, unknown>;
+    try {
+      const unusedByClass = await countUnusedFeedbackByClass(deps.pool);
+      const runs = await listRuns(deps.pool, 10);
+      database = {
+        reachable: true,
+        unusedFeedback: unusedByClass.reduce((a, b) => a + b, 0),
+        unusedFeedbackByClass: unusedByClass,
+        runs: runs.map((run) => ({
+          id: run.id,
+          status: run.status,
+          modelVersion: run.modelVersion,
+          parentVersion: run.parentVersion,
+          startedAt: run.startedAt,
+          finishedAt: run.finishedAt,
+          durationMs: run.durationMs,
+          gateReason: run.gateReason,
+          error: run.error,
+        })),
+      };
+    } catch (error) {
+      database = { reachable: false, error: (error as Error).message };
+    }
+    res.json({
+      busy: trainer.busy,
+      nextCheck: deps.nextCheck()?.toISOString() ?? null,
+      baseData: trainer.baseData,
+      recentCycles: trainer.recent(),
+      settings: deps.settings,
+      ...database,
+    });
+  });
+
+  app.post('/train', async (req, res) => {
+    if (!hasToken(req, deps.token)) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <TRAINING_TOKEN>" header is required');
+    }
+    const { options, wait } = parseTrainQuery(req);
+    if (trainer.busy) throw new HttpError(409, 'busy', 'a training cycle is already running in this service; see /status');
+    if (trainer.baseData.state !== 'ready') throw new HttpError(409, 'not_ready', `the base data is not registered yet (${trainer.baseData.state}); see /status`);
+    const result = trainer.run('request', options);
+    if (!wait) {
+      void result.catch((error: unknown) => deps.logger.error({ err: error }, 'requested cycle failed'));
+      res.status(202).json({ accepted: true, status: '/status' });
+      return;
+    }
+    const outcome = await result;
+    if (outcome === 'busy') throw new HttpError(409, 'busy', 'a training cycle is already running in this service');
+    const { status, reason } = outcome;
+    res.json({
+      status,
+      reason,
+      ...('runId' in outcome && outcome.runId !== undefined ? { runId: outcome.runId } : {}),
+      ...(outcome.status === 'promoted' ? { version: outcome.version } : {}),
+    });
+  });
+
+  app.use((req) => {
+    throw new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
+  });
+  const errors: ErrorRequestHandler = (error, req, res, _next) => {
+    const known = error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'internal error');
+    if (known.status >= 500) deps.logger.error({ err: error, path: req.path }, 'request failed');
+    if (res.headersSent) return;
+    res.status(known.status).json({ error: { code: known.code, message: known.message } });
+  };
+  app.use(errors);
+  return app;
+}
