@@ -440,6 +440,15 @@ export async function finishRun(pool: Pool, runId: number, outcome: RunOutcome):
   );
 }
 
+/**
+ * Names the version a running run is about to hand over. Written before the hand-over, so a
+ * database that is gone stops the run before anything leaves, and the record says which
+ * version was in flight if the process dies during it.
+ */
+export async function recordRunVersion(pool: Pool, runId: number, version: string): Promise<void> {
+  await pool.execute("UPDATE training_runs SET model_version = ? WHERE id = ? AND status = 'running'", [version, runId]);
+}
+
 export type TrainingRunRow = {
   id: number;
   startedAt: Date;

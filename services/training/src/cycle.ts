@@ -11,6 +11,7 @@ import {
   listRuns,
   markImagesUsed,
   newestUnusedFeedbackId,
+  recordRunVersion,
   putObject,
   serializeModel,
   startRun,
@@ -300,6 +301,7 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     const version = versionFor(runId, (deps.now ?? (() => new Date()))());
     const metadata = buildMetadata({ version, parent: incumbent.metadata.version, settings, mode, history: trained.history, dataCounts, comparison });
     const bundle = await serializeModel(candidate, metadata);
+    await recordRunVersion(pool, runId, version);
     try {
       await storeBundle(deps.storage, version, bundle);
       await postToAppbuilder(deps.appbuilder.url, deps.appbuilder.token, bundle, {
