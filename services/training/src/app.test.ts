@@ -37,7 +37,7 @@ describe('training HTTP interface', () => {
       runCycle: async (_deps, options = {}): Promise<CycleResult> => {
         calls.push(options);
         await new Promise<void>((resolve) => (release = resolve));
-        return { status: 'rejected', runId: 7, reason: 'rejected: test 90% vs 95%' };
+        return { status: 'rejected', runId: 7, reason: 'rejected: test 90% vs 95%', timings: { load: 1, train: 1, evaluate: 1, handOver: 0, total: 3 } };
       },
     });
     const app = createTrainingApp({

@@ -81,9 +81,12 @@ export type CycleDeps = {
 
 export type CycleResult =
   | { status: 'skipped'; reason: string }
-  | { status: 'rejected'; runId: number; reason: string }
+  | { status: 'rejected'; runId: number; reason: string; timings: CycleTimings }
   | { status: 'failed'; runId?: number; reason: string }
-  | { status: 'promoted'; runId: number; version: string; reason: string; bundle: ModelBundleFiles; metadata: ModelMetadata };
+  | { status: 'promoted'; runId: number; version: string; reason: string; bundle: ModelBundleFiles; metadata: ModelMetadata; timings: CycleTimings };
+
+/** Milliseconds per stage of a cycle that trained; also recorded with the run. */
+export type CycleTimings = { load: number; train: number; evaluate: number; handOver: number; total: number };
 
 /** Whether a feedback image belongs to the held-out evaluation share: by its hash, so it stays put. */
 export function isHeldOut(sha256: string, share: number): boolean {
@@ -243,6 +246,14 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
   const classes = new Set(settings.classes ?? ALL_CLASSES);
   const learnt = (rows: TrainingImageRow[]) => rows.filter((row) => classes.has(row.label));
   const cache = createImageCache(deps.storage, deps.cacheDir);
+  const timings: CycleTimings = { load: 0, train: 0, evaluate: 0, handOver: 0, total: 0 };
+  let stageStart = performance.now();
+  const endStage = (stage: Exclude<keyof CycleTimings, 'total'>) => {
+    const now = performance.now();
+    timings[stage] = Math.round(now - stageStart);
+    timings.total = Math.round(now - started);
+    stageStart = now;
+  };
   const baseTrain = learnt(await listBaseImages(pool, settings.baseSource, 'train'));
   // From scratch, all base images train; a fine-tune mixes in a seeded sample so it does not forget.
   const replayRows =
@@ -269,9 +280,11 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     // From scratch the base part is every base train image of the learnt classes: named, not listed.
     replayImageIds: mode === 'scratch' ? `all ${replay.count} '${settings.baseSource}' train images of classes ${[...classes].join(',')}` : replayRows.map((row) => row.id),
     storageFetches: cache.fetches,
+    timingsMs: timings,
   };
   logger.info({ runId, mode, newImages: newData.count, heldOut: sets.feedback.count, replay: replay.count, test: sets.test.count, storageFetches: cache.fetches }, 'training data loaded');
 
+  endStage('load');
   const validation = selectDigits(sets.test, Array.from({ length: Math.min(VALIDATION_SIZE, sets.test.count) }, (_, i) => i));
   const trained = await (deps.train ?? trainModel)({
     mode,
@@ -287,15 +300,17 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     ...(settings.dropoutRate === undefined ? {} : { dropoutRate: settings.dropoutRate }),
   });
   const candidate = trained.model;
+  endStage('train');
   try {
     const comparison = await compareModels(candidate, incumbent.model, sets, { classes: [...classes] });
+    endStage('evaluate');
     const gate = decideGate({ candidate: comparison.candidate, incumbent: comparison.incumbent, tolerance: settings.tolerance });
     const evaluation = { ...comparison, checks: gate.checks };
     const record = { history: trained.history, evaluation, gateReason: gate.reason, dataCounts };
     if (!gate.promote) {
       await finishRun(pool, runId, { status: 'rejected', ...record, durationMs: performance.now() - started });
       logger.info({ runId, reason: gate.reason }, 'candidate rejected');
-      return { status: 'rejected', runId, reason: gate.reason };
+      return { status: 'rejected', runId, reason: gate.reason, timings };
     }
 
     const version = versionFor(runId, (deps.now ?? (() => new Date()))());
@@ -319,10 +334,11 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
       logger.error({ err: error, runId, version }, 'candidate could not be handed to the appbuilder');
       return { status: 'failed', runId, reason: errorMessage(error) };
     }
+    endStage('handOver');
     const marked = await markImagesUsed(pool, feedback.consumed, runId);
     await finishRun(pool, runId, { status: 'promoted', modelVersion: version, ...record, durationMs: performance.now() - started });
     logger.info({ runId, version, marked, seconds: Math.round(performance.now() - started) / 1000 }, 'candidate promoted');
-    return { status: 'promoted', runId, version, reason: gate.reason, bundle, metadata };
+    return { status: 'promoted', runId, version, reason: gate.reason, bundle, metadata, timings };
   } finally {
     disposeModel(candidate);
   }

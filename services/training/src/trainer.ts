@@ -27,7 +27,20 @@ export type TrainerDeps = Omit<CycleDeps, 'settings'> & {
   settings: Omit<CycleSettings, 'baseSource'>;
   /** Default runCycle. */
   runCycle?: typeof runCycle;
+  /** Default Date.now; tests move time. */
+  clock?: () => number;
 };
+
+/**
+ * After failed cycles, scheduled ones wait 30 s, 1 min, 2 min… up to 15 min before training
+ * again: a failure (appbuilder down, storage gone) would otherwise cost a whole training every
+ * interval. Requested and command cycles do not wait; any success resets the count.
+ */
+export const FAILURE_BACKOFF_MS = { first: 30_000, max: 15 * 60_000 } as const;
+
+export function backoffMs(failures: number): number {
+  return failures === 0 ? 0 : Math.min(FAILURE_BACKOFF_MS.first * 2 ** (failures - 1), FAILURE_BACKOFF_MS.max);
+}
 
 export type Trainer = {
   /**
@@ -47,8 +60,11 @@ export const RECENT_CYCLES = 20;
 
 export function createTrainer(deps: TrainerDeps): Trainer {
   const cycle = deps.runCycle ?? runCycle;
+  const clock = deps.clock ?? Date.now;
   const recent: CycleSummary[] = [];
   let running: Promise<CycleResult> | undefined;
+  let failures = 0;
+  let lastFailure = 0;
 
   const trainer: Trainer = {
     baseData: { state: 'waiting' },
@@ -64,12 +80,22 @@ export function createTrainer(deps: TrainerDeps): Trainer {
       const startedAt = new Date();
       const started = performance.now();
       const base = trainer.baseData;
+      const waitUntil = lastFailure + backoffMs(failures);
+      if (trigger === 'schedule' && clock() < waitUntil) {
+        return { status: 'skipped', reason: `backing off after ${failures} failed cycle(s) until ${new Date(waitUntil).toISOString()}` };
+      }
       running =
         base.state === 'ready'
           ? cycle({ ...deps, settings: { ...deps.settings, baseSource: base.source } }, options)
           : Promise.resolve({ status: 'skipped', reason: `the base data is not registered yet (${base.state})` });
       try {
         const result = await running;
+        if (result.status === 'failed') {
+          failures++;
+          lastFailure = clock();
+        } else if (result.status !== 'skipped') {
+          failures = 0;
+        }
         recent.unshift({
           trigger,
           startedAt: startedAt.toISOString(),
