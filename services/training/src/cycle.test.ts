@@ -11,6 +11,7 @@ import {
   disposeModel,
   getObjectBytes,
   initTf,
+  listBaseImages,
   listRuns,
   loadModelBundle,
   readBundleDir,
@@ -23,6 +24,8 @@ import { startAppbuilderStub } from './appbuilder-stub.js';
 import type { AppbuilderStub } from './appbuilder-stub.js';
 import { runCycle, trainingTrigger } from './cycle.js';
 import type { CycleDeps, CycleSettings, Incumbent } from './cycle.js';
+import { evaluateModel } from './evaluation.js';
+import { createImageCache, loadDigitSet } from './image-cache.js';
 import { createIncumbentSource } from './incumbent.js';
 import type { IncumbentSource } from './incumbent.js';
 import { PRETRAINED_DIR, addFeedback, feedbackUsage, registerSlice, silent, spread } from './test-support.js';
@@ -182,6 +185,13 @@ describe('runCycle', () => {
       assert.equal(posted.metadata.version, promoted.version);
       assert.equal(posted.metadata.parent, 'pretrained-1');
       assert.deepEqual(predict(posted.model, feedback), predict(fromStorage.model, feedback));
+      // The metadata's metrics were computed on the trained model in memory, before it was
+      // serialised: the posted files must predict the same on the same 200 test digits.
+      const testSet = await loadDigitSet(createImageCache(storage.storage, env.deps.cacheDir), await listBaseImages(db.pool, env.full.source, 'test'));
+      const reloaded = await evaluateModel(posted.model, testSet);
+      assert.equal(testSet.count, 200);
+      assert.deepEqual(reloaded.confusionMatrix, promoted.metadata.metrics.confusionMatrix);
+      assert.equal(reloaded.accuracy, promoted.metadata.metrics.accuracy);
     } finally {
       disposeModel(posted.model);
       disposeModel(fromStorage.model);
