@@ -10,3 +10,4 @@ export * from './mnist-package.js';
 export * from './retry.js';
 export * from './preprocess.js';
 export * from './digit-tensors.js';
+export * from './process.js';

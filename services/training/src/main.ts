@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import path from 'node:path';
 import cron from 'node-cron';
-import { createLogger, createPool, createStorage, ensureBuckets, initTf, migrate, retry, SettingsError } from '@mlpl/shared';
+import { createLogger, createPool, createStorage, ensureBuckets, initTf, migrate, retry, runMain, SettingsError, stopOnSignals } from '@mlpl/shared';
 import type { Logger } from '@mlpl/shared';
 import { createTrainingApp } from './app.js';
 import { ensureBaseData } from './base-data.js';
@@ -209,17 +209,7 @@ async function serve({ settings, logger, trainer, pool, stopping, register, rele
     await closed;
     await release();
   };
-  const stopAndReport = (signal: string) =>
-    stop(signal).catch((error: unknown) => {
-      logger.error({ err: error }, 'unclean stop');
-      process.exitCode = 1;
-    });
-  process.once('SIGTERM', () => void stopAndReport('SIGTERM'));
-  process.once('SIGINT', () => void stopAndReport('SIGINT'));
+  stopOnSignals(logger, stop);
 }
 
-main().catch((error: unknown) => {
-  console.error('training failed to start:', error);
-  // Open pool connections would keep a half-started process alive; exit so the orchestrator restarts it.
-  process.exit(1);
-});
+runMain('training', main);

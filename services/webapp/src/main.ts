@@ -8,7 +8,9 @@ import {
   migrate,
   PREPROCESSING_VERSION,
   retry,
+  runMain,
   SettingsError,
+  stopOnSignals,
 } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier } from './classifier.js';
@@ -65,17 +67,7 @@ async function main(): Promise<void> {
     await pool.end();
     classifier.dispose();
   };
-  const stopAndReport = (signal: string) =>
-    stop(signal).catch((error: unknown) => {
-      logger.error({ err: error }, 'unclean stop');
-      process.exitCode = 1;
-    });
-  process.once('SIGTERM', () => void stopAndReport('SIGTERM'));
-  process.once('SIGINT', () => void stopAndReport('SIGINT'));
+  stopOnSignals(logger, stop);
 }
 
-main().catch((error: unknown) => {
-  console.error('webapp failed to start:', error);
-  // Open pool connections would keep a half-started process alive; exit so the orchestrator restarts it.
-  process.exit(1);
-});
+runMain('webapp', main);

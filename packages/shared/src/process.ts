@@ -1,0 +1,26 @@
+import type { Logger } from './logger.js';
+
+/**
+ * Runs `stop` once, on the first SIGTERM or SIGINT. A stop that fails is logged and sets exit
+ * code 1; the process then ends when nothing keeps it alive.
+ */
+export function stopOnSignals(logger: Pick<Logger, 'error'>, stop: (signal: string) => Promise<void>): void {
+  const run = (signal: string) =>
+    void stop(signal).catch((error: unknown) => {
+      logger.error({ err: error }, 'unclean stop');
+      process.exitCode = 1;
+    });
+  process.once('SIGTERM', () => run('SIGTERM'));
+  process.once('SIGINT', () => run('SIGINT'));
+}
+
+/**
+ * Runs a service's `main`: a failure before it is up is printed and exits 1, since open pool
+ * connections would keep a half-started process alive; the orchestrator restarts it.
+ */
+export function runMain(service: string, main: () => Promise<void>): void {
+  main().catch((error: unknown) => {
+    console.error(`${service} failed to start:`, error);
+    process.exit(1);
+  });
+}
