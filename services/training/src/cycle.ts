@@ -129,7 +129,7 @@ export async function runCycle(deps: CycleDeps, options: CycleOptions = {}): Pro
 
 const ALL_CLASSES = Array.from({ length: MNIST_CLASSES }, (_, i) => i);
 
-/** Why a cycle should train now, or null: the total rule, then seed 001's per-class rule. */
+/** Whether a cycle should train now, and why: the total rule, then seed 001's per-class rule. */
 export function trainingTrigger(unusedByClass: readonly number[], settings: Pick<CycleSettings, 'threshold' | 'classThreshold' | 'classes'>): { train: boolean; reason: string } {
   const classes = settings.classes ?? ALL_CLASSES;
   const total = classes.reduce((sum, c) => sum + (unusedByClass[c] ?? 0), 0);

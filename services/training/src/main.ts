@@ -25,7 +25,7 @@ function parseCommand(args: string[]): Command | undefined {
   return undefined;
 }
 
-/** Seconds between registration attempts while the database or storage refuses. */
+/** Wait between registration attempts while the database or storage refuses, in ms. */
 const REGISTRATION_RETRY_MS = 10_000;
 
 /** Registers the base data, retrying until it succeeds or `signal` stops it. */
@@ -158,7 +158,7 @@ type ServeDeps = {
   release: () => Promise<void>;
 };
 
-/** Seconds SIGTERM waits for a running cycle; compose gives 10 before SIGKILL. */
+/** How long SIGTERM waits for a running cycle, in ms; compose allows 10 s before SIGKILL. */
 const STOP_GRACE_MS = 8000;
 
 async function serve({ settings, logger, trainer, pool, stopping, register, release }: ServeDeps): Promise<void> {
