@@ -17,9 +17,11 @@ import { createPool, createStorage, ensureBuckets, initTf, loadModelBundle, migr
 import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import { startAppbuilderStub } from '@mlpl/training/appbuilder-stub';
 import { runCycle } from '@mlpl/training/cycle';
-import type { CycleResult } from '@mlpl/training/cycle';
+import type { CycleDeps, CycleResult } from '@mlpl/training/cycle';
+import { createImageCache } from '@mlpl/training/image-cache';
 import { createIncumbentSource } from '@mlpl/training/incumbent';
 import { loadPackagedBaseDataset } from '@mlpl/training/mnist-source';
+import type { BaseDataset } from '@mlpl/training/mnist-source';
 import { registerBaseDataset } from '@mlpl/training/registration';
 import { addFeedback, silent } from '@mlpl/training/test-support';
 import { trainModel } from '@mlpl/training/train';
@@ -81,25 +83,46 @@ async function main(): Promise<void> {
     const registration = await registerBaseDataset({ pool: benchPool, storage, logger: silent }, dataset);
     console.log(`registration of ${registration.registered.toLocaleString('en')} digits: ${registration.seconds.toFixed(1)} s (${(registration.registered / registration.seconds).toFixed(0)} images/s)`);
 
-    const deps = {
+    const deps: CycleDeps = {
       pool: benchPool,
       storage,
       logger: silent,
       appbuilder: { url: stub.url, token: 'bench-token' },
       cacheDir,
+      // As the service does: one cache for the process, so preprocessed inputs stay in memory.
+      cache: createImageCache(storage, cacheDir),
       incumbent: () => incumbents.current(),
       // The service's defaults (settings.ts).
-      settings: { threshold: 10, tolerance: 0.01, seed: 42, mode: 'fine-tune' as const, replaySize: 1000, feedbackHeldOutShare: 0.2, baseSource: dataset.source, dropoutRate: 0 },
+      settings: { threshold: 10, tolerance: 0.01, seed: 42, mode: 'fine-tune', replaySize: 1000, feedbackHeldOutShare: 0.2, baseSource: dataset.source, dropoutRate: 0 },
     };
     await incumbents.current();
     const tensorsBefore = tf.memory().numTensors;
     let next = 0;
-    for (const label of ['cold image cache', 'warm image cache']) {
-      await addFeedback(benchPool, storage, dataset.test, Array.from({ length: 10 }, () => 3 + 47 * next++));
+    const cycle = async (label: string, cycleDeps: CycleDeps) => {
+      await addFeedback(benchPool, storage, dataset.test, Array.from({ length: 10 }, () => (3 + 47 * next++) % dataset.test.count));
       const started = performance.now();
-      const result = await runCycle(deps);
+      const result = await runCycle(cycleDeps);
       const wall = (performance.now() - started) / 1000;
       console.log(`fast-path cycle, ${label}: ${wall.toFixed(1)} s wall, ${stages(result)}`);
+    };
+    await cycle('1,000 test digits, cold image cache', deps);
+    await cycle('1,000 test digits, warm image cache', deps);
+
+    // Real MNIST's test split is 10,000 digits: the same packaged digits, registered again as a
+    // source whose test split holds all 10,000, give a cycle of that size (cold, then warm).
+    const big = {
+      source: 'bench-mnist-size' as const,
+      train: dataset.train,
+      test: { images: Float32Array.from([...dataset.train.images, ...dataset.test.images]), labels: Uint8Array.from([...dataset.train.labels, ...dataset.test.labels]), count: dataset.train.count + dataset.test.count },
+    };
+    await registerBaseDataset({ pool: benchPool, storage, logger: silent }, big as unknown as BaseDataset);
+    const bigCacheDir = await mkdtemp(path.join(tmpdir(), 'mlpl-bench-train-big-'));
+    try {
+      const bigDeps = { ...deps, cacheDir: bigCacheDir, cache: createImageCache(storage, bigCacheDir), settings: { ...deps.settings, baseSource: big.source } };
+      await cycle('10,000 test digits, cold image cache', bigDeps);
+      await cycle('10,000 test digits, warm image cache', bigDeps);
+    } finally {
+      await rm(bigCacheDir, { recursive: true, force: true });
     }
     console.log(`tensors: ${tensorsBefore} before the cycles, ${tf.memory().numTensors} after (the model in service, swapped for the promoted one)`);
   } finally {

@@ -420,33 +420,78 @@ function jsonOrNull(value: unknown): string | null {
   return value === undefined ? null : JSON.stringify(value);
 }
 
-/** Closes a run with its outcome; a run already closed is left as it was. */
-export async function finishRun(pool: Pool, runId: number, outcome: RunOutcome): Promise<void> {
-  await pool.execute(
-    `UPDATE training_runs SET status = ?, finished_at = CURRENT_TIMESTAMP(3), model_version = ?, history = ?,
+const FINISH_RUN_SQL = `UPDATE training_runs SET status = ?, finished_at = CURRENT_TIMESTAMP(3), model_version = ?, history = ?,
        evaluation = ?, gate_reason = ?, data_counts = ?, error = ?, duration_ms = ?
-     WHERE id = ? AND status = 'running'`,
-    [
-      outcome.status,
-      outcome.modelVersion ?? null,
-      jsonOrNull(outcome.history),
-      jsonOrNull(outcome.evaluation),
-      outcome.gateReason ?? null,
-      jsonOrNull(outcome.dataCounts),
-      outcome.error ?? null,
-      Math.max(0, Math.round(outcome.durationMs)),
-      runId,
-    ],
-  );
+     WHERE id = ? AND status = 'running'`;
+
+function finishRunValues(runId: number, outcome: RunOutcome): (string | number | null)[] {
+  return [
+    outcome.status,
+    outcome.modelVersion ?? null,
+    jsonOrNull(outcome.history),
+    jsonOrNull(outcome.evaluation),
+    outcome.gateReason ?? null,
+    jsonOrNull(outcome.dataCounts),
+    outcome.error ?? null,
+    Math.max(0, Math.round(outcome.durationMs)),
+    runId,
+  ];
+}
+
+/** Closes a run with its outcome; a run already closed is left as it was. Returns whether it closed it. */
+export async function finishRun(pool: Pool, runId: number, outcome: RunOutcome): Promise<boolean> {
+  const [result] = await pool.execute<ResultSetHeader>(FINISH_RUN_SQL, finishRunValues(runId, outcome));
+  return result.affectedRows === 1;
 }
 
 /**
- * Names the version a running run is about to hand over. Written before the hand-over, so a
- * database that is gone stops the run before anything leaves, and the record says which
- * version was in flight if the process dies during it.
+ * Records a promotion in one transaction: the run becomes 'promoted' and its images are marked
+ * used by it, or neither happens. Refuses (and changes nothing) when the run is no longer
+ * 'running', e.g. closed as interrupted by another replica that took over the lock.
  */
-export async function recordRunVersion(pool: Pool, runId: number, version: string): Promise<void> {
-  await pool.execute("UPDATE training_runs SET model_version = ? WHERE id = ? AND status = 'running'", [version, runId]);
+export async function commitPromotion(pool: Pool, runId: number, outcome: RunOutcome & { status: 'promoted' }, imageIds: readonly number[]): Promise<number> {
+  const connection = await pool.getConnection();
+  try {
+    await connection.beginTransaction();
+    const [closed] = await connection.execute<ResultSetHeader>(FINISH_RUN_SQL, finishRunValues(runId, outcome));
+    if (closed.affectedRows !== 1) throw new Error(`run ${runId} is no longer running; its promotion is not recorded`);
+    let marked = 0;
+    for (let start = 0; start < imageIds.length; start += 1000) {
+      const [result] = await connection.query<ResultSetHeader>('UPDATE images SET used_in_run = ? WHERE id IN (?) AND used_in_run IS NULL', [
+        runId,
+        imageIds.slice(start, start + 1000),
+      ]);
+      marked += result.affectedRows;
+    }
+    await connection.commit();
+    return marked;
+  } catch (error) {
+    await connection.rollback().catch(() => undefined);
+    throw error;
+  } finally {
+    connection.release();
+  }
+}
+
+/**
+ * Records what a running run produced (its version, history, evaluation, gate reason, data)
+ * before the candidate is handed over: a database that is gone stops the run before anything
+ * leaves, and a process that dies during the hand-over leaves a complete record.
+ */
+export async function recordCandidate(pool: Pool, runId: number, candidate: Omit<RunOutcome, 'status' | 'error' | 'durationMs'>): Promise<void> {
+  const [result] = await pool.execute<ResultSetHeader>(
+    `UPDATE training_runs SET model_version = ?, history = ?, evaluation = ?, gate_reason = ?, data_counts = ?
+     WHERE id = ? AND status = 'running'`,
+    [
+      candidate.modelVersion ?? null,
+      jsonOrNull(candidate.history),
+      jsonOrNull(candidate.evaluation),
+      candidate.gateReason ?? null,
+      jsonOrNull(candidate.dataCounts),
+      runId,
+    ],
+  );
+  if (result.affectedRows !== 1) throw new Error(`run ${runId} is no longer running (closed by another cycle?); not handing its candidate over`);
 }
 
 export type TrainingRunRow = {
@@ -510,7 +555,11 @@ export async function markImagesUsed(pool: Pool, ids: readonly number[], runId: 
 /** Name of the database lock that keeps training cycles from overlapping, across replicas too. */
 export const TRAINING_LOCK = 'mlpl_training_cycle';
 
-export type HeldLock = { release(): Promise<void> };
+export type HeldLock = {
+  /** Whether this connection still holds the lock: false once the connection was lost, and another may hold it. */
+  held(): Promise<boolean>;
+  release(): Promise<void>;
+};
 
 /**
  * Takes the training lock without waiting, on a connection of its own: MySQL ties a named
@@ -530,6 +579,14 @@ export async function tryTrainingLock(pool: Pool): Promise<HeldLock | null> {
     throw error;
   }
   return {
+    async held() {
+      try {
+        const [rows] = await connection.query<RowDataPacket[]>('SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS mine', [TRAINING_LOCK]);
+        return rows[0]?.mine === 1;
+      } catch {
+        return false;
+      }
+    },
     async release() {
       try {
         await connection.query('SELECT RELEASE_LOCK(?)', [TRAINING_LOCK]);
@@ -593,9 +650,13 @@ export async function countBaseImagesBySplit(pool: Pool, source: string): Promis
   return Object.fromEntries(rows.map((row) => [String(row.split), Number(row.n)]));
 }
 
-/** Id of the newest unused feedback row, or null when there is none. */
-export async function newestUnusedFeedbackId(pool: Pool): Promise<number | null> {
-  const [rows] = await pool.execute<RowDataPacket[]>('SELECT MAX(id) AS id FROM images WHERE source = ? AND used_in_run IS NULL', [FEEDBACK_SOURCE]);
+/** Id of the newest unused feedback row of one of `classes`, or null when there is none. */
+export async function newestUnusedFeedbackId(pool: Pool, classes: readonly number[]): Promise<number | null> {
+  if (classes.length === 0) return null;
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT MAX(id) AS id FROM images WHERE source = ? AND used_in_run IS NULL AND label IN (?)', [
+    FEEDBACK_SOURCE,
+    classes,
+  ]);
   const id = rows[0]?.id;
   return id === null || id === undefined ? null : Number(id);
 }

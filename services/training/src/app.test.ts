@@ -6,6 +6,7 @@ import { createLogger, createPool } from '@mlpl/shared';
 import { createTestDatabase } from '@mlpl/shared/testing';
 import type { TestDatabase } from '@mlpl/shared/testing';
 import { createTrainingApp } from './app.js';
+import { LOCK_HELD_REASON } from './cycle.js';
 import type { CycleOptions, CycleResult } from './cycle.js';
 import { createTrainer } from './trainer.js';
 import type { Trainer } from './trainer.js';
@@ -20,6 +21,8 @@ describe('training HTTP interface', () => {
   /** What the cycle was asked, and a gate the test opens to let it finish. */
   const calls: CycleOptions[] = [];
   let release: (() => void) | undefined;
+  /** Results the stand-in returns next, before its default rejection. */
+  const next: CycleResult[] = [];
 
   before(async () => {
     db = await createTestDatabase();
@@ -37,7 +40,7 @@ describe('training HTTP interface', () => {
       runCycle: async (_deps, options = {}): Promise<CycleResult> => {
         calls.push(options);
         await new Promise<void>((resolve) => (release = resolve));
-        return { status: 'rejected', runId: 7, reason: 'rejected: test 90% vs 95%', timings: { load: 1, train: 1, evaluate: 1, handOver: 0, total: 3 } };
+        return next.shift() ?? { status: 'rejected', runId: 7, reason: 'rejected: test 90% vs 95%', timings: { load: 1, train: 1, evaluate: 1, handOver: 0, total: 3 } };
       },
     });
     const app = createTrainingApp({
@@ -118,6 +121,26 @@ describe('training HTTP interface', () => {
       after.recentCycles.map(({ trigger, status, runId }) => ({ trigger, status, runId })),
       [{ trigger: 'request', status: 'rejected', runId: 7 }],
     );
+  });
+
+  test('when another replica holds the lock, then ?wait=true answers 409; when the cycle fails, 500 with the reason', async () => {
+    next.push({ status: 'skipped', reason: LOCK_HELD_REASON }, { status: 'failed', runId: 8, reason: 'appbuilder at x unreachable' });
+    const lockHeld = train('?wait=true');
+    while (!trainer.busy) await new Promise((resolve) => setTimeout(resolve, 10));
+    release?.();
+    const busy = await lockHeld;
+    assert.equal(busy.status, 409);
+    const failing = train('?wait=true');
+    while (!trainer.busy) await new Promise((resolve) => setTimeout(resolve, 10));
+    release?.();
+    const failed = await failing;
+    assert.equal(failed.status, 500);
+    assert.deepEqual(await failed.json(), {
+      error: { code: 'cycle_failed', message: 'appbuilder at x unreachable' },
+      status: 'failed',
+      reason: 'appbuilder at x unreachable',
+      runId: 8,
+    });
   });
 
   test('when ?wait=true, then the answer is the cycle\'s result', async () => {

@@ -1,8 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { ErrorRequestHandler, Express, Request } from 'express';
-import { countUnusedFeedbackByClass, listRuns } from '@mlpl/shared';
+import { countBaseImagesBySplit, countUnusedFeedbackByClass, listRuns } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
+import { LOCK_HELD_REASON } from './cycle.js';
 import type { CycleOptions } from './cycle.js';
 import type { Trainer } from './trainer.js';
 
@@ -77,8 +78,10 @@ export function createTrainingApp(deps: TrainingAppDeps): Express {
     try {
       const unusedByClass = await countUnusedFeedbackByClass(deps.pool);
       const runs = await listRuns(deps.pool, 10);
+      const base = trainer.baseData;
       database = {
         reachable: true,
+        baseImages: base.state === 'ready' ? { source: base.source, ...(await countBaseImagesBySplit(deps.pool, base.source)) } : null,
         unusedFeedback: unusedByClass.reduce((a, b) => a + b, 0),
         unusedFeedbackByClass: unusedByClass,
         runs: runs.map((run) => ({
@@ -100,6 +103,7 @@ export function createTrainingApp(deps: TrainingAppDeps): Express {
       busy: trainer.busy,
       nextCheck: deps.nextCheck()?.toISOString() ?? null,
       baseData: trainer.baseData,
+      lastCheck: trainer.lastCheck(),
       recentCycles: trainer.recent(),
       settings: deps.settings,
       ...database,
@@ -121,14 +125,19 @@ export function createTrainingApp(deps: TrainingAppDeps): Express {
       return;
     }
     const outcome = await result;
-    if (outcome === 'busy') throw new HttpError(409, 'busy', 'a training cycle is already running in this service');
+    if (outcome === 'busy' || (outcome.status === 'skipped' && outcome.reason === LOCK_HELD_REASON)) {
+      throw new HttpError(409, 'busy', 'a training cycle is already running (here or in another replica)');
+    }
     const { status, reason } = outcome;
-    res.json({
+    const body = {
       status,
       reason,
       ...('runId' in outcome && outcome.runId !== undefined ? { runId: outcome.runId } : {}),
       ...(outcome.status === 'promoted' ? { version: outcome.version } : {}),
-    });
+    };
+    // A failed cycle is an error to the caller (so `curl -f` sees it), with the usual error body.
+    if (status === 'failed') res.status(500).json({ error: { code: 'cycle_failed', message: reason }, ...body });
+    else res.json(body);
   });
 
   app.use((req) => {

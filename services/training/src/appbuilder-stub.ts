@@ -11,6 +11,8 @@ export type AppbuilderStub = {
   received: ReceivedBundle[];
   /** Status the next POSTs are answered with; 202 (the real one's "build accepted") by default. */
   status: number;
+  /** Runs after a POST is recorded and before it is answered (a fault test stops the database there). */
+  beforeAnswer?: () => Promise<void>;
   close(): Promise<void>;
 };
 
@@ -42,6 +44,7 @@ export async function startAppbuilderStub(): Promise<AppbuilderStub> {
           }
         }
         stub.received.push({ authorization: req.headers.authorization, files, fileNames });
+        await stub.beforeAnswer?.();
         const ok = stub.status >= 200 && stub.status < 300;
         res.writeHead(stub.status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(ok ? { accepted: true } : { error: { code: 'build_failed', message: 'stub told to fail' } }));

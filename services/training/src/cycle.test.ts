@@ -22,7 +22,7 @@ import { createTestDatabase, createTestStorage } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { startAppbuilderStub } from './appbuilder-stub.js';
 import type { AppbuilderStub } from './appbuilder-stub.js';
-import { runCycle, trainingTrigger } from './cycle.js';
+import { LOCK_HELD_REASON, replaySeed, runCycle, trainingTrigger } from './cycle.js';
 import type { CycleDeps, CycleSettings, Incumbent } from './cycle.js';
 import { evaluateModel } from './evaluation.js';
 import { createImageCache, loadDigitSet } from './image-cache.js';
@@ -117,11 +117,15 @@ describe('runCycle', () => {
     assert.deepEqual(await listRuns(db.pool), []);
   });
 
-  test('when another cycle holds the lock, then the cycle is skipped', async () => {
+  test('when another cycle holds the lock, then a cycle that would train is skipped', async () => {
     const other = await db.pool.getConnection();
     try {
       await other.query('SELECT GET_LOCK(?, 0)', [TRAINING_LOCK]);
-      assert.equal((await runCycle(deps)).status, 'skipped');
+      // Threshold 9 with 9 unused: without the lock this cycle would train.
+      const result = await runCycle({ ...deps, settings: { ...deps.settings, threshold: 9 } });
+      assert.equal(result.status, 'skipped');
+      assert.equal(result.reason, LOCK_HELD_REASON);
+      assert.deepEqual(await listRuns(db.pool), []);
     } finally {
       await other.query('SELECT RELEASE_LOCK(?)', [TRAINING_LOCK]);
       other.release();
@@ -168,6 +172,10 @@ describe('runCycle', () => {
     assert.equal(counts.test, 200);
     assert.equal(counts.feedbackImageIds.length, counts.feedbackTrained);
     assert.equal(new Set(counts.replayImageIds).size, 200, 'the exact replay images are recorded');
+    const [failedRun2] = (await listRuns(db.pool)).filter((r) => r.id !== promoted.runId);
+    const failedReplay = (failedRun2?.dataCounts as { replayImageIds: number[] } | null)?.replayImageIds;
+    assert.notDeepEqual(failedReplay, counts.replayImageIds, 'each run replays another sample');
+    assert.notEqual(replaySeed(11, 1), replaySeed(11, 2));
 
     // The appbuilder received the three files with the token, and they are what storage holds.
     const received = stub.received.at(-1);

@@ -9,9 +9,9 @@ import {
   listBaseImages,
   listFeedback,
   listRuns,
-  markImagesUsed,
+  commitPromotion,
   newestUnusedFeedbackId,
-  recordRunVersion,
+  recordCandidate,
   putObject,
   serializeModel,
   startRun,
@@ -21,12 +21,13 @@ import {
   seededRandom,
   selectDigits,
 } from '@mlpl/shared';
-import type { Logger, ModelBundleFiles, ModelMetadata, Pool, Storage, TrainingImageRow } from '@mlpl/shared';
+import type { HeldLock, Logger, ModelBundleFiles, ModelMetadata, Pool, Storage, TrainingImageRow } from '@mlpl/shared';
 import { postToAppbuilder } from './appbuilder-client.js';
 import { compareModels } from './evaluation.js';
 import type { ModelComparison } from './evaluation.js';
 import { decideGate } from './gate.js';
 import { createImageCache, loadDigitSet } from './image-cache.js';
+import type { ImageCache } from './image-cache.js';
 import { sampleIndices, trainModel } from './train.js';
 import type { EpochLog, TrainMode, TrainOptions, TrainResult } from './train.js';
 
@@ -71,6 +72,8 @@ export type CycleDeps = {
   appbuilder: { url: string; token: string; timeoutMs?: number };
   /** Folder of the image cache (on the service's volume). */
   cacheDir: string;
+  /** The process's image cache, kept across cycles (it also keeps preprocessed inputs in memory); default one per cycle. */
+  cache?: ImageCache;
   /** The model in service. The caller owns it: the cycle only reads it and never disposes it. */
   incumbent: () => Promise<Incumbent> | Incumbent;
   settings: CycleSettings;
@@ -119,13 +122,16 @@ export async function runCycle(deps: CycleDeps, options: CycleOptions = {}): Pro
     deps.logger.error({ err: error }, 'training cycle could not reach the database');
     return { status: 'failed', reason: `database unreachable: ${errorMessage(error)}` };
   }
-  if (lock === null) return { status: 'skipped', reason: 'another training cycle is running' };
+  if (lock === null) return { status: 'skipped', reason: LOCK_HELD_REASON };
   try {
-    return await runLocked(deps, options);
+    return await runLocked(deps, options, lock);
   } finally {
     await lock.release();
   }
 }
+
+/** The reason of a cycle skipped because another (maybe on another replica) holds the lock. */
+export const LOCK_HELD_REASON = 'another training cycle is running';
 
 const ALL_CLASSES = Array.from({ length: MNIST_CLASSES }, (_, i) => i);
 
@@ -147,12 +153,12 @@ export function trainingTrigger(unusedByClass: readonly number[], settings: Pick
  * would make the same candidate (training is deterministic) every interval. So after a
  * rejection a cycle waits for feedback newer than what that run saw; a forced cycle does not.
  */
-async function waitingAfterRejection(pool: Pool): Promise<string | null> {
+async function waitingAfterRejection(pool: Pool, classes: readonly number[]): Promise<string | null> {
   const [last] = await listRuns(pool, 1);
   if (last?.status !== 'rejected') return null;
   const seen = (last.dataCounts as { newestFeedbackId?: unknown } | null)?.newestFeedbackId;
   if (typeof seen !== 'number') return null;
-  const newest = await newestUnusedFeedbackId(pool);
+  const newest = await newestUnusedFeedbackId(pool, classes);
   if (newest === null || newest <= seen) {
     return `run ${last.id} rejected a candidate trained on these images; waiting for new feedback (or POST /train?force=true)`;
   }
@@ -171,7 +177,7 @@ function effectiveMode(requested: TrainMode, incumbent: Incumbent, baseSource: s
   return requested === 'fine-tune' && family(incumbentSource) !== family(baseSource) ? 'scratch' : requested;
 }
 
-async function runLocked(deps: CycleDeps, options: CycleOptions): Promise<CycleResult> {
+async function runLocked(deps: CycleDeps, options: CycleOptions, lock: HeldLock): Promise<CycleResult> {
   const { pool, settings, logger } = deps;
   const started = performance.now();
   let runId: number | undefined;
@@ -181,7 +187,7 @@ async function runLocked(deps: CycleDeps, options: CycleOptions): Promise<CycleR
     const trigger = trainingTrigger(await countUnusedFeedbackByClass(pool), settings);
     if (options.force !== true) {
       if (!trigger.train) return { status: 'skipped', reason: trigger.reason };
-      const waiting = await waitingAfterRejection(pool);
+      const waiting = await waitingAfterRejection(pool, settings.classes ?? ALL_CLASSES);
       if (waiting !== null) return { status: 'skipped', reason: waiting };
     }
     const incumbent = await deps.incumbent();
@@ -192,7 +198,7 @@ async function runLocked(deps: CycleDeps, options: CycleOptions): Promise<CycleR
     }
     runId = await startRun(pool, { parentVersion: incumbent.metadata.version, parameters: { ...settings, mode, force: options.force === true } });
     logger.info({ runId, mode, trigger: trigger.reason, parent: incumbent.metadata.version }, 'training cycle started');
-    return await trainAndPromote(deps, { runId, incumbent, feedback, mode, started });
+    return await trainAndPromote(deps, { runId, incumbent, feedback, mode, started, lock });
   } catch (error) {
     const reason = errorMessage(error);
     logger.error({ err: error, runId }, 'training cycle failed');
@@ -210,7 +216,7 @@ type CycleData = {
   heldOut: TrainingImageRow[];
   /** Unused feedback rows this run consumes (trained on or held out): what is marked on promotion. */
   consumed: number[];
-  /** Id of the newest feedback row seen, of any class: a rejected run's mark of what it has tried. */
+  /** Id of the newest feedback row of the learnt classes: a rejected run's mark of what it has tried. */
   newestId: number | null;
 };
 
@@ -225,8 +231,8 @@ async function selectFeedback(pool: Pool, settings: CycleSettings, mode: TrainMo
   const consumed: number[] = [];
   let newestId: number | null = null;
   for (const row of await listFeedback(pool)) {
-    newestId = Math.max(newestId ?? 0, row.id);
     if (!classes.has(row.label)) continue;
+    newestId = Math.max(newestId ?? 0, row.id);
     const unused = row.usedInRun === null;
     if (isHeldOut(row.sha256, settings.feedbackHeldOutShare)) heldOut.push(row);
     else if (unused || mode === 'scratch') train.push(row);
@@ -238,14 +244,23 @@ async function selectFeedback(pool: Pool, settings: CycleSettings, mode: TrainMo
 /** Base images per validation pass after each epoch: enough for a curve, cheap on wasm. */
 const VALIDATION_SIZE = 1000;
 
-type RunContext = { runId: number; incumbent: Incumbent; feedback: CycleData; mode: TrainMode; started: number };
+type RunContext = { runId: number; incumbent: Incumbent; feedback: CycleData; mode: TrainMode; started: number; lock: HeldLock };
+
+/**
+ * The replay sample's seed: the configured seed mixed with the run id, so each run replays
+ * other base images (not the same 1,000 every time) and a run can still be repeated.
+ */
+export function replaySeed(seed: number, runId: number): number {
+  return (seed ^ Math.imul(runId, 0x9e3779b1)) >>> 0;
+}
 
 async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleResult> {
   const { pool, settings, logger } = deps;
-  const { runId, incumbent, feedback, mode, started } = run;
+  const { runId, incumbent, feedback, mode, started, lock } = run;
   const classes = new Set(settings.classes ?? ALL_CLASSES);
   const learnt = (rows: TrainingImageRow[]) => rows.filter((row) => classes.has(row.label));
-  const cache = createImageCache(deps.storage, deps.cacheDir);
+  const cache = deps.cache ?? createImageCache(deps.storage, deps.cacheDir);
+  const fetchesBefore = cache.fetches;
   const timings: CycleTimings = { load: 0, train: 0, evaluate: 0, handOver: 0, total: 0 };
   let stageStart = performance.now();
   const endStage = (stage: Exclude<keyof CycleTimings, 'total'>) => {
@@ -259,7 +274,7 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
   const replayRows =
     mode === 'scratch'
       ? baseTrain
-      : Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(settings.seed)), (i) => baseTrain[i] as TrainingImageRow);
+      : Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(replaySeed(settings.seed, runId))), (i) => baseTrain[i] as TrainingImageRow);
   const testRows = learnt(await listBaseImages(pool, settings.baseSource, 'test')).slice(0, settings.testLimit);
   if (testRows.length === 0) throw new Error(`no base test images of source '${settings.baseSource}' are registered`);
 
@@ -279,10 +294,11 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     heldOutImageIds: feedback.heldOut.map((row) => row.id),
     // From scratch the base part is every base train image of the learnt classes: named, not listed.
     replayImageIds: mode === 'scratch' ? `all ${replay.count} '${settings.baseSource}' train images of classes ${[...classes].join(',')}` : replayRows.map((row) => row.id),
-    storageFetches: cache.fetches,
+    replaySeed: replaySeed(settings.seed, runId),
+    storageFetches: cache.fetches - fetchesBefore,
     timingsMs: timings,
   };
-  logger.info({ runId, mode, newImages: newData.count, heldOut: sets.feedback.count, replay: replay.count, test: sets.test.count, storageFetches: cache.fetches }, 'training data loaded');
+  logger.info({ runId, mode, newImages: newData.count, heldOut: sets.feedback.count, replay: replay.count, test: sets.test.count, storageFetches: cache.fetches - fetchesBefore }, 'training data loaded');
 
   endStage('load');
   const validation = selectDigits(sets.test, Array.from({ length: Math.min(VALIDATION_SIZE, sets.test.count) }, (_, i) => i));
@@ -316,8 +332,9 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     const version = versionFor(runId, (deps.now ?? (() => new Date()))());
     const metadata = buildMetadata({ version, parent: incumbent.metadata.version, settings, mode, history: trained.history, dataCounts, comparison });
     const bundle = await serializeModel(candidate, metadata);
-    await recordRunVersion(pool, runId, version);
+    await recordCandidate(pool, runId, { modelVersion: version, ...record });
     try {
+      await assertLockHeld(lock);
       await storeBundle(deps.storage, version, bundle);
       await postToAppbuilder(deps.appbuilder.url, deps.appbuilder.token, bundle, {
         ...(deps.appbuilder.timeoutMs === undefined ? {} : { timeoutMs: deps.appbuilder.timeoutMs }),
@@ -335,13 +352,20 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
       return { status: 'failed', runId, reason: errorMessage(error) };
     }
     endStage('handOver');
-    const marked = await markImagesUsed(pool, feedback.consumed, runId);
-    await finishRun(pool, runId, { status: 'promoted', modelVersion: version, ...record, durationMs: performance.now() - started });
+    // One transaction: the run is promoted and its images marked, or neither (the run, if still
+    // running, is then closed as failed by the catch around this and its images stay unused).
+    await assertLockHeld(lock);
+    const marked = await commitPromotion(pool, runId, { status: 'promoted', modelVersion: version, ...record, durationMs: performance.now() - started }, feedback.consumed);
     logger.info({ runId, version, marked, seconds: Math.round(performance.now() - started) / 1000 }, 'candidate promoted');
     return { status: 'promoted', runId, version, reason: gate.reason, bundle, metadata, timings };
   } finally {
     disposeModel(candidate);
   }
+}
+
+/** A cycle that lost its lock (its connection dropped) may have been taken over: it stops. */
+async function assertLockHeld(lock: HeldLock): Promise<void> {
+  if (!(await lock.held())) throw new Error('the training lock was lost (database connection dropped); another cycle may have taken over');
 }
 
 async function storeBundle(storage: Storage, version: string, bundle: ModelBundleFiles): Promise<void> {

@@ -12,12 +12,13 @@ import { runCycle } from './cycle.js';
 import type { CycleDeps } from './cycle.js';
 import { createIncumbentSource } from './incumbent.js';
 import type { IncumbentSource } from './incumbent.js';
+import { loadPackagedBaseDataset } from './mnist-source.js';
 import { PRETRAINED_DIR, addFeedback, feedbackUsage, registerSlice, silent } from './test-support.js';
 import { trainModel } from './train.js';
 import type { TrainOptions } from './train.js';
 
 // A MariaDB of its own, stopped in the middle of a cycle and started again on the same data.
-describe('when the database goes away in the middle of a cycle', () => {
+describe('when the database goes away', () => {
   let dataDir: string;
   let cacheDir: string;
   let server: MariaDbServer;
@@ -57,7 +58,7 @@ describe('when the database goes away in the middle of a cycle', () => {
     await rm(cacheDir, { recursive: true, force: true });
   });
 
-  test('then the cycle fails without handing anything over, and after a restart the next cycle promotes with nothing lost', async () => {
+  test('during training, then the cycle fails without handing anything over, and after a restart the next cycle promotes with nothing lost', async () => {
     const stopDuringTraining = async (options: TrainOptions) => {
       await server.stop();
       return trainModel(options);
@@ -79,5 +80,29 @@ describe('when the database goes away in the middle of a cycle', () => {
     const runs = await listRuns(db.pool);
     assert.equal(runs.find((run) => run.id === orphan.id)?.status, 'failed');
     assert.match(runs.find((run) => run.id === orphan.id)?.error ?? '', /interrupted/);
+  });
+
+  test('when it goes away while the appbuilder has the files, then the run is recorded in full, no image is marked, and after a restart the next cycle promotes', async () => {
+    const more = await addFeedback(db.pool, storage.storage, loadPackagedBaseDataset().test, [12, 117, 222, 327, 432, 537, 642, 747, 852, 957]);
+    const received = stub.received.length;
+    stub.beforeAnswer = async () => {
+      stub.beforeAnswer = undefined;
+      await server.stop();
+    };
+    const failed = await runCycle(deps);
+    assert.equal(failed.status, 'failed');
+    assert.equal(stub.received.length, received + 1, 'the appbuilder got the files');
+
+    server = await startMariaDb({ dir: dataDir, port: server.port });
+    const [orphan] = await listRuns(db.pool, 1);
+    assert.equal(orphan?.status, 'running');
+    assert.ok(orphan.modelVersion !== null && Array.isArray(orphan.history) && orphan.evaluation !== null, 'recorded before the hand-over');
+    assert.deepEqual((await feedbackUsage(db.pool)).slice(-more.length), new Array(more.length).fill(null), 'promotion and marks are one transaction');
+
+    const promoted = await runCycle(deps);
+    assert.equal(promoted.status, 'promoted', promoted.reason);
+    assert.ok(promoted.status === 'promoted');
+    assert.deepEqual((await feedbackUsage(db.pool)).slice(-more.length), new Array(more.length).fill(promoted.runId));
+    assert.equal((await listRuns(db.pool)).find((run) => run.id === orphan.id)?.status, 'failed');
   });
 });

@@ -69,4 +69,26 @@ describe('image cache', () => {
     assert.equal(set.images.length, 2 * 784);
     assert.deepEqual(set.images.subarray(784), await preprocessImage(png));
   });
+
+  test('when an input is asked again, then it comes from memory until the memo limit evicts the least recently used', async () => {
+    const other = await renderDigitPng(loadMnistDigits(7, 1)[0] ?? new Float32Array(784));
+    const otherSha = createHash('sha256').update(other).digest('hex');
+    const otherRef = { objectKey: contentAddressedKey(otherSha, 'png'), sha256: otherSha };
+    await putObject(storage.storage, storage.settings.imagesBucket, ref.objectKey, png, 'image/png');
+    await putObject(storage.storage, storage.settings.imagesBucket, otherRef.objectKey, other, 'image/png');
+    const memoDir = await mkdtemp(path.join(tmpdir(), 'mlpl-image-memo-'));
+    try {
+      const cache = createImageCache(storage.storage, memoDir, { memoLimit: 1 });
+      const first = await cache.input(ref);
+      assert.equal(await cache.input(ref), first, 'the same array: no second decode');
+      await cache.input(otherRef);
+      // With a limit of one, the first input was evicted: it is decoded again from the folder.
+      const again = await cache.input(ref);
+      assert.notEqual(again, first);
+      assert.deepEqual(again, first);
+      assert.equal(cache.fetches, 2, 'each object fetched from storage once');
+    } finally {
+      await rm(memoDir, { recursive: true, force: true });
+    }
+  });
 });

@@ -1,10 +1,12 @@
 import { once } from 'node:events';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
 import { createLogger, createPool, createStorage, ensureBuckets, initTf, migrate, retry, runMain, SettingsError, stopOnSignals } from '@mlpl/shared';
 import type { Logger } from '@mlpl/shared';
 import { createTrainingApp } from './app.js';
 import { ensureBaseData } from './base-data.js';
+import { createImageCache } from './image-cache.js';
 import { createIncumbentSource } from './incumbent.js';
 import { loadTrainingSettings } from './settings.js';
 import type { TrainingSettings } from './settings.js';
@@ -47,7 +49,8 @@ async function registerUntilDone(trainer: Trainer, settings: TrainingSettings, d
       if (signal.aborted) throw error;
       trainer.baseData = { state: 'failed', error: (error as Error).message };
       deps.logger.warn({ err: error }, `base data registration failed; retrying in ${REGISTRATION_RETRY_MS / 1000} s`);
-      await new Promise((resolve) => setTimeout(resolve, REGISTRATION_RETRY_MS));
+      // Rejects at once when the service is told to stop.
+      await sleep(REGISTRATION_RETRY_MS, undefined, { signal });
     }
   }
 }
@@ -101,6 +104,7 @@ async function main(): Promise<void> {
     logger,
     appbuilder: settings.appbuilder,
     cacheDir: path.join(settings.dataDir, 'images'),
+    cache: createImageCache(storage, path.join(settings.dataDir, 'images')),
     incumbent: () => incumbents.current(),
     settings: {
       threshold: settings.threshold,

@@ -147,6 +147,10 @@ describe('the training service process', () => {
       const [run] = await listRuns(db.pool, 1);
       return run !== undefined && run.id !== previous?.id && run.status === 'running' ? run : undefined;
     }, service);
+    // Killed after its first epoch of three: in the middle of training.
+    await until('the first epoch', 60_000, async () =>
+      service?.lines.some((line) => line.includes('"epoch finished"') && line.includes(`"runId":${running.id},`)) ? true : undefined,
+    );
     service?.child.kill('SIGKILL');
     assert.equal((await service?.exited)?.signal, 'SIGKILL');
     assert.equal(stub.received.length, 1, 'nothing was handed over by the killed run');

@@ -51,12 +51,14 @@ describe('trainer', () => {
     assert.deepEqual([0, 1, 2, 3, 10, 50].map(backoffMs), [0, 30_000, 60_000, 120_000, 900_000, 900_000]);
   });
 
-  test('when a cycle runs, then a second is refused as busy and the recent list keeps both outcomes in order', async () => {
-    const { trainer } = scripted(['promoted', 'rejected']);
+  test('when a cycle runs, then a second is refused as busy; the recent list keeps outcomes in order, skips only as the last check', async () => {
+    const { trainer } = scripted(['promoted', 'rejected', 'skipped']);
     const first = trainer.run('request');
     assert.equal(await trainer.run('schedule'), 'busy');
     await first;
     await trainer.run('command');
+    await trainer.run('schedule');
     assert.deepEqual(trainer.recent().map((c) => [c.trigger, c.status]), [['command', 'rejected'], ['request', 'promoted']]);
+    assert.deepEqual([trainer.lastCheck()?.trigger, trainer.lastCheck()?.status], ['schedule', 'skipped']);
   });
 });

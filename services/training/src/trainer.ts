@@ -52,8 +52,10 @@ export type Trainer = {
   /** Resolves when no cycle is running (at once when idle). */
   idle(): Promise<void>;
   baseData: BaseDataState;
-  /** Newest first, at most RECENT_CYCLES. */
+  /** Cycles that did something (trained, or failed), newest first, at most RECENT_CYCLES. */
   recent(): CycleSummary[];
+  /** The latest cycle of any outcome, skips included: when the service last looked, and why it did nothing. */
+  lastCheck(): CycleSummary | null;
 };
 
 export const RECENT_CYCLES = 20;
@@ -62,6 +64,7 @@ export function createTrainer(deps: TrainerDeps): Trainer {
   const cycle = deps.runCycle ?? runCycle;
   const clock = deps.clock ?? Date.now;
   const recent: CycleSummary[] = [];
+  let last: CycleSummary | null = null;
   let running: Promise<CycleResult> | undefined;
   let failures = 0;
   let lastFailure = 0;
@@ -75,6 +78,7 @@ export function createTrainer(deps: TrainerDeps): Trainer {
       await running?.catch(() => undefined);
     },
     recent: () => [...recent],
+    lastCheck: () => last,
     async run(trigger, options = {}) {
       if (running !== undefined) return 'busy';
       const startedAt = new Date();
@@ -96,7 +100,7 @@ export function createTrainer(deps: TrainerDeps): Trainer {
         } else if (result.status !== 'skipped') {
           failures = 0;
         }
-        recent.unshift({
+        last = {
           trigger,
           startedAt: startedAt.toISOString(),
           seconds: Math.round(performance.now() - started) / 1000,
@@ -104,8 +108,12 @@ export function createTrainer(deps: TrainerDeps): Trainer {
           reason: result.reason,
           ...('runId' in result && result.runId !== undefined ? { runId: result.runId } : {}),
           ...(result.status === 'promoted' ? { version: result.version } : {}),
-        });
-        recent.splice(RECENT_CYCLES);
+        };
+        // Skips (every interval, mostly "below the threshold") would push real cycles out.
+        if (result.status !== 'skipped') {
+          recent.unshift(last);
+          recent.splice(RECENT_CYCLES);
+        }
         return result;
       } finally {
         running = undefined;
