@@ -106,6 +106,41 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  {
+    version: 4,
+    name: 'builds and deployments',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS builds (
+        id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        started_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        finished_at DATETIME(3) NULL,
+        model_version VARCHAR(64) NOT NULL,
+        status VARCHAR(16) NOT NULL,
+        image VARCHAR(255) NULL,
+        image_id VARCHAR(128) NULL,
+        digest VARCHAR(255) NULL,
+        base_image VARCHAR(128) NULL,
+        added_bytes BIGINT NULL,
+        duration_ms INT UNSIGNED NULL,
+        error TEXT NULL,
+        KEY builds_version (model_version, status)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+      `CREATE TABLE IF NOT EXISTS deployments (
+        id BIGINT UNSIGNED NOT NULL AUTO_INCREMENT PRIMARY KEY,
+        started_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        finished_at DATETIME(3) NULL,
+        kind VARCHAR(16) NOT NULL,
+        model_version VARCHAR(64) NOT NULL,
+        image VARCHAR(255) NOT NULL,
+        previous_version VARCHAR(64) NULL,
+        container_id VARCHAR(128) NULL,
+        status VARCHAR(16) NOT NULL,
+        duration_ms INT UNSIGNED NULL,
+        error TEXT NULL,
+        KEY deployments_status (status, id)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';
@@ -659,4 +694,155 @@ export async function newestUnusedFeedbackId(pool: Pool, classes: readonly numbe
   ]);
   const id = rows[0]?.id;
   return id === null || id === undefined ? null : Number(id);
+}
+
+export type BuildStatus = 'building' | 'built' | 'failed';
+
+export type BuildRow = {
+  id: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  modelVersion: string;
+  status: BuildStatus;
+  image: string | null;
+  imageId: string | null;
+  digest: string | null;
+  baseImage: string | null;
+  addedBytes: number | null;
+  durationMs: number | null;
+  error: string | null;
+};
+
+export async function startBuild(pool: Pool, modelVersion: string): Promise<number> {
+  const [result] = await pool.execute<ResultSetHeader>("INSERT INTO builds (model_version, status) VALUES (?, 'building')", [modelVersion]);
+  return result.insertId;
+}
+
+export type BuildOutcome = {
+  status: Exclude<BuildStatus, 'building'>;
+  image?: string | null;
+  imageId?: string | null;
+  digest?: string | null;
+  baseImage?: string | null;
+  addedBytes?: number | null;
+  error?: string | null;
+  durationMs: number;
+};
+
+export async function finishBuild(pool: Pool, id: number, outcome: BuildOutcome): Promise<void> {
+  await pool.execute(
+    `UPDATE builds SET status = ?, finished_at = CURRENT_TIMESTAMP(3), image = ?, image_id = ?, digest = ?, base_image = ?,
+       added_bytes = ?, duration_ms = ?, error = ? WHERE id = ? AND status = 'building'`,
+    [
+      outcome.status,
+      outcome.image ?? null,
+      outcome.imageId ?? null,
+      outcome.digest ?? null,
+      outcome.baseImage ?? null,
+      outcome.addedBytes ?? null,
+      Math.max(0, Math.round(outcome.durationMs)),
+      outcome.error ?? null,
+      id,
+    ],
+  );
+}
+
+function toBuildRow(row: RowDataPacket): BuildRow {
+  const text = (value: unknown) => (value === null || value === undefined ? null : String(value));
+  return {
+    id: Number(row.id),
+    startedAt: row.started_at as Date,
+    finishedAt: (row.finished_at as Date | null) ?? null,
+    modelVersion: String(row.model_version),
+    status: String(row.status) as BuildStatus,
+    image: text(row.image),
+    imageId: text(row.image_id),
+    digest: text(row.digest),
+    baseImage: text(row.base_image),
+    addedBytes: row.added_bytes === null ? null : Number(row.added_bytes),
+    durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+    error: text(row.error),
+  };
+}
+
+/** Builds, newest first. */
+export async function listBuilds(pool: Pool, limit = 50): Promise<BuildRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM builds ORDER BY id DESC LIMIT ?', [limit]);
+  return rows.map(toBuildRow);
+}
+
+/** The newest successful build of a version: what a rollback deploys. */
+export async function findBuild(pool: Pool, modelVersion: string): Promise<BuildRow | undefined> {
+  const [rows] = await pool.execute<RowDataPacket[]>(
+    "SELECT * FROM builds WHERE model_version = ? AND status = 'built' ORDER BY id DESC LIMIT 1",
+    [modelVersion],
+  );
+  const row = rows[0];
+  return row === undefined ? undefined : toBuildRow(row);
+}
+
+/** Builds left 'building' by an appbuilder that stopped; closed as failed at start-up. */
+export async function failInterruptedBuilds(pool: Pool): Promise<number> {
+  const [builds] = await pool.execute<ResultSetHeader>(
+    "UPDATE builds SET status = 'failed', finished_at = CURRENT_TIMESTAMP(3), error = 'interrupted: the appbuilder stopped during the build' WHERE status = 'building'",
+  );
+  const [deployments] = await pool.execute<ResultSetHeader>(
+    "UPDATE deployments SET status = 'failed', finished_at = CURRENT_TIMESTAMP(3), error = 'interrupted: the appbuilder stopped during the deployment' WHERE status = 'deploying'",
+  );
+  return builds.affectedRows + deployments.affectedRows;
+}
+
+export type DeploymentKind = 'deploy' | 'rollback';
+export type DeploymentStatus = 'deploying' | 'deployed' | 'failed';
+
+export type DeploymentRow = {
+  id: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  kind: DeploymentKind;
+  modelVersion: string;
+  image: string;
+  previousVersion: string | null;
+  containerId: string | null;
+  status: DeploymentStatus;
+  durationMs: number | null;
+  error: string | null;
+};
+
+export async function startDeployment(pool: Pool, deployment: { kind: DeploymentKind; modelVersion: string; image: string; previousVersion: string | null }): Promise<number> {
+  const [result] = await pool.execute<ResultSetHeader>(
+    "INSERT INTO deployments (kind, model_version, image, previous_version, status) VALUES (?, ?, ?, ?, 'deploying')",
+    [deployment.kind, deployment.modelVersion, deployment.image, deployment.previousVersion],
+  );
+  return result.insertId;
+}
+
+export async function finishDeployment(
+  pool: Pool,
+  id: number,
+  outcome: { status: Exclude<DeploymentStatus, 'deploying'>; containerId?: string | null; error?: string | null; durationMs: number },
+): Promise<void> {
+  await pool.execute(
+    `UPDATE deployments SET status = ?, finished_at = CURRENT_TIMESTAMP(3), container_id = ?, duration_ms = ?, error = ?
+     WHERE id = ? AND status = 'deploying'`,
+    [outcome.status, outcome.containerId ?? null, Math.max(0, Math.round(outcome.durationMs)), outcome.error ?? null, id],
+  );
+}
+
+/** Deployments, newest first. */
+export async function listDeployments(pool: Pool, limit = 50): Promise<DeploymentRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM deployments ORDER BY id DESC LIMIT ?', [limit]);
+  return rows.map((row) => ({
+    id: Number(row.id),
+    startedAt: row.started_at as Date,
+    finishedAt: (row.finished_at as Date | null) ?? null,
+    kind: String(row.kind) as DeploymentKind,
+    modelVersion: String(row.model_version),
+    image: String(row.image),
+    previousVersion: row.previous_version === null ? null : String(row.previous_version),
+    containerId: row.container_id === null ? null : String(row.container_id),
+    status: String(row.status) as DeploymentStatus,
+    durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
+    error: row.error === null ? null : String(row.error),
+  }));
 }

@@ -11,3 +11,4 @@ export * from './retry.js';
 export * from './preprocess.js';
 export * from './digit-tensors.js';
 export * from './process.js';
+export { renderDigitPng } from './image-fixtures.js';

@@ -105,6 +105,13 @@ export class EnvReader {
     return fallback;
   }
 
+  /** A required secret of at least `minLength` characters (bearer tokens). */
+  token(name: string, minLength = 16): string {
+    const value = this.string(name);
+    if (value !== '' && value.length < minLength) this.#problems.push(`${name} must be at least ${minLength} characters`);
+    return value;
+  }
+
   /** Lets a caller add a problem that spans several variables. */
   problem(message: string): void {
     this.#problems.push(message);

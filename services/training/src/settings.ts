@@ -79,12 +79,6 @@ function httpUrl(reader: EnvReader, name: string, fallback: string): string {
   return value;
 }
 
-function token(reader: EnvReader, name: string): string {
-  const value = reader.string(name);
-  if (value !== '' && value.length < MIN_TOKEN_LENGTH) reader.problem(`${name} must be at least ${MIN_TOKEN_LENGTH} characters`);
-  return value;
-}
-
 export function loadTrainingSettings(env: Env): TrainingSettings {
   const reader = new EnvReader(env);
   const interval = reader.string('TRAINING_INTERVAL', '10s');
@@ -95,7 +89,7 @@ export function loadTrainingSettings(env: Env): TrainingSettings {
   const settings: TrainingSettings = {
     host: reader.string('TRAINING_HOST', '0.0.0.0'),
     port: reader.port('TRAINING_PORT', 5001),
-    token: token(reader, 'TRAINING_TOKEN'),
+    token: reader.token('TRAINING_TOKEN', MIN_TOKEN_LENGTH),
     schedule: typeof schedule === 'string' ? { expression: '', description: '' } : schedule,
     threshold: reader.int('TRAINING_THRESHOLD', { default: 10, min: 1, max: 1_000_000 }),
     classThreshold: reader.optionalInt('TRAINING_CLASS_THRESHOLD', { min: 1, max: 1_000_000 }),
@@ -115,7 +109,7 @@ export function loadTrainingSettings(env: Env): TrainingSettings {
     pretrainedDir: reader.string('PRETRAINED_DIR', DEFAULT_PRETRAINED_DIR),
     appbuilder: {
       url: httpUrl(reader, 'APPBUILDER_URL', 'http://appbuilder:5000/'),
-      token: token(reader, 'APPBUILDER_TOKEN'),
+      token: reader.token('APPBUILDER_TOKEN', MIN_TOKEN_LENGTH),
       timeoutMs: reader.int('APPBUILDER_TIMEOUT_MS', { default: DEFAULT_APPBUILDER_TIMEOUT_MS, min: 1000, max: 3_600_000 }),
     },
     tfjsBackend: reader.oneOf('TFJS_BACKEND', TF_BACKEND_PREFERENCES, 'auto'),

@@ -1,0 +1,275 @@
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  BUNDLE_FILES,
+  createLogger,
+  findBuild,
+  finishBuild,
+  initTf,
+  listBuilds,
+  listDeployments,
+  loadPackagedMnist,
+  readBundleDir,
+  renderDigitPng,
+  startBuild,
+} from '@mlpl/shared';
+import type { ModelBundleFiles } from '@mlpl/shared';
+import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
+import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import { createAppbuilderApp } from './app.js';
+import { buildWebappImage, imageTags, REPO_ROOT } from './docker-fixtures.js';
+import { createContainer, createDocker, inspectContainer, inspectImage, removeContainer, removeImage, startContainer, tagImage } from './docker.js';
+import type { Docker } from './docker.js';
+import { deployImage, DeployError } from './deploy.js';
+import type { DeployTarget } from './deploy.js';
+import { adoptBaseImage, buildModelImage, LABELS } from './images.js';
+import { createPipeline } from './pipeline.js';
+
+const TOKEN = 'appbuilder-test-token-0123';
+const logger = createLogger({ name: 'appbuilder-test', level: 'silent' });
+
+/** The pretrained model under another version: real artifacts, told apart by their version. */
+async function bundleAs(version: string, change: (files: ModelBundleFiles) => ModelBundleFiles = (f) => f): Promise<ModelBundleFiles> {
+  const files = await readBundleDir(path.join(REPO_ROOT, 'pretrained'));
+  const metadata = { ...JSON.parse(files.metadataJson.toString()), version, parent: 'pretrained-1' };
+  return change({ ...files, metadataJson: Buffer.from(JSON.stringify(metadata)) });
+}
+
+function form(files: Partial<Record<string, Buffer>>, names: Record<string, string> = {}, extra: [string, string][] = []): FormData {
+  const body = new FormData();
+  for (const [field, bytes] of Object.entries(files)) {
+    if (bytes !== undefined) body.append(field, new Blob([Uint8Array.from(bytes)]), names[field] ?? field);
+  }
+  for (const [field, value] of extra) body.append(field, value);
+  return body;
+}
+
+const asFields = (files: ModelBundleFiles) => ({
+  [BUNDLE_FILES.modelJson]: files.modelJson,
+  [BUNDLE_FILES.weightsBin]: files.weightsBin,
+  [BUNDLE_FILES.metadataJson]: files.metadataJson,
+});
+
+describe('appbuilder against a real Docker engine', () => {
+  const suffix = randomBytes(3).toString('hex');
+  const repo = `mlpl-test-${suffix}/mywebapp`;
+  const containerName = `mlpl-test-webapp-${suffix}`;
+  let docker: Docker;
+  let db: TestDatabase;
+  let storage: TestStorage;
+  let server: Server;
+  let url: string;
+  let webappUrl: string;
+  let webappPort: number;
+  let target: DeployTarget;
+  let probeImage: Buffer;
+  let seven: Buffer;
+  const v1 = `v1-${suffix}`;
+
+  const post = (body: FormData | string, token: string | null = TOKEN, route = '/', type?: string) =>
+    fetch(`${url}${route}`, {
+      method: 'POST',
+      headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(type === undefined ? {} : { 'content-type': type }) },
+      body,
+    });
+  const servedVersion = async () => ((await (await fetch(`${webappUrl}/api/model`)).json()) as { version: string }).version;
+  const predictSeven = async () => {
+    const body = new FormData();
+    body.append('image', new Blob([Uint8Array.from(seven)], { type: 'image/png' }), 'seven.png');
+    return (await (await fetch(`${webappUrl}/api/predict`, { method: 'POST', body })).json()) as { digit: number; modelVersion: string };
+  };
+
+  before(async () => {
+    await initTf('wasm');
+    const baseImage = await buildWebappImage();
+    docker = createDocker('/var/run/docker.sock');
+    [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
+    // The first webapp image, as compose would have it: `<repo>:latest`.
+    await tagImage(docker, baseImage, repo, 'latest');
+
+    const digits = loadPackagedMnist();
+    const sevenIndex = digits.labels.indexOf(7);
+    seven = await renderDigitPng(digits.images.subarray(sevenIndex * 784, (sevenIndex + 1) * 784), { scale: 10, invert: true });
+    probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
+
+    // The running webapp: host networking, so it reaches the test MariaDB and s3rver on loopback.
+    webappPort = await freePort();
+    webappUrl = `http://127.0.0.1:${webappPort}`;
+    const env = {
+      PORT: String(webappPort),
+      HOST: '127.0.0.1',
+      TFJS_BACKEND: 'wasm',
+      LOG_LEVEL: 'warn',
+      DATABASE_HOST: db.settings.host,
+      DATABASE_PORT: String(db.settings.port),
+      MYSQL_DATABASE: db.settings.database,
+      MYSQL_USER: db.settings.user,
+      MYSQL_PASSWORD: db.settings.password,
+      STORAGE_HOST: storage.settings.host,
+      STORAGE_PORT: String(storage.settings.port),
+      STORAGE_ACCESS_KEY: storage.settings.accessKey,
+      STORAGE_SECRET_KEY: storage.settings.secretKey,
+      STORAGE_IMAGES_BUCKET: storage.settings.imagesBucket,
+      STORAGE_MODELS_BUCKET: storage.settings.modelsBucket,
+    };
+    const id = await createContainer(docker, {
+      name: containerName,
+      Image: `${repo}:latest`,
+      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+      Labels: { 'mlpl.test': suffix },
+      HostConfig: { NetworkMode: 'host', RestartPolicy: { Name: 'unless-stopped' } },
+    });
+    await startContainer(docker, id);
+
+    target = { docker, containerName, webappPort: 5050, reach: 'host', healthTimeoutMs: 90_000, probeImage, logger };
+    const pipeline = createPipeline({ pool: db.pool, logger, target, repo, push: false });
+    const adopted = await adoptBaseImage(
+      docker,
+      repo,
+      async (build) => {
+        const buildId = await startBuild(db.pool, build.version);
+        await finishBuild(db.pool, buildId, { status: 'built', image: build.image, imageId: build.imageId, addedBytes: 0, durationMs: 0 });
+      },
+      async (version) => (await findBuild(db.pool, version)) !== undefined,
+    );
+    assert.equal(adopted, 'pretrained-1', "the Dockerfile's label names the pretrained model's version");
+    const app = createAppbuilderApp({
+      pipeline,
+      pool: db.pool,
+      logger,
+      token: TOKEN,
+      limits: { modelJsonBytes: 1024 * 1024, weightsBytes: 8 * 1024 * 1024, metadataBytes: 64 * 1024 },
+      readiness: async () => ({ docker: 'ok' }),
+    });
+    server = app.listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && (await servedVersion().catch(() => undefined)) === undefined) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await servedVersion(), 'pretrained-1');
+  });
+
+  after(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+    if (docker !== undefined) {
+      const containers = await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } });
+      for (const container of containers) await removeContainer(docker, container.Id);
+      for (const tag of await imageTags(repo).catch(() => [])) await removeImage(docker, tag).catch(() => undefined);
+    }
+    await db?.drop();
+  });
+
+  test('when uploads are bad, then each is refused with a 4xx before anything is built', async () => {
+    const good = await bundleAs(`bad-${suffix}`);
+    const fields = asFields(good);
+    const tagsBefore = await imageTags(repo);
+    const evil = await bundleAs('../evil');
+    const cases: [string, () => Promise<Response>, number][] = [
+      ['no token', () => post(form(fields), null), 401],
+      ['wrong token', () => post(form(fields), 'not-the-token-at-all'), 401],
+      ['not multipart', () => post(JSON.stringify({ model: 1 }), TOKEN, '/', 'application/json'), 415],
+      ['a missing file', () => post(form({ ...fields, [BUNDLE_FILES.weightsBin]: undefined })), 400],
+      ['an extra file', () => post(form({ ...fields, 'imageClassifier.py': Buffer.from('import os') })), 400],
+      ['an extra text field', () => post(form(fields, {}, [['version', 'x']])), 400],
+      ['a path in a name', () => post(form(fields, { [BUNDLE_FILES.modelJson]: '../../etc/model.json' })), 400],
+      ['a hidden name', () => post(form(fields, { [BUNDLE_FILES.weightsBin]: '.weights.bin' })), 400],
+      ['weights of the wrong size', () => post(form({ ...fields, [BUNDLE_FILES.weightsBin]: good.weightsBin.subarray(4) })), 422],
+      ['model.json not JSON', () => post(form({ ...fields, [BUNDLE_FILES.modelJson]: Buffer.from('{not json') })), 422],
+      ['a topology that is not a model', () => post(form({ ...fields, [BUNDLE_FILES.modelJson]: Buffer.from('{"modelTopology":{},"weightsManifest":[]}') })), 422],
+      ['metadata incomplete', () => post(form({ ...fields, [BUNDLE_FILES.metadataJson]: Buffer.from('{"version":"x"}') })), 422],
+      ['a version that is no tag', () => post(form(asFields(evil))), 422],
+      ['weights over the limit', () => post(form({ ...fields, [BUNDLE_FILES.weightsBin]: Buffer.alloc(9 * 1024 * 1024) })), 413],
+    ];
+    for (const [what, send, status] of cases) {
+      const answer = await send();
+      assert.equal(answer.status, status, what);
+      const body = (await answer.json()) as { error?: { code?: string; message?: string } };
+      assert.equal(typeof body.error?.code, 'string', what);
+    }
+    // A model whose output is not 10 classes: the last layer made 9 wide.
+    const nine = await bundleAs(`nine-${suffix}`, (files) => ({
+      ...files,
+      modelJson: Buffer.from(files.modelJson.toString().replace('"units":10', '"units":9')),
+    }));
+    assert.equal((await post(form(asFields(nine)))).status, 422, 'a model with 9 outputs');
+    assert.deepEqual(await imageTags(repo), tagsBefore, 'no image was built');
+    assert.deepEqual((await listBuilds(db.pool)).map((build) => build.modelVersion), ['pretrained-1'], 'no build was recorded');
+    assert.equal(await servedVersion(), 'pretrained-1');
+  });
+
+  test('when a valid bundle arrives, then one small layer is built, the new container replaces the old one in place, and it predicts correctly', async () => {
+    const oldContainer = await inspectContainer(docker, containerName);
+    const response = await post(form(asFields(await bundleAs(v1))));
+    const body = (await response.json()) as { version: string; image: string; addedBytes: number; previousVersion: string; gapMs: number };
+    assert.equal(response.status, 201, JSON.stringify(body));
+    assert.equal(body.version, v1);
+    assert.equal(body.image, `${repo}:${v1}`);
+    assert.equal(body.previousVersion, 'pretrained-1', "the first image's label names the pretrained model");
+    assert.ok(body.addedBytes > 400_000 && body.addedBytes < 2 * 1024 * 1024, `model layer ${body.addedBytes} B`);
+    assert.equal(await servedVersion(), v1);
+    const answer = await predictSeven();
+    assert.deepEqual([answer.digit, answer.modelVersion], [7, v1]);
+
+    const replaced = await inspectContainer(docker, containerName);
+    assert.notEqual(replaced?.Id, oldContainer?.Id);
+    assert.equal(replaced?.Config.Image, `${repo}:${v1}`);
+    assert.deepEqual(replaced?.Config.Env?.filter((e) => !e.startsWith('PATH=')).sort(), oldContainer?.Config.Env?.filter((e) => !e.startsWith('PATH=')).sort(), 'settings kept');
+    assert.equal(replaced?.HostConfig.RestartPolicy?.Name, 'unless-stopped');
+    assert.equal(replaced?.Config.Labels?.['mlpl.test'], suffix);
+    assert.equal(replaced?.Config.Labels?.[LABELS.version], v1);
+    assert.equal((await inspectImage(docker, `${repo}:latest`))?.Id, (await inspectImage(docker, `${repo}:${v1}`))?.Id, 'latest follows the serving version');
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } });
+    assert.equal(leftovers.length, 1, 'no candidate or parked container is left behind');
+    const [build] = await listBuilds(db.pool);
+    assert.deepEqual([build?.modelVersion, build?.status, build?.image], [v1, 'built', `${repo}:${v1}`]);
+    console.log(`# build ${build?.durationMs} ms, model layer ${body.addedBytes} B, gap ${body.gapMs} ms`);
+  });
+
+  test('when the same version is posted again or a second upload arrives during a build, then it is refused with 409', async () => {
+    assert.equal((await post(form(asFields(await bundleAs(v1))))).status, 409);
+    const [first, second] = await Promise.all([post(form(asFields(await bundleAs(`v2-${suffix}`)))), post(form(asFields(await bundleAs(`v3-${suffix}`))))]);
+    assert.deepEqual([first.status, second.status].sort(), [201, 409]);
+  });
+
+  test('when a broken image is deployed, then it fails its health check and the old container keeps answering', async () => {
+    const before = await servedVersion();
+    const brokenVersion = `broken-${suffix}`;
+    const broken = await bundleAs(brokenVersion, (files) => ({ ...files, modelJson: Buffer.from('{"modelTopology": "this does not load"}') }));
+    const baseImage = (await inspectImage(docker, `${repo}:pretrained-1`))?.Id ?? '';
+    const built = await buildModelImage(docker, { files: broken, version: brokenVersion, repo, baseImage, push: false });
+    await assert.rejects(deployImage({ ...target, healthTimeoutMs: 30_000 }, built.image, brokenVersion), (error: unknown) => {
+      assert.ok(error instanceof DeployError);
+      assert.match(error.message, /stopped|no healthy answer/);
+      return true;
+    });
+    assert.equal(await servedVersion(), before);
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } });
+    assert.equal(leftovers.length, 1);
+  });
+
+  test('when an earlier version is redeployed, then it answers again and becomes latest; the records list every build and deployment', async () => {
+    const unknown = await post(JSON.stringify({ version: 'never-built' }), TOKEN, '/deployments', 'application/json');
+    assert.equal(unknown.status, 404);
+    assert.equal((await post(JSON.stringify({ version: 'pretrained-1', extra: 1 }), TOKEN, '/deployments', 'application/json')).status, 400);
+    assert.equal((await post(JSON.stringify({ version: 'pretrained-1' }), null, '/deployments', 'application/json')).status, 401);
+
+    const response = await post(JSON.stringify({ version: 'pretrained-1' }), TOKEN, '/deployments', 'application/json');
+    assert.equal(response.status, 201, await response.clone().text());
+    assert.equal(await servedVersion(), 'pretrained-1');
+    assert.equal((await predictSeven()).digit, 7);
+    assert.equal((await inspectImage(docker, `${repo}:latest`))?.Id, (await inspectImage(docker, `${repo}:pretrained-1`))?.Id);
+
+    const deployments = await listDeployments(db.pool);
+    assert.equal(deployments[0]?.kind, 'rollback');
+    assert.equal(deployments[0]?.status, 'deployed');
+    assert.ok(deployments.every((d) => d.status === 'deployed' && d.durationMs !== null));
+    const listed = (await (await fetch(`${url}/deployments`)).json()) as { deployments: { modelVersion: string }[] };
+    assert.equal(listed.deployments[0]?.modelVersion, 'pretrained-1');
+    const builds = (await (await fetch(`${url}/builds`)).json()) as { builds: { modelVersion: string; status: string }[] };
+    assert.ok(builds.builds.some((b) => b.modelVersion === v1 && b.status === 'built'));
+  });
+});

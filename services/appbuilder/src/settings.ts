@@ -1,0 +1,71 @@
+import { EnvReader, readDatabaseSettings, readLogLevel, TF_BACKEND_PREFERENCES } from '@mlpl/shared';
+import type { DatabaseSettings, Env, LogLevel, TfBackendPreference } from '@mlpl/shared';
+
+/** How the appbuilder reaches a webapp container to check it before it takes traffic. */
+export const DEPLOY_REACHES = ['network', 'host'] as const;
+export type DeployReach = (typeof DEPLOY_REACHES)[number];
+
+export type AppbuilderSettings = {
+  host: string;
+  port: number;
+  token: string;
+  /** Repository of the webapp images, without the registry: tags are `<version>` and `latest`. */
+  webappImage: string;
+  /** The image model images are built FROM; default: the base recorded on `<webappImage>:latest`. */
+  webappBaseImage: string | undefined;
+  /** The running webapp container that a deployment replaces (name kept). */
+  webappContainer: string;
+  /** Port the webapp listens on inside its container. */
+  webappPort: number;
+  /**
+   * 'network': the appbuilder shares a Docker network with the webapp (compose) and checks a new
+   * container by its name. 'host': the appbuilder runs on the host; containers use host networking
+   * and are checked on 127.0.0.1 (tests and the local stack).
+   */
+  reach: DeployReach;
+  healthTimeoutMs: number;
+  /** Registry host[:port] images are pushed to; blank for none. */
+  registry: string | undefined;
+  dockerSocket: string;
+  limits: { modelJsonBytes: number; weightsBytes: number; metadataBytes: number };
+  tfjsBackend: TfBackendPreference;
+  logLevel: LogLevel;
+  database: DatabaseSettings;
+};
+
+const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+const REGISTRY = /^[A-Za-z0-9.-]+(?::\d{1,5})?$/;
+
+export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
+  const reader = new EnvReader(env);
+  const settings: AppbuilderSettings = {
+    host: reader.string('APPBUILDER_HOST', '0.0.0.0'),
+    port: reader.port('APPBUILDER_PORT', 5000),
+    token: reader.token('APPBUILDER_TOKEN'),
+    webappImage: reader.string('WEBAPP_IMAGE', 'mywebapp'),
+    webappBaseImage: reader.optionalString('WEBAPP_BASE_IMAGE'),
+    webappContainer: reader.string('WEBAPP_CONTAINER', 'mlpl-webapp'),
+    webappPort: reader.port('WEBAPP_PORT', 5050),
+    reach: reader.oneOf('DEPLOY_REACH', DEPLOY_REACHES, 'network'),
+    healthTimeoutMs: reader.int('HEALTH_TIMEOUT_MS', { default: 60_000, min: 1000, max: 600_000 }),
+    registry: reader.optionalString('LOCAL_REGISTRY'),
+    dockerSocket: reader.string('DOCKER_SOCKET', '/var/run/docker.sock'),
+    limits: {
+      modelJsonBytes: reader.int('MAX_MODEL_JSON_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+      weightsBytes: reader.int('MAX_WEIGHTS_BYTES', { default: 32 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024 }),
+      metadataBytes: reader.int('MAX_METADATA_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+    },
+    tfjsBackend: reader.oneOf('TFJS_BACKEND', TF_BACKEND_PREFERENCES, 'auto'),
+    logLevel: readLogLevel(reader),
+    database: readDatabaseSettings(reader),
+  };
+  if (!REPOSITORY.test(settings.webappImage)) reader.problem(`WEBAPP_IMAGE must be an image repository name, got "${settings.webappImage}"`);
+  if (settings.registry !== undefined && !REGISTRY.test(settings.registry)) reader.problem(`LOCAL_REGISTRY must be host[:port], got "${settings.registry}"`);
+  reader.done();
+  return settings;
+}
+
+/** `<registry>/<repository>` when a registry is set. */
+export function repositoryOf(settings: Pick<AppbuilderSettings, 'registry' | 'webappImage'>): string {
+  return settings.registry === undefined ? settings.webappImage : `${settings.registry}/${settings.webappImage}`;
+}
