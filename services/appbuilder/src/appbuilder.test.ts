@@ -18,11 +18,11 @@ import {
   startBuild,
 } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
-import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
+import { createTestDatabase, createTestStorage } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
-import { buildWebappImage, imageTags, REPO_ROOT } from './docker-fixtures.js';
-import { createContainer, createDocker, inspectContainer, inspectImage, removeContainer, removeImage, startContainer, tagImage } from './docker.js';
+import { buildWebappImage, imageTags, REPO_ROOT, startWebappContainer } from './docker-fixtures.js';
+import { createDocker, inspectContainer, inspectImage, removeContainer, removeImage, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
 import { deployImage, DeployError } from './deploy.js';
 import type { DeployTarget } from './deploy.js';
@@ -64,7 +64,6 @@ describe('appbuilder against a real Docker engine', () => {
   let server: Server;
   let url: string;
   let webappUrl: string;
-  let webappPort: number;
   let target: DeployTarget;
   let probeImage: Buffer;
   let seven: Buffer;
@@ -96,34 +95,14 @@ describe('appbuilder against a real Docker engine', () => {
     seven = await renderDigitPng(digits.images.subarray(sevenIndex * 784, (sevenIndex + 1) * 784), { scale: 10, invert: true });
     probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
 
-    // The running webapp: host networking, so it reaches the test MariaDB and s3rver on loopback.
-    webappPort = await freePort();
-    webappUrl = `http://127.0.0.1:${webappPort}`;
-    const env = {
-      PORT: String(webappPort),
-      HOST: '127.0.0.1',
-      TFJS_BACKEND: 'wasm',
-      LOG_LEVEL: 'warn',
-      DATABASE_HOST: db.settings.host,
-      DATABASE_PORT: String(db.settings.port),
-      MYSQL_DATABASE: db.settings.database,
-      MYSQL_USER: db.settings.user,
-      MYSQL_PASSWORD: db.settings.password,
-      STORAGE_HOST: storage.settings.host,
-      STORAGE_PORT: String(storage.settings.port),
-      STORAGE_ACCESS_KEY: storage.settings.accessKey,
-      STORAGE_SECRET_KEY: storage.settings.secretKey,
-      STORAGE_IMAGES_BUCKET: storage.settings.imagesBucket,
-      STORAGE_MODELS_BUCKET: storage.settings.modelsBucket,
-    };
-    const id = await createContainer(docker, {
+    // The running webapp, as the deployment will find it.
+    ({ url: webappUrl } = await startWebappContainer(docker, {
+      image: `${repo}:latest`,
       name: containerName,
-      Image: `${repo}:latest`,
-      Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
-      Labels: { 'mlpl.test': suffix },
-      HostConfig: { NetworkMode: 'host', RestartPolicy: { Name: 'unless-stopped' } },
-    });
-    await startContainer(docker, id);
+      label: { 'mlpl.test': suffix },
+      database: db.settings,
+      storage: storage.settings,
+    }));
 
     target = { docker, containerName, webappPort: 5050, reach: 'host', healthTimeoutMs: 90_000, probeImage, logger };
     const pipeline = createPipeline({ pool: db.pool, logger, target, repo, push: false });
@@ -148,8 +127,6 @@ describe('appbuilder against a real Docker engine', () => {
     server = app.listen(0, '127.0.0.1');
     await new Promise((resolve) => server.once('listening', resolve));
     url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const deadline = Date.now() + 90_000;
-    while (Date.now() < deadline && (await servedVersion().catch(() => undefined)) === undefined) await new Promise((r) => setTimeout(r, 250));
     assert.equal(await servedVersion(), 'pretrained-1');
   });
 

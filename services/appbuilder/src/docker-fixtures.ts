@@ -2,6 +2,10 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
+import { freePort } from '@mlpl/shared/testing';
+import { createContainer, startContainer } from './docker.js';
+import type { Docker } from './docker.js';
 
 const run = promisify(execFile);
 
@@ -48,4 +52,48 @@ export async function buildWebappImage(): Promise<string> {
 export async function imageTags(repo: string): Promise<string[]> {
   const { stdout } = await run('docker', ['images', repo, '--format', '{{.Repository}}:{{.Tag}}']);
   return stdout.split('\n').filter((line) => line !== '').sort();
+}
+
+/**
+ * Starts a webapp container from `image` as the one a deployment replaces: host networking, so
+ * it reaches the test MariaDB and s3rver on loopback, on a free port. Resolves once it answers
+ * `/api/model`, with its URL.
+ */
+export async function startWebappContainer(
+  docker: Docker,
+  options: { image: string; name: string; label: Record<string, string>; database: DatabaseSettings; storage: StorageSettings },
+): Promise<{ url: string; port: number }> {
+  const port = await freePort();
+  const env = {
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    TFJS_BACKEND: 'wasm',
+    LOG_LEVEL: 'warn',
+    DATABASE_HOST: options.database.host,
+    DATABASE_PORT: String(options.database.port),
+    MYSQL_DATABASE: options.database.database,
+    MYSQL_USER: options.database.user,
+    MYSQL_PASSWORD: options.database.password,
+    STORAGE_HOST: options.storage.host,
+    STORAGE_PORT: String(options.storage.port),
+    STORAGE_ACCESS_KEY: options.storage.accessKey,
+    STORAGE_SECRET_KEY: options.storage.secretKey,
+    STORAGE_IMAGES_BUCKET: options.storage.imagesBucket,
+    STORAGE_MODELS_BUCKET: options.storage.modelsBucket,
+  };
+  const id = await createContainer(docker, {
+    name: options.name,
+    Image: options.image,
+    Env: Object.entries(env).map(([key, value]) => `${key}=${value}`),
+    Labels: options.label,
+    HostConfig: { NetworkMode: 'host', RestartPolicy: { Name: 'unless-stopped' } },
+  });
+  await startContainer(docker, id);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  while (Date.now() < deadline) {
+    if (await fetch(`${url}/api/model`).then((r) => r.ok, () => false)) return { url, port };
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`webapp container ${options.name} did not answer within 90 s`);
 }

@@ -48,7 +48,8 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     webappPort: reader.port('WEBAPP_PORT', 5050),
     reach: reader.oneOf('DEPLOY_REACH', DEPLOY_REACHES, 'network'),
     healthTimeoutMs: reader.int('HEALTH_TIMEOUT_MS', { default: 60_000, min: 1000, max: 600_000 }),
-    registry: reader.optionalString('LOCAL_REGISTRY'),
+    // compose writes it before image names, so it may end in '/' (`localhost:5000/`).
+    registry: reader.optionalString('LOCAL_REGISTRY')?.replace(/\/+$/, ''),
     dockerSocket: reader.string('DOCKER_SOCKET', '/var/run/docker.sock'),
     limits: {
       modelJsonBytes: reader.int('MAX_MODEL_JSON_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
