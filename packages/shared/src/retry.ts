@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from './logger.js';
 
 /**
@@ -6,7 +7,7 @@ import type { Logger } from './logger.js';
  */
 export async function retry<T>(
   fn: () => Promise<T>,
-  options: { what: string; logger?: Logger; timeoutMs?: number; delayMs?: number },
+  options: { what: string; logger?: Logger; timeoutMs?: number; delayMs?: number; signal?: AbortSignal },
 ): Promise<T> {
   const { timeoutMs = 120_000, delayMs = 2000 } = options;
   const deadline = Date.now() + timeoutMs;
@@ -14,9 +15,10 @@ export async function retry<T>(
     try {
       return await fn();
     } catch (error) {
-      if (Date.now() + delayMs > deadline) throw error;
+      if (Date.now() + delayMs > deadline || options.signal?.aborted === true) throw error;
       options.logger?.warn({ err: error, attempt }, `${options.what} failed, retrying in ${delayMs} ms`);
-      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      // Rejects at once when `signal` aborts: a stopping service does not wait out the delay.
+      await sleep(delayMs, undefined, options.signal === undefined ? {} : { signal: options.signal });
     }
   }
 }

@@ -18,11 +18,11 @@ import {
   startBuild,
 } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
-import { createTestDatabase, createTestStorage } from '@mlpl/shared/testing';
+import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
 import { buildWebappImage, imageTags, REPO_ROOT, startWebappContainer } from './docker-fixtures.js';
-import { createDocker, inspectContainer, inspectImage, removeContainer, removeImage, tagImage } from './docker.js';
+import { createContainer, createDocker, inspectContainer, inspectImage, removeContainer, removeImage, startContainer, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
 import { deployImage, DeployError } from './deploy.js';
 import type { DeployTarget } from './deploy.js';
@@ -136,6 +136,7 @@ describe('appbuilder against a real Docker engine', () => {
       const containers = await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } });
       for (const container of containers) await removeContainer(docker, container.Id);
       for (const tag of await imageTags(repo).catch(() => [])) await removeImage(docker, tag).catch(() => undefined);
+      for (const network of await docker.listNetworks({ filters: { label: [`mlpl.test=${suffix}`] } })) await docker.getNetwork(network.Id).remove().catch(() => undefined);
     }
     await db?.drop();
   });
@@ -248,5 +249,40 @@ describe('appbuilder against a real Docker engine', () => {
     assert.equal(listed.deployments[0]?.modelVersion, 'pretrained-1');
     const builds = (await (await fetch(`${url}/builds`)).json()) as { builds: { modelVersion: string; status: string }[] };
     assert.ok(builds.builds.some((b) => b.modelVersion === v1 && b.status === 'built'));
+  });
+
+  test('when the webapp runs on a bridge network with an alias and a published port, then the new container keeps its network, alias and port', async () => {
+    const networkName = `mlpl-test-net-${suffix}`;
+    await docker.createNetwork({ Name: networkName, Labels: { 'mlpl.test': suffix } });
+    const name = `mlpl-test-bridge-${suffix}`;
+    const hostPort = await freePort();
+    // Its database and storage are unreachable from the bridge (127.0.0.1:1 inside it): the
+    // webapp serves predictions all the same, which is all the gate asks of it.
+    const unreachable = ['DATABASE_HOST=127.0.0.1', 'DATABASE_PORT=1', 'MYSQL_USER=u', 'MYSQL_PASSWORD=p', 'STORAGE_HOST=127.0.0.1', 'STORAGE_PORT=1', 'STORAGE_ACCESS_KEY=a', 'STORAGE_SECRET_KEY=s'];
+    const id = await createContainer(docker, {
+      name,
+      Image: `${repo}:pretrained-1`,
+      Env: ['TFJS_BACKEND=wasm', 'LOG_LEVEL=warn', ...unreachable],
+      Labels: { 'mlpl.test': suffix },
+      ExposedPorts: { '5050/tcp': {} },
+      HostConfig: { NetworkMode: networkName, PortBindings: { '5050/tcp': [{ HostIp: '127.0.0.1', HostPort: String(hostPort) }] } },
+      NetworkingConfig: { EndpointsConfig: { [networkName]: { Aliases: ['webapp'] } } },
+    });
+    await startContainer(docker, id);
+    const bridgeUrl = `http://127.0.0.1:${hostPort}`;
+    const version = async () => ((await (await fetch(`${bridgeUrl}/api/model`)).json()) as { version: string }).version;
+    const deadline = Date.now() + 90_000;
+    while (Date.now() < deadline && (await version().catch(() => undefined)) === undefined) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await version(), 'pretrained-1');
+
+    const result = await deployImage({ ...target, containerName: name, reach: 'published' }, `${repo}:${v1}`, v1);
+    assert.notEqual(result.containerId, id);
+    assert.equal(await version(), v1, 'the new version answers on the same published port');
+    const replaced = await inspectContainer(docker, name);
+    assert.equal(replaced?.Name, `/${name}`);
+    assert.ok(replaced?.NetworkSettings.Networks?.[networkName]?.Aliases?.includes('webapp'), 'alias kept');
+    assert.deepEqual(replaced?.HostConfig.PortBindings, { '5050/tcp': [{ HostIp: '127.0.0.1', HostPort: String(hostPort) }] });
+    await removeContainer(docker, result.containerId);
+    await docker.getNetwork(networkName).remove();
   });
 });

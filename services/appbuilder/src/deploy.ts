@@ -56,7 +56,8 @@ function listenPort(env: string[], fallback: number): number {
   return value === undefined || value === '' ? fallback : Number(value);
 }
 
-type Role = { name: string; final: boolean; port?: number };
+/** `port`: a host-networked candidate's own port; `publishOnLoopback`: a candidate the appbuilder reaches through a published port. */
+type Role = { name: string; final: boolean; port?: number; publishOnLoopback?: boolean };
 
 /**
  * Options for a container like `old` running `image`. The final one keeps everything: name,
@@ -72,7 +73,9 @@ function optionsLike(old: ContainerInspectInfo, image: string, role: Role): Cont
   // The image's own labels (model version, base) come from the new image, not the old container.
   delete labels[LABELS.version];
   delete labels[LABELS.base];
-  const hostConfig = { ...old.HostConfig, ...(role.final ? {} : { PortBindings: {}, PublishAllPorts: false }) };
+  const containerPort = Object.keys(old.HostConfig.PortBindings ?? {})[0] ?? Object.keys(old.Config.ExposedPorts ?? {})[0];
+  const candidatePorts = role.publishOnLoopback === true && containerPort !== undefined ? { [containerPort]: [{ HostIp: '127.0.0.1', HostPort: '' }] } : {};
+  const hostConfig = { ...old.HostConfig, ...(role.final ? {} : { PortBindings: candidatePorts, PublishAllPorts: false }) };
   const networks: Record<string, EndpointSettings> = {};
   if (!isHostNetwork(old)) {
     for (const [network, endpoint] of Object.entries(old.NetworkSettings.Networks ?? {})) {
@@ -93,8 +96,17 @@ function optionsLike(old: ContainerInspectInfo, image: string, role: Role): Cont
   };
 }
 
-function urlOf(target: DeployTarget, name: string, port: number): string {
-  return target.reach === 'host' ? `http://127.0.0.1:${port}` : `http://${name}:${port}`;
+/**
+ * Where the appbuilder finds a started container: by name on the shared network, on loopback
+ * under host networking, or on loopback through the port Docker published for it.
+ */
+async function locate(target: DeployTarget, id: string, name: string, port: number): Promise<string> {
+  if (target.reach === 'network') return `http://${name}:${port}`;
+  if (target.reach === 'host') return `http://127.0.0.1:${port}`;
+  const bindings = (await inspectContainer(target.docker, id))?.NetworkSettings.Ports?.[`${port}/tcp`] ?? [];
+  const published = bindings.find((binding) => binding.HostPort !== '');
+  if (published === undefined) throw new DeployError(`${name} publishes no port for ${port}/tcp`);
+  return `http://127.0.0.1:${published.HostPort}`;
 }
 
 type ProbeAnswer = { modelVersion?: unknown; probabilities?: unknown; digit?: unknown };
@@ -132,11 +144,11 @@ async function probe(target: DeployTarget, id: string, url: string, version: str
   throw new DeployError(`no healthy answer within ${target.healthTimeoutMs} ms (last: ${last})`);
 }
 
-async function startAndProbe(target: DeployTarget, options: ContainerCreateOptions, url: string, version: string): Promise<string> {
+async function startAndProbe(target: DeployTarget, options: ContainerCreateOptions, port: number, version: string): Promise<string> {
   const id = await createContainer(target.docker, options);
   try {
     await startContainer(target.docker, id);
-    await probe(target, id, url, version);
+    await probe(target, id, await locate(target, id, options.name ?? id, port), version);
     return id;
   } catch (error) {
     const logs = await containerLogs(target.docker, id);
@@ -169,8 +181,8 @@ export async function deployImage(target: DeployTarget, image: string, version: 
   const candidatePort = host ? await freePort() : port;
   const candidate = await startAndProbe(
     target,
-    optionsLike(old, image, { name: candidateName, final: false, ...(host ? { port: candidatePort } : {}) }),
-    urlOf(target, candidateName, candidatePort),
+    optionsLike(old, image, { name: candidateName, final: false, publishOnLoopback: target.reach === 'published', ...(host ? { port: candidatePort } : {}) }),
+    candidatePort,
     version,
   );
   target.logger.info({ version, candidate: candidateName }, 'candidate container answered; swapping');
@@ -182,7 +194,7 @@ export async function deployImage(target: DeployTarget, image: string, version: 
     await stopContainer(docker, old.Id);
     let id: string;
     try {
-      id = await startAndProbe(target, optionsLike(old, image, { name: containerName, final: true }), urlOf(target, containerName, port), version);
+      id = await startAndProbe(target, optionsLike(old, image, { name: containerName, final: true }), port, version);
     } catch (error) {
       target.logger.warn({ err: error, version }, 'the new container failed in place of the old one; restoring the old one');
       await renameContainer(docker, old.Id, containerName);

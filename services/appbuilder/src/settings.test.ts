@@ -32,7 +32,7 @@ describe('appbuilder settings', () => {
         JSON.stringify(error.problems) ===
           JSON.stringify([
             'APPBUILDER_TOKEN must be at least 16 characters',
-            'DEPLOY_REACH must be one of network, host, got "magic"',
+            'DEPLOY_REACH must be one of network, host, published, got "magic"',
             'HEALTH_TIMEOUT_MS must be between 1000 and 600000, got 5',
             'MYSQL_USER is required',
             'MYSQL_PASSWORD is required',

@@ -2,7 +2,7 @@ import { EnvReader, readDatabaseSettings, readLogLevel, TF_BACKEND_PREFERENCES }
 import type { DatabaseSettings, Env, LogLevel, TfBackendPreference } from '@mlpl/shared';
 
 /** How the appbuilder reaches a webapp container to check it before it takes traffic. */
-export const DEPLOY_REACHES = ['network', 'host'] as const;
+export const DEPLOY_REACHES = ['network', 'host', 'published'] as const;
 export type DeployReach = (typeof DEPLOY_REACHES)[number];
 
 export type AppbuilderSettings = {
@@ -19,8 +19,9 @@ export type AppbuilderSettings = {
   webappPort: number;
   /**
    * 'network': the appbuilder shares a Docker network with the webapp (compose) and checks a new
-   * container by its name. 'host': the appbuilder runs on the host; containers use host networking
-   * and are checked on 127.0.0.1 (tests and the local stack).
+   * container by its name. 'host': the appbuilder runs on the host and containers use host
+   * networking; they are checked on 127.0.0.1. 'published': the appbuilder runs on the host and
+   * containers on a bridge network; they are checked through ports published on 127.0.0.1.
    */
   reach: DeployReach;
   healthTimeoutMs: number;

@@ -214,7 +214,7 @@ describe('webapp API', () => {
     assert.equal(ready.status, 200);
     const readiness = (await ready.json()) as { backend: string; checks: Record<string, string> };
     assert.equal(readiness.backend, tf.getBackend());
-    assert.deepEqual(readiness.checks, { model: 'ok', database: 'ok', storage: 'ok' });
+    assert.deepEqual(readiness.checks, { model: 'ok', database: 'ok', storage: 'ok', startup: 'ok' });
     const metrics = await (await fetch(`${app.url}/metrics`)).text();
     assert.match(metrics, /mlpl_predictions_total\{digit="7",model_version="[^"]+"\} \d+/);
     assert.match(metrics, /mlpl_tfjs_tensors \d+/);

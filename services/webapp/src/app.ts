@@ -23,6 +23,8 @@ export type AppDeps = {
   inFlight?: InFlight;
   /** Uploads decoded at once (default 4, libuv's thread pool): each may take ~100 MB at MAX_IMAGE_PIXELS. */
   maxConcurrentDecodes?: number;
+  /** Start-up work still running (see health.ts). */
+  pending?: () => string[];
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -44,7 +46,7 @@ export function createApp(deps: AppDeps): Express {
     });
     next();
   });
-  app.use(healthRouter({ classifier, pool: deps.pool, storage: deps.storage, backend: deps.backend }));
+  app.use(healthRouter({ classifier, pool: deps.pool, storage: deps.storage, backend: deps.backend, ...(deps.pending === undefined ? {} : { pending: deps.pending }) }));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

@@ -3,7 +3,14 @@ import { pingDatabase, pingStorage } from '@mlpl/shared';
 import type { Pool, Storage } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 
-export type HealthDeps = { classifier: () => Classifier | undefined; pool: Pool; storage: Storage; backend: string };
+export type HealthDeps = {
+  classifier: () => Classifier | undefined;
+  pool: Pool;
+  storage: Storage;
+  backend: string;
+  /** Start-up work still running in the background (migrations, buckets): not ready until none. */
+  pending?: () => string[];
+};
 
 const CHECK_TIMEOUT_MS = 2000;
 
@@ -31,7 +38,8 @@ export function healthRouter(deps: HealthDeps): Router {
   router.get('/readyz', async (_req, res) => {
     const classifier = deps.classifier();
     const [database, storage] = await Promise.all([check(() => pingDatabase(deps.pool)), check(() => pingStorage(deps.storage))]);
-    const checks = { model: classifier === undefined ? 'not loaded' : 'ok', database, storage };
+    const pending = deps.pending?.() ?? [];
+    const checks = { model: classifier === undefined ? 'not loaded' : 'ok', database, storage, startup: pending.length === 0 ? 'ok' : `waiting for ${pending.join(', ')}` };
     const ready = Object.values(checks).every((value) => value === 'ok');
     res.status(ready ? 200 : 503).json({
       status: ready ? 'ready' : 'not ready',

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
+import { freePort, loadMnistDigits, renderDigitPng } from '@mlpl/shared/testing';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
@@ -34,5 +36,51 @@ describe('webapp main', () => {
       assert.ok(stderr.includes(expected), `${expected} in\n${stderr}`);
     }
     assert.equal(stderr.match(/invalid settings/g)?.length, 1, 'one message');
+  });
+
+  it('when the database and storage cannot be reached at start, then it serves predictions at once, is not ready, and stops promptly', async () => {
+    const port = await freePort();
+    // Nothing listens on port 1 of loopback: both are refused at once, and retried in the background.
+    const child = spawn(process.execPath, [MAIN], {
+      env: {
+        PATH: process.env.PATH ?? '',
+        PORT: String(port),
+        HOST: '127.0.0.1',
+        TFJS_BACKEND: 'wasm',
+        LOG_LEVEL: 'warn',
+        DATABASE_HOST: '127.0.0.1',
+        DATABASE_PORT: '1',
+        MYSQL_USER: 'u',
+        MYSQL_PASSWORD: 'p',
+        STORAGE_HOST: '127.0.0.1',
+        STORAGE_PORT: '1',
+        STORAGE_ACCESS_KEY: 'a',
+        STORAGE_SECRET_KEY: 's',
+      },
+      stdio: ['ignore', 'ignore', 'ignore'],
+    });
+    const exited = once(child, 'exit');
+    try {
+      const url = `http://127.0.0.1:${port}`;
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline && !(await fetch(`${url}/healthz`).then((r) => r.ok, () => false))) await new Promise((r) => setTimeout(r, 100));
+      const body = new FormData();
+      body.append('image', new Blob([Uint8Array.from(await renderDigitPng(loadMnistDigits(7, 1)[0] ?? new Float32Array(784)))], { type: 'image/png' }), 'seven.png');
+      const predicted = await fetch(`${url}/api/predict`, { method: 'POST', body });
+      assert.equal(predicted.status, 200);
+      const answer = (await predicted.json()) as { digit: number; predictionId: string | null };
+      assert.deepEqual([answer.digit, answer.predictionId], [7, null]);
+      const ready = await fetch(`${url}/readyz`);
+      assert.equal(ready.status, 503);
+      const checks = ((await ready.json()) as { checks: Record<string, string> }).checks;
+      assert.match(checks['startup'] ?? '', /waiting for database migrations, storage buckets/);
+      const stopAsked = performance.now();
+      child.kill('SIGTERM');
+      const [code] = (await exited) as [number | null];
+      assert.equal(code, 0);
+      assert.ok(performance.now() - stopAsked < 5000, 'the background retries do not hold the process');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

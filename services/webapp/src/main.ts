@@ -37,9 +37,18 @@ async function main(): Promise<void> {
 
   const pool = createPool(settings.database);
   const storage = createStorage(settings.storage);
-  // The database and storage may still be starting; wait for them rather than crash-loop.
-  await retry(() => migrate(pool), { what: 'database migrations', logger });
-  await retry(() => ensureBuckets(storage), { what: 'storage buckets', logger });
+  const stopping = new AbortController();
+  // The model serves as soon as it is loaded: predictions need neither the database (they are
+  // recorded when it is there) nor storage. Migrations and buckets are retried in the
+  // background until they succeed; until then /readyz says what it waits for and feedback is a 503.
+  const pending = new Set(['database migrations', 'storage buckets']);
+  const inBackground = (what: string, step: () => Promise<unknown>) =>
+    void retry(step, { what, logger, timeoutMs: Number.POSITIVE_INFINITY, signal: stopping.signal }).then(
+      () => pending.delete(what),
+      (error: unknown) => {
+        if (!stopping.signal.aborted) logger.error({ err: error }, `${what} gave up`);
+      },
+    );
 
   const inFlight = new InFlight();
   const app = createApp({
@@ -51,15 +60,19 @@ async function main(): Promise<void> {
     storage,
     limits: { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxImagePixels },
     backend,
+    pending: () => [...pending],
   });
   const server = app.listen(settings.port, settings.host);
   // A slow client may not hold an upload buffer for Node's default 300 s.
   server.requestTimeout = 30_000;
   await once(server, 'listening');
   logger.info({ url: `http://localhost:${settings.port}` }, 'webapp listening');
+  inBackground('database migrations', () => migrate(pool));
+  inBackground('storage buckets', () => ensureBuckets(storage));
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'stopping');
+    stopping.abort();
     server.close();
     server.closeIdleConnections();
     await once(server, 'close');
