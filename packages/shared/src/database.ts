@@ -792,7 +792,8 @@ export async function failInterruptedBuilds(pool: Pool): Promise<number> {
   return builds.affectedRows + deployments.affectedRows;
 }
 
-export type DeploymentKind = 'deploy' | 'rollback';
+/** 'restore': the appbuilder, at start, putting back the last deployed version (e.g. after `docker compose build`). */
+export type DeploymentKind = 'deploy' | 'rollback' | 'restore';
 export type DeploymentStatus = 'deploying' | 'deployed' | 'failed';
 
 export type DeploymentRow = {

@@ -82,7 +82,14 @@ export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready', busy: deps.pipeline.busy, checks });
   });
 
-  app.post('/', auth, upload, async (req, res) => {
+  // Busboy reports a malformed body (no boundary, cut short) as a plain Error: still the client's fault.
+  const parse = (req: Request, res: Response, next: NextFunction) =>
+    upload(req, res, (error?: unknown) => {
+      if (error === undefined || error === null) next();
+      else next(error instanceof multer.MulterError ? error : new UploadError(400, 'bad_multipart', `malformed multipart body: ${(error as Error).message}`));
+    });
+
+  app.post('/', auth, parse, async (req, res) => {
     if (!req.is('multipart/form-data')) throw new UploadError(415, 'not_multipart', 'send the three files as multipart/form-data');
     const files = collectFiles((req.files ?? []) as UploadedFile[], deps.limits);
     const metadata = await validateBundle(files);

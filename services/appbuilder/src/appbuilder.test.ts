@@ -2,6 +2,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -22,12 +24,13 @@ import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/te
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
 import { buildWebappImage, imageTags, REPO_ROOT, startWebappContainer } from './docker-fixtures.js';
-import { createContainer, createDocker, inspectContainer, inspectImage, removeContainer, removeImage, startContainer, tagImage } from './docker.js';
+import { buildImage, createContainer, createDocker, DockerStreamError, inspectContainer, inspectImage, removeContainer, removeImage, renameContainer, startContainer, stopContainer, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
-import { deployImage, DeployError } from './deploy.js';
+import { deployImage, DeployError, recoverInterruptedDeploy } from './deploy.js';
 import type { DeployTarget } from './deploy.js';
-import { adoptBaseImage, buildModelImage, LABELS } from './images.js';
-import { createPipeline } from './pipeline.js';
+import { adoptBaseImage, LABELS } from './images.js';
+import { createPipeline, PipelineError } from './pipeline.js';
+import type { Pipeline } from './pipeline.js';
 
 const TOKEN = 'appbuilder-test-token-0123';
 const logger = createLogger({ name: 'appbuilder-test', level: 'silent' });
@@ -67,6 +70,7 @@ describe('appbuilder against a real Docker engine', () => {
   let target: DeployTarget;
   let probeImage: Buffer;
   let seven: Buffer;
+  let pipeline: Pipeline;
   const v1 = `v1-${suffix}`;
 
   const post = (body: FormData | string, token: string | null = TOKEN, route = '/', type?: string) =>
@@ -105,7 +109,7 @@ describe('appbuilder against a real Docker engine', () => {
     }));
 
     target = { docker, containerName, webappPort: 5050, reach: 'host', healthTimeoutMs: 90_000, probeImage, logger };
-    const pipeline = createPipeline({ pool: db.pool, logger, target, repo, push: false });
+    pipeline = createPipeline({ pool: db.pool, logger, target, repo, push: false });
     const adopted = await adoptBaseImage(
       docker,
       repo,
@@ -213,20 +217,80 @@ describe('appbuilder against a real Docker engine', () => {
     assert.deepEqual([first.status, second.status].sort(), [201, 409]);
   });
 
-  test('when a broken image is deployed, then it fails its health check and the old container keeps answering', async () => {
+  test('when a broken model is released, then its candidate fails the gate, the old container keeps answering, and the failure is recorded', async () => {
     const before = await servedVersion();
     const brokenVersion = `broken-${suffix}`;
+    // Not through POST / (validation would refuse it): straight to the pipeline, as a model that
+    // loads in the appbuilder but not in the webapp would arrive.
     const broken = await bundleAs(brokenVersion, (files) => ({ ...files, modelJson: Buffer.from('{"modelTopology": "this does not load"}') }));
-    const baseImage = (await inspectImage(docker, `${repo}:pretrained-1`))?.Id ?? '';
-    const built = await buildModelImage(docker, { files: broken, version: brokenVersion, repo, baseImage, push: false });
-    await assert.rejects(deployImage({ ...target, healthTimeoutMs: 30_000 }, built.image, brokenVersion), (error: unknown) => {
-      assert.ok(error instanceof DeployError);
+    await assert.rejects(pipeline.release(broken, brokenVersion), (error: unknown) => {
+      assert.ok(error instanceof PipelineError);
+      assert.equal(error.status, 502);
       assert.match(error.message, /stopped|no healthy answer/);
       return true;
     });
     assert.equal(await servedVersion(), before);
+    const [failed] = await listDeployments(db.pool, 1);
+    assert.deepEqual([failed?.modelVersion, failed?.status], [brokenVersion, 'failed']);
+    assert.match(failed?.error ?? '', /candidate/);
     const leftovers = await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } });
     assert.equal(leftovers.length, 1);
+  });
+
+  test('when the new container fails only in place of the old one, then the old one is restored under its name and answers', async () => {
+    const before = await servedVersion();
+    const oldId = (await inspectContainer(docker, containerName))?.Id;
+    const port = new URL(webappUrl).port;
+    // Passes as a candidate (host networking gives it another port), dies on the old one's port.
+    const trap = `trap-${suffix}`;
+    const dir = await mkdtemp(path.join(tmpdir(), 'mlpl-trap-'));
+    try {
+      await writeFile(path.join(dir, 'Dockerfile'), `FROM ${repo}:${v1}\nCMD ["sh", "-c", "[ \\"$PORT\\" = \\"${port}\\" ] && exit 3; exec node dist/main.js"]\n`);
+      await buildImage(docker, { context: dir, src: ['Dockerfile'], tag: `${repo}:${trap}` });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+    await assert.rejects(deployImage(target, `${repo}:${trap}`, v1), DeployError);
+    const restored = await inspectContainer(docker, containerName);
+    assert.equal(restored?.Id, oldId, 'the same container, back under its name');
+    assert.equal(restored?.State.Running, true);
+    assert.equal(await servedVersion(), before);
+    const leftovers = await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } });
+    assert.equal(leftovers.length, 1);
+  });
+
+  test('when a build step fails, then Docker\'s error from inside the stream rejects the build', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'mlpl-failing-build-'));
+    try {
+      await writeFile(path.join(dir, 'Dockerfile'), `FROM ${repo}:pretrained-1\nRUN exit 3\n`);
+      await assert.rejects(buildImage(docker, { context: dir, src: ['Dockerfile'], tag: `${repo}:failing-${suffix}` }), (error: unknown) => {
+        assert.ok(error instanceof DockerStreamError);
+        assert.match(error.message, /returned a non-zero code: 3/);
+        return true;
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('when a multipart body is malformed, then it is a 400', async () => {
+    const response = await post('--xyz\r\nContent-Disposition: form-data; name="model.json"; filename="model.json"\r\n\r\n{', TOKEN, '/', 'multipart/form-data; boundary=xyz');
+    assert.equal(response.status, 400);
+    assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'bad_multipart');
+  });
+
+  test('when the appbuilder stopped in the middle of a swap, then the next start puts the old container back and removes leftovers', async () => {
+    const before = await servedVersion();
+    const old = await inspectContainer(docker, containerName);
+    await renameContainer(docker, old?.Id ?? '', `${containerName}-previous-1`);
+    await stopContainer(docker, old?.Id ?? '');
+    await createContainer(docker, { name: `${containerName}-candidate-x`, Image: `${repo}:pretrained-1`, Labels: { 'mlpl.test': suffix } });
+    const done = await recoverInterruptedDeploy(docker, containerName);
+    assert.deepEqual(done, [`removed ${containerName}-candidate-x`, `restored ${containerName}-previous-1 as ${containerName}`]);
+    assert.equal((await inspectContainer(docker, containerName))?.Id, old?.Id);
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline && (await servedVersion().catch(() => undefined)) === undefined) await new Promise((r) => setTimeout(r, 250));
+    assert.equal(await servedVersion(), before);
   });
 
   test('when an earlier version is redeployed, then it answers again and becomes latest; the records list every build and deployment', async () => {
@@ -244,7 +308,7 @@ describe('appbuilder against a real Docker engine', () => {
     const deployments = await listDeployments(db.pool);
     assert.equal(deployments[0]?.kind, 'rollback');
     assert.equal(deployments[0]?.status, 'deployed');
-    assert.ok(deployments.every((d) => d.status === 'deployed' && d.durationMs !== null));
+    assert.ok(deployments.every((d) => d.durationMs !== null && (d.status === 'deployed' || d.error !== null)));
     const listed = (await (await fetch(`${url}/deployments`)).json()) as { deployments: { modelVersion: string }[] };
     assert.equal(listed.deployments[0]?.modelVersion, 'pretrained-1');
     const builds = (await (await fetch(`${url}/builds`)).json()) as { builds: { modelVersion: string; status: string }[] };

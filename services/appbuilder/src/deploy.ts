@@ -1,7 +1,7 @@
 import net from 'node:net';
-import type { ContainerCreateOptions, ContainerInspectInfo, EndpointSettings } from 'dockerode';
+import type { ContainerCreateOptions, ContainerInspectInfo, EndpointSettings, ImageInspectInfo } from 'dockerode';
 import type { Logger } from '@mlpl/shared';
-import { containerLogs, createContainer, inspectContainer, removeContainer, renameContainer, startContainer, stopContainer } from './docker.js';
+import { connectNetwork, containerLogs, createContainer, inspectContainer, inspectImage, listContainerNames, removeContainer, renameContainer, startContainer, stopContainer } from './docker.js';
 import type { Docker } from './docker.js';
 import { LABELS } from './images.js';
 import type { DeployReach } from './settings.js';
@@ -34,6 +34,7 @@ export class DeployError extends Error {
 }
 
 const COMPOSE_LABEL = 'com.docker.compose.';
+const COMPOSE_IMAGE_LABEL = 'com.docker.compose.image';
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -59,41 +60,70 @@ function listenPort(env: string[], fallback: number): number {
 /** `port`: a host-networked candidate's own port; `publishOnLoopback`: a candidate the appbuilder reaches through a published port. */
 type Role = { name: string; final: boolean; port?: number; publishOnLoopback?: boolean };
 
+/** What the container itself was given, as opposed to what its image set (PATH, NODE_VERSION…). */
+type Own = { env: string[]; labels: Record<string, string>; user: string | undefined };
+
+function ownSettings(old: ContainerInspectInfo, oldImage: ImageInspectInfo | undefined): Own {
+  const imageEnv = new Set(oldImage?.Config.Env ?? []);
+  const imageLabels = oldImage?.Config.Labels ?? {};
+  const user = old.Config.User !== undefined && old.Config.User !== '' && old.Config.User !== oldImage?.Config.User ? old.Config.User : undefined;
+  return {
+    env: (old.Config.Env ?? []).filter((entry) => !imageEnv.has(entry)),
+    labels: Object.fromEntries(Object.entries(old.Config.Labels ?? {}).filter(([key, value]) => imageLabels[key] !== value)),
+    user,
+  };
+}
+
 /**
- * Options for a container like `old` running `image`. The final one keeps everything: name,
- * settings, labels (compose's too, so compose still knows it), restart policy, mounts, port
- * bindings, networks and aliases. A candidate, checked before anything changes, gets no
- * published ports, no aliases and no compose labels (it must not take traffic or be mistaken
- * for a replica), and under host networking a port of its own.
+ * Options for a container like `old` running `image`. Only what the container itself was given
+ * is carried over (its image's environment and labels come from the new image). The final one
+ * keeps everything else too: name, labels (compose's, so compose still owns it), restart
+ * policy, mounts, port bindings, networks and aliases. A candidate, checked before anything
+ * changes, gets no published ports (or one on loopback), no aliases, no compose labels and no
+ * restart policy (it must not take traffic, pass for a replica, or restart-loop), and under
+ * host networking a port of its own.
  */
-function optionsLike(old: ContainerInspectInfo, image: string, role: Role): ContainerCreateOptions {
-  const env = (old.Config.Env ?? []).filter((entry) => !(role.port !== undefined && entry.startsWith('PORT=')));
+function optionsLike(old: ContainerInspectInfo, own: Own, image: { ref: string; id: string }, role: Role): ContainerCreateOptions {
+  const env = own.env.filter((entry) => !(role.port !== undefined && entry.startsWith('PORT=')));
   if (role.port !== undefined) env.push(`PORT=${role.port}`);
-  const labels = Object.fromEntries(Object.entries(old.Config.Labels ?? {}).filter(([key]) => role.final || !key.startsWith(COMPOSE_LABEL)));
-  // The image's own labels (model version, base) come from the new image, not the old container.
-  delete labels[LABELS.version];
-  delete labels[LABELS.base];
+  const labels = Object.fromEntries(Object.entries(own.labels).filter(([key]) => role.final || !key.startsWith(COMPOSE_LABEL)));
+  // compose v2 compares this label with the image it would run; it names the new image now.
+  if (labels[COMPOSE_IMAGE_LABEL] !== undefined) labels[COMPOSE_IMAGE_LABEL] = image.id;
   const containerPort = Object.keys(old.HostConfig.PortBindings ?? {})[0] ?? Object.keys(old.Config.ExposedPorts ?? {})[0];
   const candidatePorts = role.publishOnLoopback === true && containerPort !== undefined ? { [containerPort]: [{ HostIp: '127.0.0.1', HostPort: '' }] } : {};
-  const hostConfig = { ...old.HostConfig, ...(role.final ? {} : { PortBindings: candidatePorts, PublishAllPorts: false }) };
-  const networks: Record<string, EndpointSettings> = {};
-  if (!isHostNetwork(old)) {
-    for (const [network, endpoint] of Object.entries(old.NetworkSettings.Networks ?? {})) {
-      // Docker adds the container's short id as an alias of its own: not one to carry over.
-      const aliases = ((endpoint.Aliases ?? []) as string[]).filter((alias) => !old.Id.startsWith(alias));
-      networks[network] = { Aliases: role.final ? aliases : [] } as EndpointSettings;
-    }
-  }
+  const hostConfig = { ...old.HostConfig, ...(role.final ? {} : { PortBindings: candidatePorts, PublishAllPorts: false, RestartPolicy: { Name: 'no' } }) };
   return {
     name: role.name,
-    Image: image,
+    Image: image.ref,
     Env: env,
     Labels: labels,
     ...(old.Config.ExposedPorts === undefined ? {} : { ExposedPorts: old.Config.ExposedPorts }),
-    ...(old.Config.User === undefined || old.Config.User === '' ? {} : { User: old.Config.User }),
+    ...(own.user === undefined ? {} : { User: own.user }),
     HostConfig: hostConfig,
-    ...(Object.keys(networks).length === 0 ? {} : { NetworkingConfig: { EndpointsConfig: networks } }),
   };
+}
+
+/** The networks of `old` with the aliases it was given (not the short id Docker adds itself). */
+function networksOf(old: ContainerInspectInfo): { name: string; aliases: string[] }[] {
+  if (isHostNetwork(old)) return [];
+  return Object.entries(old.NetworkSettings.Networks ?? {}).map(([name, endpoint]) => ({
+    name,
+    aliases: ((endpoint.Aliases ?? []) as string[]).filter((alias) => !old.Id.startsWith(alias) && alias !== old.Name.replace(/^\//, '')),
+  }));
+}
+
+/**
+ * Creates a container on `old`'s networks: the first at create time, the others connected
+ * before it starts (engines before API 1.44 take one network at create).
+ */
+async function createOnNetworks(docker: Docker, options: ContainerCreateOptions, networks: { name: string; aliases: string[] }[], keepAliases: boolean): Promise<string> {
+  const [first, ...rest] = networks;
+  const id = await createContainer(docker, {
+    ...options,
+    ...(first === undefined ? {} : { NetworkingConfig: { EndpointsConfig: { [first.name]: { Aliases: keepAliases ? first.aliases : [] } as EndpointSettings } } }),
+  });
+  for (const network of rest) await connectNetwork(docker, network.name, id, keepAliases ? network.aliases : []);
+  return id;
 }
 
 /**
@@ -113,9 +143,9 @@ type ProbeAnswer = { modelVersion?: unknown; probabilities?: unknown; digit?: un
 
 /**
  * Waits for `/healthz`, then asks for a prediction: the container must answer it with the
- * expected version and ten finite probabilities. Fails early if the container stops.
+ * expected version (any, when null) and ten finite probabilities. Fails early if the container stops.
  */
-async function probe(target: DeployTarget, id: string, url: string, version: string): Promise<void> {
+async function probe(target: DeployTarget, id: string, url: string, version: string | null): Promise<void> {
   const deadline = Date.now() + target.healthTimeoutMs;
   let last = 'no answer yet';
   while (Date.now() < deadline) {
@@ -129,7 +159,7 @@ async function probe(target: DeployTarget, id: string, url: string, version: str
         const response = await fetch(`${url}/api/predict`, { method: 'POST', body: form, signal: AbortSignal.timeout(10_000) });
         const answer = (await response.json().catch(() => ({}))) as ProbeAnswer;
         const probabilities = Array.isArray(answer.probabilities) ? (answer.probabilities as unknown[]) : [];
-        if (response.ok && answer.modelVersion === version && probabilities.length === 10 && probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))) {
+        if (response.ok && (version === null || answer.modelVersion === version) && probabilities.length === 10 && probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))) {
           return;
         }
         last = `prediction answered ${response.status} with ${JSON.stringify(answer).slice(0, 200)}`;
@@ -144,19 +174,26 @@ async function probe(target: DeployTarget, id: string, url: string, version: str
   throw new DeployError(`no healthy answer within ${target.healthTimeoutMs} ms (last: ${last})`);
 }
 
-async function startAndProbe(target: DeployTarget, options: ContainerCreateOptions, port: number, version: string): Promise<string> {
-  const id = await createContainer(target.docker, options);
+type Spec = { options: ContainerCreateOptions; networks: { name: string; aliases: string[] }[]; keepAliases: boolean };
+
+async function startAndProbe(target: DeployTarget, spec: Spec, port: number, version: string): Promise<string> {
+  const id = await createOnNetworks(target.docker, spec.options, spec.networks, spec.keepAliases);
+  const name = spec.options.name ?? id;
   try {
     await startContainer(target.docker, id);
-    await probe(target, id, await locate(target, id, options.name ?? id, port), version);
+    await probe(target, id, await locate(target, id, name, port), version);
     return id;
   } catch (error) {
     const logs = await containerLogs(target.docker, id);
     await removeContainer(target.docker, id);
     const message = error instanceof Error ? error.message : String(error);
-    throw new DeployError(`${options.name}: ${message}${logs === '' ? '' : `\n--- its last output ---\n${logs}`}`);
+    throw new DeployError(`${name}: ${message}${logs === '' ? '' : `\n--- its last output ---\n${logs}`}`);
   }
 }
+
+/** The parked old container's name: found again by `recoverInterruptedDeploy`. */
+const PARKED = '-previous-';
+const CANDIDATE = '-candidate-';
 
 /**
  * Replaces the running webapp container with one from `image`, health-gated twice:
@@ -164,47 +201,91 @@ async function startAndProbe(target: DeployTarget, options: ContainerCreateOptio
  *    no alias, must answer a prediction with `version` — the old container keeps serving
  *    throughout, and a failure ends here with nothing changed;
  * 2. the old container is renamed and stopped, and the final one (same name, ports, networks,
- *    aliases, settings) must answer too; if it does not, it is removed and the old one is
- *    renamed back and started again.
- * The gap in service is the second step's startup.
+ *    aliases, settings) must answer too; if anything in this step fails, the new one is
+ *    removed and the old one renamed back and started again.
+ * The gap in service is the second step's startup. Clean-up after success (the candidate,
+ * the old container) is best effort: a leftover is logged, and removed at the next start.
  */
 export async function deployImage(target: DeployTarget, image: string, version: string): Promise<DeployResult> {
-  const { docker, containerName } = target;
+  const { docker, containerName, logger } = target;
   const old = await inspectContainer(docker, containerName);
   if (old === undefined) throw new DeployError(`no webapp container named ${containerName} to replace`);
+  const newImage = await inspectImage(docker, image);
+  if (newImage === undefined) throw new DeployError(`image ${image} not found`);
+  const own = ownSettings(old, await inspectImage(docker, old.Image));
   const previousVersion = old.Config.Labels?.[LABELS.version] ?? null;
   const host = isHostNetwork(old);
   const port = host ? listenPort(old.Config.Env ?? [], target.webappPort) : target.webappPort;
+  const networks = networksOf(old);
+  const ref = { ref: image, id: newImage.Id };
 
-  const candidateName = `${containerName}-candidate-${version}`.slice(0, 128);
+  const candidateName = `${containerName}${CANDIDATE}${version}`.slice(0, 128);
   await removeContainer(docker, candidateName);
   const candidatePort = host ? await freePort() : port;
   const candidate = await startAndProbe(
     target,
-    optionsLike(old, image, { name: candidateName, final: false, publishOnLoopback: target.reach === 'published', ...(host ? { port: candidatePort } : {}) }),
+    {
+      options: optionsLike(old, own, ref, { name: candidateName, final: false, publishOnLoopback: target.reach === 'published', ...(host ? { port: candidatePort } : {}) }),
+      networks,
+      keepAliases: false,
+    },
     candidatePort,
     version,
   );
-  target.logger.info({ version, candidate: candidateName }, 'candidate container answered; swapping');
+  logger.info({ version, candidate: candidateName }, 'candidate container answered; swapping');
 
-  const parkedName = `${containerName}-previous-${Date.now()}`;
+  const parkedName = `${containerName}${PARKED}${Date.now()}`;
   const swapStarted = performance.now();
+  let id: string;
   try {
-    await renameContainer(docker, old.Id, parkedName);
-    await stopContainer(docker, old.Id);
-    let id: string;
     try {
-      id = await startAndProbe(target, optionsLike(old, image, { name: containerName, final: true }), port, version);
+      await renameContainer(docker, old.Id, parkedName);
+      await stopContainer(docker, old.Id);
+      id = await startAndProbe(target, { options: optionsLike(old, own, ref, { name: containerName, final: true }), networks, keepAliases: true }, port, version);
     } catch (error) {
-      target.logger.warn({ err: error, version }, 'the new container failed in place of the old one; restoring the old one');
-      await renameContainer(docker, old.Id, containerName);
-      await startContainer(docker, old.Id);
+      logger.warn({ err: error, version }, 'the swap failed; restoring the old container');
+      try {
+        const holder = await inspectContainer(docker, containerName);
+        if (holder !== undefined && holder.Id !== old.Id) await removeContainer(docker, holder.Id);
+        if (holder?.Id !== old.Id) await renameContainer(docker, old.Id, containerName);
+        await startContainer(docker, old.Id);
+        // Back in service only once it answers again, as any container the appbuilder starts.
+        await probe(target, old.Id, await locate(target, old.Id, containerName, port), previousVersion);
+      } catch (restoreError) {
+        throw new DeployError(`${(error as Error).message}; and restoring the old container failed too: ${(restoreError as Error).message}`);
+      }
       throw error;
     }
-    const gapMs = performance.now() - swapStarted;
-    await removeContainer(docker, old.Id);
-    return { containerId: id, previousVersion, gapMs };
   } finally {
-    await removeContainer(docker, candidate);
+    await removeContainer(docker, candidate).catch((error: unknown) => logger.warn({ err: error, candidate }, 'could not remove the candidate container'));
   }
+  const gapMs = performance.now() - swapStarted;
+  await removeContainer(docker, old.Id).catch((error: unknown) => logger.warn({ err: error, parkedName }, 'could not remove the old container; removed at the next start'));
+  return { containerId: id, previousVersion, gapMs };
+}
+
+/**
+ * Puts the webapp container right after an appbuilder that stopped in the middle of a swap:
+ * candidates are removed; if no container has the webapp's name, the newest parked one gets
+ * it back and is started; parked ones are removed once the name is taken. Returns what it did.
+ */
+export async function recoverInterruptedDeploy(docker: Docker, containerName: string): Promise<string[]> {
+  const done: string[] = [];
+  const names = await listContainerNames(docker, containerName);
+  for (const name of names.filter((n) => n.startsWith(`${containerName}${CANDIDATE}`))) {
+    await removeContainer(docker, name);
+    done.push(`removed ${name}`);
+  }
+  const parked = names.filter((n) => n.startsWith(`${containerName}${PARKED}`)).sort();
+  if (!names.includes(containerName) && parked.length > 0) {
+    const newest = parked.pop() as string;
+    await renameContainer(docker, newest, containerName);
+    await startContainer(docker, containerName);
+    done.push(`restored ${newest} as ${containerName}`);
+  }
+  for (const name of parked) {
+    await removeContainer(docker, name);
+    done.push(`removed ${name}`);
+  }
+  return done;
 }

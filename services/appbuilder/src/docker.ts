@@ -107,8 +107,13 @@ export async function createContainer(docker: Docker, options: ContainerCreateOp
   return (await docker.createContainer(options)).id;
 }
 
+/** Starts a container; one already running is fine. */
 export async function startContainer(docker: Docker, id: string): Promise<void> {
-  await docker.getContainer(id).start();
+  try {
+    await docker.getContainer(id).start();
+  } catch (error) {
+    if ((error as { statusCode?: number }).statusCode !== 304) throw error;
+  }
 }
 
 /** Stops (Docker sends SIGTERM, then SIGKILL after `seconds`); a stopped container is fine. */
@@ -141,4 +146,14 @@ export async function containerLogs(docker: Docker, id: string, lines = 20): Pro
   } catch {
     return '';
   }
+}
+
+export async function connectNetwork(docker: Docker, network: string, container: string, aliases: string[]): Promise<void> {
+  await docker.getNetwork(network).connect({ Container: container, EndpointConfig: { Aliases: aliases } });
+}
+
+/** Names (without the leading slash) of all containers whose name starts with `prefix`. */
+export async function listContainerNames(docker: Docker, prefix: string): Promise<string[]> {
+  const containers = await docker.listContainers({ all: true, filters: { name: [prefix] } });
+  return containers.flatMap((container) => container.Names.map((name) => name.replace(/^\//, ''))).filter((name) => name.startsWith(prefix));
 }

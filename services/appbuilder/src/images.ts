@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BUNDLE_FILES } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
-import { buildImage, inspectImage, pushImage, tagImage } from './docker.js';
+import { buildImage, inspectImage, pushImage, removeImage, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
 
 /** Labels every model image carries. */
@@ -69,7 +69,16 @@ export async function buildModelImage(
     });
     const [built, base] = await Promise.all([inspectImage(docker, imageId), inspectImage(docker, options.baseImage)]);
     const addedBytes = (built?.Size ?? 0) - (base?.Size ?? 0);
-    const digest = options.push ? ((await pushImage(docker, options.repo, options.version)) ?? imageId) : imageId;
+    let digest = imageId;
+    if (options.push) {
+      try {
+        digest = (await pushImage(docker, options.repo, options.version)) ?? imageId;
+      } catch (error) {
+        // No tag may outlive a failed build: the version could never be built again.
+        await removeImage(docker, image).catch(() => undefined);
+        throw error;
+      }
+    }
     return { image, imageId, digest, baseImage: options.baseImage, addedBytes };
   } finally {
     await rm(dir, { recursive: true, force: true });

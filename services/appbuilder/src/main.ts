@@ -7,6 +7,7 @@ import {
   findBuild,
   finishBuild,
   initTf,
+  listDeployments,
   loadPackagedMnist,
   migrate,
   renderDigitPng,
@@ -16,11 +17,14 @@ import {
   startBuild,
   stopOnSignals,
 } from '@mlpl/shared';
-import type { Logger } from '@mlpl/shared';
+import type { Logger, Pool } from '@mlpl/shared';
 import { createAppbuilderApp } from './app.js';
 import { createDocker, inspectContainer, pingDocker } from './docker.js';
-import { adoptBaseImage, resolveBaseImage } from './images.js';
+import type { Docker } from './docker.js';
+import { recoverInterruptedDeploy } from './deploy.js';
+import { adoptBaseImage, LABELS, resolveBaseImage } from './images.js';
 import { createPipeline } from './pipeline.js';
+import type { Pipeline } from './pipeline.js';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
 import type { AppbuilderSettings } from './settings.js';
 
@@ -38,6 +42,27 @@ function dropPrivileges(socket: string, logger: Logger): void {
   process.setgid?.(RUN_AS);
   process.setuid?.(RUN_AS);
   logger.info({ uid: process.getuid(), groups: process.getgroups?.() }, `running as ${RUN_AS}, in the Docker socket's group ${group}`);
+}
+
+/**
+ * Puts the webapp right after whatever happened while the appbuilder was away: a swap it was
+ * killed in the middle of, and a webapp serving another version than the last one deployed
+ * (as after `docker compose build`, which re-tags `mywebapp:latest` with the pretrained model):
+ * that version is deployed again, through the same gates.
+ */
+async function reconcile(docker: Docker, pool: Pool, pipeline: Pipeline, containerName: string, logger: Logger): Promise<void> {
+  try {
+    const recovered = await recoverInterruptedDeploy(docker, containerName);
+    if (recovered.length > 0) logger.warn({ recovered }, 'put right what an interrupted deployment left');
+    const last = (await listDeployments(pool, 20)).find((deployment) => deployment.status === 'deployed');
+    const serving = (await inspectContainer(docker, containerName))?.Config.Labels?.[LABELS.version];
+    if (last !== undefined && serving !== undefined && serving !== last.modelVersion) {
+      logger.warn({ serving, deployed: last.modelVersion }, 'the webapp serves another version than the last deployed one; deploying that again');
+      await pipeline.rollback(last.modelVersion, 'restore');
+    }
+  } catch (error) {
+    logger.error({ err: error }, 'could not reconcile the webapp container with the deployments');
+  }
 }
 
 async function main(): Promise<void> {
@@ -113,8 +138,8 @@ async function main(): Promise<void> {
   };
   const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, limits: settings.limits, readiness });
   const server = app.listen(settings.port, settings.host);
-  // A build and deployment take seconds to a minute; the default request timeout (300 s) stays.
   await once(server, 'listening');
+  void reconcile(docker, pool, pipeline, settings.webappContainer, logger);
   logger.info({ url: `http://localhost:${settings.port}`, repo, baseImage: settings.webappBaseImage ?? `${repo}:latest` }, 'appbuilder listening');
 
   stopOnSignals(logger, async (signal) => {

@@ -1,6 +1,6 @@
 import { findBuild, finishBuild, finishDeployment, startBuild, startDeployment } from '@mlpl/shared';
-import type { Logger, ModelBundleFiles, Pool } from '@mlpl/shared';
-import { inspectImage } from './docker.js';
+import type { DeploymentKind, Logger, ModelBundleFiles, Pool } from '@mlpl/shared';
+import { inspectImage, removeImage } from './docker.js';
 import { buildModelImage, resolveBaseImage, tagLatest } from './images.js';
 import type { BuiltImage } from './images.js';
 import { deployImage } from './deploy.js';
@@ -40,8 +40,8 @@ export type Rollout = { version: string; image: string; deployment: DeployResult
 export type Pipeline = {
   /** Builds the validated bundle into `<repo>:<version>` and deploys it. One at a time: a second call meanwhile is a 409. */
   release(files: ModelBundleFiles, version: string): Promise<Release>;
-  /** Deploys the image an earlier build made for `version`. */
-  rollback(version: string): Promise<Rollout>;
+  /** Deploys the image an earlier build made for `version` ('restore': the appbuilder putting the last deployed version back). */
+  rollback(version: string, kind?: 'rollback' | 'restore'): Promise<Rollout>;
   readonly busy: boolean;
 };
 
@@ -64,23 +64,28 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
   }
 
-  async function deploy(kind: 'deploy' | 'rollback', version: string, image: string): Promise<DeployResult & { id: number; ms: number }> {
+  async function deploy(kind: DeploymentKind, version: string, image: string): Promise<DeployResult & { id: number; ms: number }> {
     const started = performance.now();
     const current = await inspectImage(deps.target.docker, `${deps.repo}:latest`);
     const id = await startDeployment(pool, { kind, modelVersion: version, image, previousVersion: current?.Config.Labels?.['mlpl.model-version'] ?? null });
+    let result: DeployResult;
     try {
-      const result = await deployImage(deps.target, image, version);
-      // Only a serving version becomes `latest`: a later `docker compose up` starts it, not an older one.
-      await tagLatest(deps.target.docker, image, deps.repo, deps.push);
-      const ms = performance.now() - started;
-      await finishDeployment(pool, id, { status: 'deployed', containerId: result.containerId, durationMs: ms });
-      logger.info({ version, kind, gapMs: Math.round(result.gapMs), ms: Math.round(ms) }, 'deployed');
-      return { ...result, id, ms };
+      result = await deployImage(deps.target, image, version);
     } catch (error) {
       await finishDeployment(pool, id, { status: 'failed', error: message(error), durationMs: performance.now() - started });
       logger.error({ err: error, version, kind }, 'deployment failed; the old container keeps serving');
       throw new PipelineError(502, 'deploy_failed', `deployment of ${version} failed, the previous version keeps serving: ${message(error)}`);
     }
+    const ms = performance.now() - started;
+    await finishDeployment(pool, id, { status: 'deployed', containerId: result.containerId, durationMs: ms });
+    logger.info({ version, kind, gapMs: Math.round(result.gapMs), ms: Math.round(ms) }, 'deployed');
+    // Only a serving version becomes `latest`, so a later `docker compose up` starts it. The
+    // version serves whatever happens here; a failed tag or push is a warning, and the next
+    // start of the appbuilder puts `latest` right (see `reconcile`).
+    await tagLatest(deps.target.docker, image, deps.repo, deps.push).catch((error: unknown) =>
+      logger.warn({ err: error, version }, `could not point ${deps.repo}:latest at the serving version`),
+    );
+    return { ...result, id, ms };
   }
 
   return {
@@ -89,9 +94,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     release(files, version) {
       return exclusive(async () => {
-        if (await inspectImage(deps.target.docker, `${deps.repo}:${version}`)) {
-          throw new PipelineError(409, 'version_exists', `an image for version ${version} exists already; redeploy it with POST /deployments`);
+        if ((await findBuild(pool, version)) !== undefined) {
+          throw new PipelineError(409, 'version_exists', `version ${version} is built already; redeploy it with POST /deployments`);
         }
+        // A tag without a successful build is what an interrupted build left: built again.
+        if ((await inspectImage(deps.target.docker, `${deps.repo}:${version}`)) !== undefined) await removeImage(deps.target.docker, `${deps.repo}:${version}`);
         const started = performance.now();
         const buildId = await startBuild(pool, version);
         let built: BuiltImage;
@@ -110,14 +117,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         return { version, build: { ...built, id: buildId, ms: buildMs }, deployment };
       });
     },
-    rollback(version) {
+    rollback(version, kind = 'rollback') {
       return exclusive(async () => {
         const build = await findBuild(pool, version);
         if (build?.image === undefined || build.image === null) throw new PipelineError(404, 'unknown_version', `no successful build of version ${version}`);
         if ((await inspectImage(deps.target.docker, build.image)) === undefined) {
           throw new PipelineError(410, 'image_gone', `the image ${build.image} of version ${version} is no longer on this Docker engine`);
         }
-        const deployment = await deploy('rollback', version, build.image);
+        const deployment = await deploy(kind, version, build.image);
         return { version, image: build.image, deployment };
       });
     },
