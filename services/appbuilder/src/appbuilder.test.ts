@@ -23,12 +23,12 @@ import type { ModelBundleFiles } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
-import { buildWebappImage, imageTags, REPO_ROOT, startWebappContainer } from './docker-fixtures.js';
+import { buildWebappImage, imageTags, REPO_ROOT, startRegistry, startWebappContainer } from './docker-fixtures.js';
 import { buildImage, createContainer, createDocker, DockerStreamError, inspectContainer, inspectImage, removeContainer, removeImage, renameContainer, startContainer, stopContainer, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
 import { deployImage, DeployError, recoverInterruptedDeploy } from './deploy.js';
 import type { DeployTarget } from './deploy.js';
-import { adoptBaseImage, LABELS } from './images.js';
+import { adoptBaseImage, buildModelImage, LABELS, tagLatest } from './images.js';
 import { createPipeline, PipelineError } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -348,5 +348,29 @@ describe('appbuilder against a real Docker engine', () => {
     assert.deepEqual(replaced?.HostConfig.PortBindings, { '5050/tcp': [{ HostIp: '127.0.0.1', HostPort: String(hostPort) }] });
     await removeContainer(docker, result.containerId);
     await docker.getNetwork(networkName).remove();
+  });
+
+  test('when a registry is set, then the version and latest are pushed there and the digest is the registry\'s', async () => {
+    const registry = await startRegistry();
+    try {
+      const pushedRepo = `${registry.address}/mlpl-test-${suffix}/mywebapp`;
+      const version = `pushed-${suffix}`;
+      const baseImage = (await inspectImage(docker, `${repo}:pretrained-1`))?.Id ?? '';
+      const built = await buildModelImage(docker, { files: await bundleAs(version), version, repo: pushedRepo, baseImage, push: true });
+      await tagLatest(docker, built.image, pushedRepo, true);
+      const manifest = (tag: string) =>
+        fetch(`http://${registry.address}/v2/mlpl-test-${suffix}/mywebapp/manifests/${tag}`, {
+          method: 'HEAD',
+          headers: { accept: 'application/vnd.docker.distribution.manifest.v2+json' },
+        });
+      const pushed = await manifest(version);
+      assert.equal(pushed.status, 200);
+      assert.match(built.digest, /^sha256:[0-9a-f]{64}$/);
+      assert.equal(pushed.headers.get('docker-content-digest'), built.digest);
+      assert.equal((await manifest('latest')).headers.get('docker-content-digest'), built.digest);
+      for (const tag of await imageTags(pushedRepo)) await removeImage(docker, tag).catch(() => undefined);
+    } finally {
+      await registry.stop();
+    }
   });
 });

@@ -1,4 +1,7 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -96,4 +99,32 @@ export async function startWebappContainer(
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`webapp container ${options.name} did not answer within 90 s`);
+}
+
+/**
+ * A local Docker registry from Debian's docker-registry on 127.0.0.1 (the engine pushes to
+ * loopback registries without TLS): the nearest real thing to LOCAL_REGISTRY here, where none
+ * can be pulled. `.ci/run` installs the package.
+ */
+export async function startRegistry(): Promise<{ address: string; stop(): Promise<void> }> {
+  const binary = '/usr/bin/docker-registry';
+  if (!existsSync(binary)) throw new Error(`${binary} is missing: install Debian's docker-registry (.ci/run does)`);
+  const dir = await mkdtemp(path.join(tmpdir(), 'mlpl-registry-'));
+  const port = await freePort();
+  const config = path.join(dir, 'config.yml');
+  await writeFile(config, `version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/data\nhttp:\n  addr: 127.0.0.1:${port}\n`);
+  const child = spawn(binary, ['serve', config], { stdio: 'ignore' });
+  const address = `127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline && !(await fetch(`http://${address}/v2/`).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null) throw new Error(`docker-registry exited with code ${child.exitCode}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return {
+    address,
+    async stop() {
+      child.kill('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
