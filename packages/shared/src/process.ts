@@ -1,4 +1,5 @@
 import type { Logger } from './logger.js';
+import { SettingsError } from './settings.js';
 
 /**
  * Runs `stop` once, on the first SIGTERM or SIGINT. A stop that fails is logged and sets exit
@@ -23,4 +24,19 @@ export function runMain(service: string, main: () => Promise<void>): void {
     console.error(`${service} failed to start:`, error);
     process.exit(1);
   });
+}
+
+/**
+ * Reads a service's settings once; when they are bad, prints the one message naming every
+ * problem, sets exit code 78 (EX_CONFIG) and returns undefined, so `main` just returns.
+ */
+export function settingsOrExit<T>(service: string, load: () => T): T | undefined {
+  try {
+    return load();
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error;
+    console.error(`${service}: ${error.message}`);
+    process.exitCode = 78; // EX_CONFIG
+    return undefined;
+  }
 }

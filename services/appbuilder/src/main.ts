@@ -13,7 +13,7 @@ import {
   renderDigitPng,
   retry,
   runMain,
-  SettingsError,
+  settingsOrExit,
   startBuild,
   stopOnSignals,
 } from '@mlpl/shared';
@@ -26,7 +26,6 @@ import { adoptBaseImage, LABELS, resolveBaseImage } from './images.js';
 import { createPipeline } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
-import type { AppbuilderSettings } from './settings.js';
 
 /** The user the appbuilder runs as once it holds what it needs (the node image's, uid 1000). */
 const RUN_AS = 'node';
@@ -66,15 +65,8 @@ async function reconcile(docker: Docker, pool: Pool, pipeline: Pipeline, contain
 }
 
 async function main(): Promise<void> {
-  let settings: AppbuilderSettings;
-  try {
-    settings = loadAppbuilderSettings(process.env);
-  } catch (error) {
-    if (!(error instanceof SettingsError)) throw error;
-    console.error(`appbuilder: ${error.message}`);
-    process.exitCode = 78; // EX_CONFIG
-    return;
-  }
+  const settings = settingsOrExit('appbuilder', () => loadAppbuilderSettings(process.env));
+  if (settings === undefined) return;
   const logger = createLogger({ name: 'appbuilder', level: settings.logLevel });
   dropPrivileges(settings.dockerSocket, logger);
   const backend = await initTf(settings.tfjsBackend);

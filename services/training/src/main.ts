@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import cron from 'node-cron';
-import { createLogger, createPool, createStorage, ensureBuckets, initTf, migrate, retry, runMain, SettingsError, stopOnSignals } from '@mlpl/shared';
+import { createLogger, createPool, createStorage, ensureBuckets, initTf, migrate, retry, runMain, settingsOrExit, stopOnSignals } from '@mlpl/shared';
 import type { Logger } from '@mlpl/shared';
 import { createTrainingApp } from './app.js';
 import { ensureBaseData } from './base-data.js';
@@ -77,15 +77,8 @@ async function main(): Promise<void> {
     process.exitCode = 64; // EX_USAGE
     return;
   }
-  let settings: TrainingSettings;
-  try {
-    settings = loadTrainingSettings(process.env);
-  } catch (error) {
-    if (!(error instanceof SettingsError)) throw error;
-    console.error(`training: ${error.message}`);
-    process.exitCode = 78; // EX_CONFIG
-    return;
-  }
+  const settings = settingsOrExit('training', () => loadTrainingSettings(process.env));
+  if (settings === undefined) return;
   const logger = createLogger({ name: 'training', level: settings.logLevel });
   const backend = await initTf(settings.tfjsBackend, {
     onFallback: (reason) => logger.info({ reason }, 'tfjs-node unavailable, using the wasm backend'),

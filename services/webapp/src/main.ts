@@ -9,7 +9,7 @@ import {
   PREPROCESSING_VERSION,
   retry,
   runMain,
-  SettingsError,
+  settingsOrExit,
   stopOnSignals,
 } from '@mlpl/shared';
 import { createApp } from './app.js';
@@ -18,15 +18,8 @@ import { InFlight } from './in-flight.js';
 import { loadWebappSettings } from './settings.js';
 
 async function main(): Promise<void> {
-  let settings;
-  try {
-    settings = loadWebappSettings(process.env);
-  } catch (error) {
-    if (!(error instanceof SettingsError)) throw error;
-    console.error(`webapp: ${error.message}`);
-    process.exitCode = 78; // EX_CONFIG
-    return;
-  }
+  const settings = settingsOrExit('webapp', () => loadWebappSettings(process.env));
+  if (settings === undefined) return;
   const logger = createLogger({ name: 'webapp', level: settings.logLevel });
   const backend = await initTf(settings.tfjsBackend, {
     onFallback: (reason) => logger.info({ reason }, 'tfjs-node unavailable, using the wasm backend'),
