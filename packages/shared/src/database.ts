@@ -490,14 +490,7 @@ export async function commitPromotion(pool: Pool, runId: number, outcome: RunOut
     await connection.beginTransaction();
     const [closed] = await connection.execute<ResultSetHeader>(FINISH_RUN_SQL, finishRunValues(runId, outcome));
     if (closed.affectedRows !== 1) throw new Error(`run ${runId} is no longer running; its promotion is not recorded`);
-    let marked = 0;
-    for (let start = 0; start < imageIds.length; start += 1000) {
-      const [result] = await connection.query<ResultSetHeader>('UPDATE images SET used_in_run = ? WHERE id IN (?) AND used_in_run IS NULL', [
-        runId,
-        imageIds.slice(start, start + 1000),
-      ]);
-      marked += result.affectedRows;
-    }
+    const marked = await markImagesUsed(connection, imageIds, runId);
     await connection.commit();
     return marked;
   } catch (error) {
@@ -573,12 +566,12 @@ export async function listRuns(pool: Pool, limit = 20): Promise<TrainingRunRow[]
  * Marks images as used by a run; only rows still unused change, so an image is credited to
  * the first run that used it. Returns how many rows changed.
  */
-export async function markImagesUsed(pool: Pool, ids: readonly number[], runId: number): Promise<number> {
+export async function markImagesUsed(db: Pool | PoolConnection, ids: readonly number[], runId: number): Promise<number> {
   if (ids.length === 0) return 0;
   let changed = 0;
   // Batches keep the IN list (and the packet) bounded.
   for (let start = 0; start < ids.length; start += 1000) {
-    const [result] = await pool.query<ResultSetHeader>('UPDATE images SET used_in_run = ? WHERE id IN (?) AND used_in_run IS NULL', [
+    const [result] = await db.query<ResultSetHeader>('UPDATE images SET used_in_run = ? WHERE id IN (?) AND used_in_run IS NULL', [
       runId,
       ids.slice(start, start + 1000),
     ]);
