@@ -9,15 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import {
   BUNDLE_FILES,
   createLogger,
-  findBuild,
-  finishBuild,
   initTf,
   listBuilds,
   listDeployments,
   loadPackagedMnist,
   readBundleDir,
   renderDigitPng,
-  startBuild,
 } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
@@ -28,7 +25,7 @@ import { buildImage, createContainer, createDocker, DockerStreamError, inspectCo
 import type { Docker } from './docker.js';
 import { deployImage, DeployError, recoverInterruptedDeploy } from './deploy.js';
 import type { DeployTarget } from './deploy.js';
-import { adoptBaseImage, buildModelImage, LABELS, tagLatest } from './images.js';
+import { buildModelImage, LABELS, tagLatest } from './images.js';
 import { createPipeline, PipelineError } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -110,15 +107,7 @@ describe('appbuilder against a real Docker engine', () => {
 
     target = { docker, containerName, webappPort: 5050, reach: 'host', healthTimeoutMs: 90_000, probeImage, logger };
     pipeline = createPipeline({ pool: db.pool, logger, target, repo, push: false });
-    const adopted = await adoptBaseImage(
-      docker,
-      repo,
-      async (build) => {
-        const buildId = await startBuild(db.pool, build.version);
-        await finishBuild(db.pool, buildId, { status: 'built', image: build.image, imageId: build.imageId, addedBytes: 0, durationMs: 0 });
-      },
-      async (version) => (await findBuild(db.pool, version)) !== undefined,
-    );
+    const adopted = await pipeline.adoptBase();
     assert.equal(adopted, 'pretrained-1', "the Dockerfile's label names the pretrained model's version");
     const app = createAppbuilderApp({
       pipeline,

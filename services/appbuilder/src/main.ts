@@ -4,8 +4,6 @@ import {
   createLogger,
   createPool,
   failInterruptedBuilds,
-  findBuild,
-  finishBuild,
   initTf,
   listDeployments,
   loadPackagedMnist,
@@ -14,7 +12,6 @@ import {
   retry,
   runMain,
   settingsOrExit,
-  startBuild,
   stopOnSignals,
 } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
@@ -22,7 +19,7 @@ import { createAppbuilderApp } from './app.js';
 import { createDocker, inspectContainer, pingDocker } from './docker.js';
 import type { Docker } from './docker.js';
 import { recoverInterruptedDeploy } from './deploy.js';
-import { adoptBaseImage, LABELS, resolveBaseImage } from './images.js';
+import { LABELS, resolveBaseImage } from './images.js';
 import { createPipeline } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
@@ -80,17 +77,6 @@ async function main(): Promise<void> {
   await retry(() => pingDocker(docker), { what: 'Docker engine', logger });
 
   const repo = repositoryOf(settings);
-  const adopted = await adoptBaseImage(
-    docker,
-    repo,
-    async (build) => {
-      const id = await startBuild(pool, build.version);
-      await finishBuild(pool, id, { status: 'built', image: build.image, imageId: build.imageId, digest: build.imageId, baseImage: build.imageId, addedBytes: 0, durationMs: 0 });
-    },
-    async (version) => (await findBuild(pool, version)) !== undefined,
-  );
-  if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp image is recorded as a build');
-
   // The probe every new container must answer: a real MNIST digit, drawn as the page would send it.
   const digits = loadPackagedMnist();
   const probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
@@ -110,6 +96,8 @@ async function main(): Promise<void> {
       logger,
     },
   });
+  const adopted = await pipeline.adoptBase();
+  if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp image is recorded as a build');
   const readiness = async () => {
     const check = async (probe: () => Promise<unknown>) => {
       try {

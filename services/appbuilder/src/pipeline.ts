@@ -1,7 +1,7 @@
 import { findBuild, finishBuild, finishDeployment, startBuild, startDeployment } from '@mlpl/shared';
 import type { DeploymentKind, Logger, ModelBundleFiles, Pool } from '@mlpl/shared';
 import { inspectImage, removeImage } from './docker.js';
-import { buildModelImage, resolveBaseImage, tagLatest } from './images.js';
+import { adoptBaseImage, buildModelImage, resolveBaseImage, tagLatest } from './images.js';
 import type { BuiltImage } from './images.js';
 import { deployImage } from './deploy.js';
 import type { DeployResult, DeployTarget } from './deploy.js';
@@ -42,6 +42,8 @@ export type Pipeline = {
   release(files: ModelBundleFiles, version: string): Promise<Release>;
   /** Deploys the image an earlier build made for `version` ('restore': the appbuilder putting the last deployed version back). */
   rollback(version: string, kind?: 'rollback' | 'restore'): Promise<Rollout>;
+  /** Records the image compose built as a build of its own version, once (see adoptBaseImage). */
+  adoptBase(): Promise<string | undefined>;
   readonly busy: boolean;
 };
 
@@ -91,6 +93,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   return {
     get busy() {
       return busy;
+    },
+    adoptBase() {
+      return adoptBaseImage(
+        deps.target.docker,
+        deps.repo,
+        async (build) => {
+          const id = await startBuild(pool, build.version);
+          await finishBuild(pool, id, { status: 'built', image: build.image, imageId: build.imageId, digest: build.imageId, baseImage: build.imageId, addedBytes: 0, durationMs: 0 });
+        },
+        async (version) => (await findBuild(pool, version)) !== undefined,
+      );
     },
     release(files, version) {
       return exclusive(async () => {
