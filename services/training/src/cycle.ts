@@ -269,12 +269,13 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     timings.total = Math.round(now - started);
     stageStart = now;
   };
+  const seedOfReplay = replaySeed(settings.seed, runId);
   const baseTrain = learnt(await listBaseImages(pool, settings.baseSource, 'train'));
   // From scratch, all base images train; a fine-tune mixes in a seeded sample so it does not forget.
   const replayRows =
     mode === 'scratch'
       ? baseTrain
-      : Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(replaySeed(settings.seed, runId))), (i) => baseTrain[i] as TrainingImageRow);
+      : Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(seedOfReplay)), (i) => baseTrain[i] as TrainingImageRow);
   const testRows = learnt(await listBaseImages(pool, settings.baseSource, 'test')).slice(0, settings.testLimit);
   if (testRows.length === 0) throw new Error(`no base test images of source '${settings.baseSource}' are registered`);
 
@@ -294,11 +295,11 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     heldOutImageIds: feedback.heldOut.map((row) => row.id),
     // From scratch the base part is every base train image of the learnt classes: named, not listed.
     replayImageIds: mode === 'scratch' ? `all ${replay.count} '${settings.baseSource}' train images of classes ${[...classes].join(',')}` : replayRows.map((row) => row.id),
-    replaySeed: replaySeed(settings.seed, runId),
+    replaySeed: seedOfReplay,
     storageFetches: cache.fetches - fetchesBefore,
     timingsMs: timings,
   };
-  logger.info({ runId, mode, newImages: newData.count, heldOut: sets.feedback.count, replay: replay.count, test: sets.test.count, storageFetches: cache.fetches - fetchesBefore }, 'training data loaded');
+  logger.info({ runId, mode, newImages: newData.count, heldOut: sets.feedback.count, replay: replay.count, test: sets.test.count, storageFetches: dataCounts.storageFetches }, 'training data loaded');
 
   endStage('load');
   const validation = selectDigits(sets.test, Array.from({ length: Math.min(VALIDATION_SIZE, sets.test.count) }, (_, i) => i));
