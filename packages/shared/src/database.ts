@@ -215,30 +215,46 @@ export type NewImageRow = {
 
 export type ImageRow = NewImageRow & { id: number; usedInRun: number | null; createdAt: Date };
 
+/**
+ * Inserts one image row inside an explicit transaction. A statement that times out (a stalled
+ * server) has its connection destroyed; were the INSERT autocommitted, the server would still
+ * run it once it resumed, writing a row the caller was told failed. Uncommitted, it is rolled
+ * back when the server sees the connection gone. What remains is the COMMIT's own round trip.
+ */
 export async function insertImage(pool: Pool, row: NewImageRow): Promise<number> {
-  const [result] = await pool.execute<ResultSetHeader>(
-    {
-      sql: `INSERT INTO images (object_key, sha256, content_type, byte_size, width, height, label, source,
-         split, prediction_id, predicted_digit, model_version)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      timeout: STATEMENT_TIMEOUT_MS,
-    },
-    [
-      row.objectKey,
-      row.sha256,
-      row.contentType,
-      row.byteSize,
-      row.width,
-      row.height,
-      row.label,
-      row.source,
-      row.split,
-      row.predictionId,
-      row.predictedDigit,
-      row.modelVersion,
-    ],
-  );
-  return result.insertId;
+  const connection = await pool.getConnection();
+  try {
+    await connection.query({ sql: 'START TRANSACTION', timeout: STATEMENT_TIMEOUT_MS });
+    const [result] = await connection.execute<ResultSetHeader>(
+      {
+        sql: `INSERT INTO images (object_key, sha256, content_type, byte_size, width, height, label, source,
+           split, prediction_id, predicted_digit, model_version)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        timeout: STATEMENT_TIMEOUT_MS,
+      },
+      [
+        row.objectKey,
+        row.sha256,
+        row.contentType,
+        row.byteSize,
+        row.width,
+        row.height,
+        row.label,
+        row.source,
+        row.split,
+        row.predictionId,
+        row.predictedDigit,
+        row.modelVersion,
+      ],
+    );
+    await connection.query({ sql: 'COMMIT', timeout: STATEMENT_TIMEOUT_MS });
+    connection.release();
+    return result.insertId;
+  } catch (error) {
+    // Never back into the pool with a transaction open: closing it rolls the transaction back.
+    connection.destroy();
+    throw error;
+  }
 }
 
 export async function getImage(pool: Pool, id: number): Promise<ImageRow | undefined> {
