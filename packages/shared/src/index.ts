@@ -12,3 +12,4 @@ export * from './preprocess.js';
 export * from './digit-tensors.js';
 export * from './process.js';
 export { renderDigitPng } from './image-fixtures.js';
+export * from './auth.js';

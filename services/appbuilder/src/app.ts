@@ -1,8 +1,7 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { ErrorRequestHandler, Express, NextFunction, Request, Response } from 'express';
 import multer from 'multer';
-import { listBuilds, listDeployments, MODEL_VERSION_PATTERN } from '@mlpl/shared';
+import { bearerMatches, listBuilds, listDeployments, MODEL_VERSION_PATTERN } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
 import type { Pipeline } from './pipeline.js';
 import { PipelineError } from './pipeline.js';
@@ -19,12 +18,9 @@ export type AppbuilderAppDeps = {
   readiness: () => Promise<Record<string, string>>;
 };
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
 function requireToken(token: string) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const match = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-    if (match?.[1] !== undefined && timingSafeEqual(digest(match[1]), digest(token))) {
+    if (bearerMatches(req.get('authorization'), token)) {
       next();
       return;
     }

@@ -1,7 +1,6 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import express from 'express';
 import type { ErrorRequestHandler, Express, Request } from 'express';
-import { countBaseImagesBySplit, countUnusedFeedbackByClass, listRuns } from '@mlpl/shared';
+import { bearerMatches, countBaseImagesBySplit, countUnusedFeedbackByClass, listRuns } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
 import { LOCK_HELD_REASON } from './cycle.js';
 import type { CycleOptions } from './cycle.js';
@@ -29,12 +28,8 @@ class HttpError extends Error {
   }
 }
 
-const digest = (text: string) => createHash('sha256').update(text).digest();
-
-/** Compares hashes, so neither the token's content nor its length leaks through timing. */
 function hasToken(req: Request, token: string): boolean {
-  const match = /^Bearer (.+)$/.exec(req.get('authorization') ?? '');
-  return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), digest(token));
+  return bearerMatches(req.get('authorization'), token);
 }
 
 const TRAIN_PARAMETERS = new Set(['mode', 'force', 'wait']);
