@@ -10,6 +10,8 @@ import { errorHandler, HttpError } from './errors.js';
 import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
+import { modelSwapRouter } from './model-swap.js';
+import type { ModelSwapDeps } from './model-swap.js';
 import { createMetrics } from './metrics.js';
 
 export type AppDeps = {
@@ -25,6 +27,8 @@ export type AppDeps = {
   maxConcurrentDecodes?: number;
   /** Start-up work still running (see health.ts). */
   pending?: () => string[];
+  /** The process deploy target's swap route (see model-swap.ts); absent in Docker images. */
+  modelSwap?: Omit<ModelSwapDeps, 'logger'>;
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -58,6 +62,7 @@ export function createApp(deps: AppDeps): Express {
       decodes: new Limiter(deps.maxConcurrentDecodes ?? 4),
     }),
   );
+  if (deps.modelSwap !== undefined) app.use(modelSwapRouter({ ...deps.modelSwap, logger: deps.logger }));
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
   app.use((req) => {

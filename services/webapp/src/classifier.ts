@@ -34,3 +34,36 @@ export async function loadClassifier(dir: string, preprocessingVersion: number):
   const { model, metadata } = await loadModelBundle(await readBundleDir(dir), preprocessingVersion);
   return createClassifier(model, metadata);
 }
+
+/**
+ * The model in service, replaceable while the server runs (the local stack's process deploy
+ * target). `classify` is synchronous, so no prediction is ever halfway through the model that
+ * `replace` frees: a request reads the model, predicts and returns before another can swap it.
+ */
+export class ModelSlot implements Classifier {
+  #current: Classifier;
+
+  constructor(initial: Classifier) {
+    this.#current = initial;
+  }
+
+  get metadata(): ModelMetadata {
+    return this.#current.metadata;
+  }
+
+  classify(input: Float32Array): Classification {
+    return this.#current.classify(input);
+  }
+
+  /** Serves `next` from now on and frees the model it replaces; returns that model's version. */
+  replace(next: Classifier): string {
+    const previous = this.#current;
+    this.#current = next;
+    previous.dispose();
+    return previous.metadata.version;
+  }
+
+  dispose(): void {
+    this.#current.dispose();
+  }
+}

@@ -13,7 +13,7 @@ import {
   stopOnSignals,
 } from '@mlpl/shared';
 import { createApp } from './app.js';
-import { loadClassifier } from './classifier.js';
+import { loadClassifier, ModelSlot } from './classifier.js';
 import { InFlight } from './in-flight.js';
 import { loadWebappSettings } from './settings.js';
 
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     onFallback: (reason) => logger.info({ reason }, 'tfjs-node unavailable, using the wasm backend'),
   });
   logger.info({ backend }, 'tfjs backend ready');
-  const classifier = await loadClassifier(settings.modelDir, PREPROCESSING_VERSION);
+  const classifier = new ModelSlot(await loadClassifier(settings.modelDir, PREPROCESSING_VERSION));
   logger.info({ modelVersion: classifier.metadata.version, modelDir: settings.modelDir }, 'model loaded');
 
   const pool = createPool(settings.database);
@@ -54,6 +54,7 @@ async function main(): Promise<void> {
     limits: { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxImagePixels },
     backend,
     pending: () => [...pending],
+    ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),
   });
   const server = app.listen(settings.port, settings.host);
   // A slow client may not hold an upload buffer for Node's default 300 s.

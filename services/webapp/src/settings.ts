@@ -11,6 +11,12 @@ export type WebappSettings = {
   maxImagePixels: number;
   maxConcurrentDecodes: number;
   tfjsBackend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
+  /**
+   * The process deploy target (local stack without Docker): the appbuilder writes versioned
+   * model folders under `modelsRoot` and asks for a swap with `token`. Undefined: the model is
+   * fixed (a Docker image), and no swap route exists.
+   */
+  modelSwap: { modelsRoot: string; token: string } | undefined;
   logLevel: LogLevel;
   database: DatabaseSettings;
   storage: StorageSettings;
@@ -31,10 +37,20 @@ export function loadWebappSettings(env: Env): WebappSettings {
     maxImagePixels: reader.int('MAX_IMAGE_PIXELS', { default: 25_000_000, min: 784, max: 268_402_689 }),
     maxConcurrentDecodes: reader.int('MAX_CONCURRENT_DECODES', { default: 4, min: 1, max: 64 }),
     tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
+    modelSwap: undefined,
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),
     storage: readStorageSettings(reader),
   };
+  const swapToken = reader.optionalString('MODEL_SWAP_TOKEN');
+  const modelsRoot = reader.optionalString('MODELS_ROOT');
+  if (swapToken !== undefined) {
+    if (swapToken.length < 16) reader.problem('MODEL_SWAP_TOKEN must be at least 16 characters');
+    if (modelsRoot === undefined) reader.problem('MODELS_ROOT is required when MODEL_SWAP_TOKEN is set');
+    else settings.modelSwap = { modelsRoot: path.resolve(modelsRoot), token: swapToken };
+  } else if (modelsRoot !== undefined) {
+    reader.problem('MODELS_ROOT is set but MODEL_SWAP_TOKEN is not: set both to allow model swaps, or neither');
+  }
   reader.done();
   return settings;
 }

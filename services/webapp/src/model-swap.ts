@@ -1,0 +1,69 @@
+import { access } from 'node:fs/promises';
+import path from 'node:path';
+import express, { Router } from 'express';
+import { bearerMatches, MODEL_VERSION_PATTERN } from '@mlpl/shared';
+import type { Logger } from '@mlpl/shared';
+import { loadClassifier } from './classifier.js';
+import type { ModelSlot } from './classifier.js';
+import { HttpError } from './errors.js';
+
+export type ModelSwapDeps = {
+  slot: ModelSlot;
+  /** Versioned model folders, `<modelsRoot>/<version>/`, written by the appbuilder. */
+  modelsRoot: string;
+  token: string;
+  preprocessingVersion: number;
+  logger: Logger;
+};
+
+/**
+ * `POST /internal/model {"version"}`: the process deploy target's swap (no Docker engine). The
+ * appbuilder has written `<modelsRoot>/<version>/`; the model is loaded and run once before
+ * it replaces the one in service, so a bundle that does not load changes nothing. Swaps run
+ * one at a time. Only mounted when MODEL_SWAP_TOKEN is set: a webapp in a Docker image serves
+ * the model baked into it and has no such route.
+ */
+export function modelSwapRouter(deps: ModelSwapDeps): Router {
+  const router = Router();
+  const log = deps.logger.child({ module: 'model-swap' });
+  let swapping = false;
+
+  router.post('/internal/model', (req, _res, next) => {
+    if (bearerMatches(req.get('authorization'), deps.token)) next();
+    else next(new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <MODEL_SWAP_TOKEN>" header is required'));
+  }, express.json({ limit: '1kb', strict: true }), async (req, res) => {
+    const body = req.body as unknown;
+    const keys = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body) : null;
+    const version = keys === null ? undefined : (body as Record<string, unknown>)['version'];
+    if (keys === null || keys.some((key) => key !== 'version') || typeof version !== 'string' || !MODEL_VERSION_PATTERN.test(version)) {
+      throw new HttpError(400, 'bad_request', 'send JSON {"version": "<a model version>"} and nothing else');
+    }
+    if (swapping) throw new HttpError(409, 'busy', 'another model is being loaded; try again when it is done');
+    swapping = true;
+    try {
+      // The pattern admits no separator and no leading dot, so the folder is inside modelsRoot.
+      const dir = path.join(deps.modelsRoot, version);
+      await access(dir).catch(() => {
+        throw new HttpError(404, 'unknown_version', `no model folder for version ${version}`);
+      });
+      const next = await loadClassifier(dir, deps.preprocessingVersion);
+      if (next.metadata.version !== version) {
+        next.dispose();
+        throw new HttpError(409, 'version_mismatch', `the folder ${version} holds model version ${next.metadata.version}`);
+      }
+      try {
+        const { probabilities } = next.classify(new Float32Array(28 * 28));
+        if (probabilities.length !== 10 || !probabilities.every(Number.isFinite)) throw new Error('the model does not answer ten finite probabilities');
+      } catch (error) {
+        next.dispose();
+        throw new HttpError(422, 'unservable_model', `model ${version} does not predict: ${(error as Error).message}`);
+      }
+      const previousVersion = deps.slot.replace(next);
+      log.info({ version, previousVersion }, 'model replaced');
+      res.json({ version, previousVersion });
+    } finally {
+      swapping = false;
+    }
+  });
+  return router;
+}
