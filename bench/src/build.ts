@@ -20,6 +20,7 @@ import { createLogger, initTf, loadPackagedMnist, readBundleDir, renderDigitPng 
 import { createTestDatabase, createTestStorage, startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import { buildWebappImage, imageTags, NODE_BASE_IMAGE, REPO_ROOT, startWebappContainer } from '@mlpl/appbuilder/docker-fixtures';
 import { createDocker, inspectImage, removeContainer, removeImage, tagImage } from '@mlpl/appbuilder/docker';
+import { dockerTarget } from '@mlpl/appbuilder/docker-target';
 import { createPipeline } from '@mlpl/appbuilder/pipeline';
 import { validateBundle } from '@mlpl/appbuilder/validate';
 
@@ -52,9 +53,10 @@ async function main(): Promise<void> {
     const pipeline = createPipeline({
       pool: db.pool,
       logger: createLogger({ name: 'bench', level: 'silent' }),
-      repo,
-      push: false,
-      target: {
+      target: dockerTarget({
+        repo,
+        push: false,
+        deploy: {
         docker,
         containerName: name,
         webappPort: 5050,
@@ -62,7 +64,8 @@ async function main(): Promise<void> {
         healthTimeoutMs: 90_000,
         probeImage: await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true }),
         logger: createLogger({ name: 'bench', level: 'silent' }),
-      },
+        },
+      }),
     });
     const files = await readBundleDir(path.join(REPO_ROOT, 'pretrained'));
     const rows: { build: number; deploy: number; gap: number; added: number; total: number }[] = [];

@@ -26,6 +26,7 @@ import type { Docker } from './docker.js';
 import { deployImage, DeployError, recoverInterruptedDeploy } from './deploy.js';
 import type { DeployTarget } from './deploy.js';
 import { buildModelImage, LABELS, tagLatest } from './images.js';
+import { dockerTarget } from './docker-target.js';
 import { createPipeline, PipelineError } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
 
@@ -106,7 +107,7 @@ describe('appbuilder against a real Docker engine', () => {
     }));
 
     target = { docker, containerName, webappPort: 5050, reach: 'host', healthTimeoutMs: 90_000, probeImage, logger };
-    pipeline = createPipeline({ pool: db.pool, logger, target, repo, push: false });
+    pipeline = createPipeline({ pool: db.pool, logger, target: dockerTarget({ deploy: target, repo, push: false }) });
     const adopted = await pipeline.adoptBase();
     assert.equal(adopted, 'pretrained-1', "the Dockerfile's label names the pretrained model's version");
     const app = createAppbuilderApp({

@@ -3,6 +3,7 @@ import type { ContainerCreateOptions, ContainerInspectInfo, EndpointSettings, Im
 import type { Logger } from '@mlpl/shared';
 import { connectNetwork, containerLogs, createContainer, inspectContainer, inspectImage, listContainerNames, removeContainer, renameContainer, startContainer, stopContainer } from './docker.js';
 import type { Docker } from './docker.js';
+import { DeployError, passGate } from './health-gate.js';
 import { LABELS } from './images.js';
 import type { DeployReach } from './settings.js';
 
@@ -26,12 +27,7 @@ export type DeployResult = {
   gapMs: number;
 };
 
-export class DeployError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'DeployError';
-  }
-}
+export { DeployError } from './health-gate.js';
 
 const COMPOSE_LABEL = 'com.docker.compose.';
 const COMPOSE_IMAGE_LABEL = 'com.docker.compose.image';
@@ -139,39 +135,18 @@ async function locate(target: DeployTarget, id: string, name: string, port: numb
   return `http://127.0.0.1:${published.HostPort}`;
 }
 
-type ProbeAnswer = { modelVersion?: unknown; probabilities?: unknown; digit?: unknown };
-
-/**
- * Waits for `/healthz`, then asks for a prediction: the container must answer it with the
- * expected version (any, when null) and ten finite probabilities. Fails early if the container stops.
- */
+/** Waits until the container answers the health gate; fails early if it stops. */
 async function probe(target: DeployTarget, id: string, url: string, version: string | null): Promise<void> {
-  const deadline = Date.now() + target.healthTimeoutMs;
-  let last = 'no answer yet';
-  while (Date.now() < deadline) {
-    const state = (await inspectContainer(target.docker, id))?.State;
-    if (state !== undefined && !state.Running) throw new DeployError(`the container stopped (exit code ${state.ExitCode}) before it answered`);
-    try {
-      const health = await fetch(`${url}/healthz`, { signal: AbortSignal.timeout(2000) });
-      if (health.ok) {
-        const form = new FormData();
-        form.append('image', new Blob([Uint8Array.from(target.probeImage)], { type: 'image/png' }), 'probe.png');
-        const response = await fetch(`${url}/api/predict`, { method: 'POST', body: form, signal: AbortSignal.timeout(10_000) });
-        const answer = (await response.json().catch(() => ({}))) as ProbeAnswer;
-        const probabilities = Array.isArray(answer.probabilities) ? (answer.probabilities as unknown[]) : [];
-        if (response.ok && (version === null || answer.modelVersion === version) && probabilities.length === 10 && probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))) {
-          return;
-        }
-        last = `prediction answered ${response.status} with ${JSON.stringify(answer).slice(0, 200)}`;
-      } else {
-        last = `/healthz answered ${health.status}`;
-      }
-    } catch (error) {
-      last = (error as Error).message;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new DeployError(`no healthy answer within ${target.healthTimeoutMs} ms (last: ${last})`);
+  await passGate({
+    url,
+    probeImage: target.probeImage,
+    version,
+    timeoutMs: target.healthTimeoutMs,
+    gone: async () => {
+      const state = (await inspectContainer(target.docker, id))?.State;
+      return state !== undefined && !state.Running ? `the container stopped (exit code ${state.ExitCode}) before it answered` : undefined;
+    },
+  });
 }
 
 type Spec = { options: ContainerCreateOptions; networks: { name: string; aliases: string[] }[]; keepAliases: boolean };

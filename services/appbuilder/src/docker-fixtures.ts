@@ -59,14 +59,14 @@ export async function imageTags(repo: string): Promise<string[]> {
 
 /**
  * Starts a webapp container from `image` as the one a deployment replaces: host networking, so
- * it reaches the test MariaDB and s3rver on loopback, on a free port. Resolves once it answers
- * `/api/model`, with its URL.
+ * it reaches the test MariaDB and s3rver on loopback, on `port` (default a free one), with
+ * `env` added to its settings. Resolves once it answers `/api/model`, with its URL.
  */
 export async function startWebappContainer(
   docker: Docker,
-  options: { image: string; name: string; label: Record<string, string>; database: DatabaseSettings; storage: StorageSettings },
+  options: { image: string; name: string; label: Record<string, string>; database: DatabaseSettings; storage: StorageSettings; port?: number; env?: Record<string, string> },
 ): Promise<{ url: string; port: number }> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const env = {
     PORT: String(port),
     HOST: '127.0.0.1',
@@ -83,6 +83,7 @@ export async function startWebappContainer(
     STORAGE_SECRET_KEY: options.storage.secretKey,
     STORAGE_IMAGES_BUCKET: options.storage.imagesBucket,
     STORAGE_MODELS_BUCKET: options.storage.modelsBucket,
+    ...options.env,
   };
   const id = await createContainer(docker, {
     name: options.name,

@@ -1,20 +1,13 @@
 import { findBuild, finishBuild, finishDeployment, startBuild, startDeployment } from '@mlpl/shared';
 import type { DeploymentKind, Logger, ModelBundleFiles, Pool } from '@mlpl/shared';
-import { inspectImage, removeImage } from './docker.js';
-import { adoptBaseImage, buildModelImage, resolveBaseImage, tagLatest } from './images.js';
 import type { BuiltImage } from './images.js';
-import { deployImage } from './deploy.js';
-import type { DeployResult, DeployTarget } from './deploy.js';
+import type { DeployResult } from './deploy.js';
+import type { ReleaseTarget } from './release-target.js';
 
 export type PipelineDeps = {
   pool: Pool;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
-  target: DeployTarget;
-  /** `<registry>/<repository>` or `<repository>`. */
-  repo: string;
-  /** Explicit base image; default resolved from `<repo>:latest`. */
-  baseImage?: string;
-  push: boolean;
+  target: ReleaseTarget;
 };
 
 /** Why a request could not be carried out, with the HTTP status the caller sees. */
@@ -68,11 +61,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   async function deploy(kind: DeploymentKind, version: string, image: string): Promise<DeployResult & { id: number; ms: number }> {
     const started = performance.now();
-    const current = await inspectImage(deps.target.docker, `${deps.repo}:latest`);
-    const id = await startDeployment(pool, { kind, modelVersion: version, image, previousVersion: current?.Config.Labels?.['mlpl.model-version'] ?? null });
+    const id = await startDeployment(pool, { kind, modelVersion: version, image, previousVersion: await deps.target.latestVersion() });
     let result: DeployResult;
     try {
-      result = await deployImage(deps.target, image, version);
+      result = await deps.target.deploy(image, version);
     } catch (error) {
       await finishDeployment(pool, id, { status: 'failed', error: message(error), durationMs: performance.now() - started });
       logger.error({ err: error, version, kind }, 'deployment failed; the old container keeps serving');
@@ -81,11 +73,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const ms = performance.now() - started;
     await finishDeployment(pool, id, { status: 'deployed', containerId: result.containerId, durationMs: ms });
     logger.info({ version, kind, gapMs: Math.round(result.gapMs), ms: Math.round(ms) }, 'deployed');
-    // Only a serving version becomes `latest`, so a later `docker compose up` starts it. The
-    // version serves whatever happens here; a failed tag or push is a warning, and the next
-    // start of the appbuilder puts `latest` right (see `reconcile`).
-    await tagLatest(deps.target.docker, image, deps.repo, deps.push).catch((error: unknown) =>
-      logger.warn({ err: error, version }, `could not point ${deps.repo}:latest at the serving version`),
+    // Only a serving version becomes `latest`, so a later `docker compose up` (or restart of
+    // the stack) starts it. The version serves whatever happens here; a failure is a warning,
+    // and the next start of the appbuilder puts `latest` right (see `reconcile`).
+    await deps.target.markLatest(image, version).catch((error: unknown) =>
+      logger.warn({ err: error, version }, 'could not mark the serving version as latest'),
     );
     return { ...result, id, ms };
   }
@@ -95,9 +87,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return busy;
     },
     adoptBase() {
-      return adoptBaseImage(
-        deps.target.docker,
-        deps.repo,
+      return deps.target.adoptBase(
         async (build) => {
           const id = await startBuild(pool, build.version);
           await finishBuild(pool, id, { status: 'built', image: build.image, imageId: build.imageId, digest: build.imageId, baseImage: build.imageId, addedBytes: 0, durationMs: 0 });
@@ -110,14 +100,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         if ((await findBuild(pool, version)) !== undefined) {
           throw new PipelineError(409, 'version_exists', `version ${version} is built already; redeploy it with POST /deployments`);
         }
-        // A tag without a successful build is what an interrupted build left: built again.
-        if ((await inspectImage(deps.target.docker, `${deps.repo}:${version}`)) !== undefined) await removeImage(deps.target.docker, `${deps.repo}:${version}`);
         const started = performance.now();
         const buildId = await startBuild(pool, version);
         let built: BuiltImage;
         try {
-          const baseImage = await resolveBaseImage(deps.target.docker, deps.repo, deps.baseImage);
-          built = await buildModelImage(deps.target.docker, { files, version, repo: deps.repo, baseImage, push: deps.push });
+          built = await deps.target.build(files, version);
         } catch (error) {
           await finishBuild(pool, buildId, { status: 'failed', error: message(error), durationMs: performance.now() - started });
           logger.error({ err: error, version }, 'build failed');
@@ -134,8 +121,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return exclusive(async () => {
         const build = await findBuild(pool, version);
         if (build?.image === undefined || build.image === null) throw new PipelineError(404, 'unknown_version', `no successful build of version ${version}`);
-        if ((await inspectImage(deps.target.docker, build.image)) === undefined) {
-          throw new PipelineError(410, 'image_gone', `the image ${build.image} of version ${version} is no longer on this Docker engine`);
+        if (!(await deps.target.exists(build.image))) {
+          throw new PipelineError(410, 'image_gone', `${build.image}, the build of version ${version}, no longer exists`);
         }
         const deployment = await deploy(kind, version, build.image);
         return { version, image: build.image, deployment };

@@ -1,9 +1,13 @@
+import path from 'node:path';
 import { EnvReader, readDatabaseSettings, readLogLevel, TF_BACKEND_PREFERENCES } from '@mlpl/shared';
 import type { DatabaseSettings, Env, LogLevel, TfBackendPreference } from '@mlpl/shared';
 
 /** How the appbuilder reaches a webapp container to check it before it takes traffic. */
 export const DEPLOY_REACHES = ['network', 'host', 'published'] as const;
 export type DeployReach = (typeof DEPLOY_REACHES)[number];
+
+export const DEPLOY_TARGETS = ['docker', 'process'] as const;
+export type DeployTargetKind = (typeof DEPLOY_TARGETS)[number];
 
 export type AppbuilderSettings = {
   host: string;
@@ -25,6 +29,16 @@ export type AppbuilderSettings = {
    */
   reach: DeployReach;
   healthTimeoutMs: number;
+  /**
+   * 'docker': versions are images and the webapp a container (compose). 'process': versions are
+   * model folders and the webapp a process on this machine that swaps models (the local stack
+   * without a Docker engine, see process-target.ts).
+   */
+  target: DeployTargetKind;
+  /** The process target's settings; undefined for 'docker'. */
+  process: { modelsRoot: string; webappUrl: string; swapToken: string } | undefined;
+  /** The user a root-started appbuilder becomes once it joined the socket's group; 'root' stays root. */
+  runAs: string;
   /** Registry host[:port] images are pushed to; blank for none. */
   registry: string | undefined;
   dockerSocket: string;
@@ -49,6 +63,9 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     webappPort: reader.port('WEBAPP_PORT', 5050),
     reach: reader.oneOf('DEPLOY_REACH', DEPLOY_REACHES, 'network'),
     healthTimeoutMs: reader.int('HEALTH_TIMEOUT_MS', { default: 60_000, min: 1000, max: 600_000 }),
+    target: reader.oneOf('DEPLOY_TARGET', DEPLOY_TARGETS, 'docker'),
+    process: undefined,
+    runAs: reader.string('APPBUILDER_USER', 'node'),
     // compose writes it before image names, so it may end in '/' (`localhost:5000/`).
     registry: reader.optionalString('LOCAL_REGISTRY')?.replace(/\/+$/, ''),
     dockerSocket: reader.string('DOCKER_SOCKET', '/var/run/docker.sock'),
@@ -63,6 +80,11 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
   };
   if (!REPOSITORY.test(settings.webappImage)) reader.problem(`WEBAPP_IMAGE must be an image repository name, got "${settings.webappImage}"`);
   if (settings.registry !== undefined && !REGISTRY.test(settings.registry)) reader.problem(`LOCAL_REGISTRY must be host[:port], got "${settings.registry}"`);
+  if (settings.target === 'process') {
+    const webappUrl = reader.string('WEBAPP_URL', 'http://127.0.0.1:5050').replace(/\/+$/, '');
+    if (!/^https?:\/\/[^/]+$/.test(webappUrl)) reader.problem(`WEBAPP_URL must be http(s)://host[:port], got "${webappUrl}"`);
+    settings.process = { modelsRoot: path.resolve(reader.string('MODELS_ROOT')), webappUrl, swapToken: reader.token('MODEL_SWAP_TOKEN') };
+  }
   reader.done();
   return settings;
 }

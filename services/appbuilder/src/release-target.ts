@@ -1,0 +1,36 @@
+import type { ModelBundleFiles } from '@mlpl/shared';
+import type { DeployResult } from './deploy.js';
+import type { BuiltImage } from './images.js';
+
+/**
+ * Where versions are built and deployed. The pipeline (validate → build → record → deploy →
+ * record → mark latest) is the same for both; only these steps differ:
+ * - 'docker': an image `<repo>:<version>` FROM the webapp base, deployed by replacing the
+ *   webapp container (deploy.ts);
+ * - 'process': a model folder `<modelsRoot>/<version>/`, deployed by asking the running
+ *   webapp process to load it and swap (process-target.ts), for machines without a Docker engine.
+ */
+export type ReleaseTarget = {
+  readonly kind: 'docker' | 'process';
+  /** Builds the bundle into `version`'s artifact, over anything an interrupted build left under that name. */
+  build(files: ModelBundleFiles, version: string): Promise<BuiltImage>;
+  /** Whether the artifact a build recorded (`BuiltImage.image`) still exists. */
+  exists(image: string): Promise<boolean>;
+  /** Puts `image` in service, health-gated; on failure the previous version keeps serving. */
+  deploy(image: string, version: string): Promise<DeployResult>;
+  /** The version a restart of the webapp would start (`latest`, `current`), or null. */
+  latestVersion(): Promise<string | null>;
+  /** Makes `image` the one a restart of the webapp starts. */
+  markLatest(image: string, version: string): Promise<void>;
+  /**
+   * Records the first artifact (the image compose built, the folder the stack seeded) as a
+   * build of its own version, once, so a rollback can return to it. Returns the version adopted.
+   */
+  adoptBase(record: (build: { version: string; image: string; imageId: string }) => Promise<void>, known: (version: string) => Promise<boolean>): Promise<string | undefined>;
+  /** Puts right what a deployment interrupted half-way left; returns what it did. */
+  recover(): Promise<string[]>;
+  /** The version the webapp serves now, when it can be told. */
+  serving(): Promise<string | undefined>;
+  /** What `GET /` checks: each probe resolves when that part is fine. */
+  readonly checks: Readonly<Record<string, () => Promise<unknown>>>;
+};
