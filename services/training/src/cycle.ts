@@ -214,6 +214,8 @@ async function runLocked(deps: CycleDeps, options: CycleOptions, lock: HeldLock)
 type CycleData = {
   train: TrainingImageRow[];
   heldOut: TrainingImageRow[];
+  /** Feedback earlier runs trained on (used, not held out): a fine-tune replays it beside base images. */
+  earlier: TrainingImageRow[];
   /** Unused feedback rows this run consumes (trained on or held out): what is marked on promotion. */
   consumed: number[];
   /** Id of the newest feedback row of the learnt classes: a rejected run's mark of what it has tried. */
@@ -222,12 +224,14 @@ type CycleData = {
 
 /**
  * Feedback of the learnt classes. The held-out share of all of it, old and new, is evaluated
- * every run; a fine-tune trains on the new (unused) rest, a run from scratch on all the rest.
+ * every run; a fine-tune trains on the new (unused) rest and replays the earlier rest, a run
+ * from scratch trains on all the rest.
  */
 async function selectFeedback(pool: Pool, settings: CycleSettings, mode: TrainMode): Promise<CycleData> {
   const classes = new Set(settings.classes ?? ALL_CLASSES);
   const train: TrainingImageRow[] = [];
   const heldOut: TrainingImageRow[] = [];
+  const earlier: TrainingImageRow[] = [];
   const consumed: number[] = [];
   let newestId: number | null = null;
   for (const row of await listFeedback(pool)) {
@@ -236,9 +240,10 @@ async function selectFeedback(pool: Pool, settings: CycleSettings, mode: TrainMo
     const unused = row.usedInRun === null;
     if (isHeldOut(row.sha256, settings.feedbackHeldOutShare)) heldOut.push(row);
     else if (unused || mode === 'scratch') train.push(row);
+    else earlier.push(row);
     if (unused) consumed.push(row.id);
   }
-  return { train, heldOut, consumed, newestId };
+  return { train, heldOut, earlier, consumed, newestId };
 }
 
 /** Base images per validation pass after each epoch: enough for a curve, cheap on wasm. */
@@ -271,11 +276,17 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
   };
   const seedOfReplay = replaySeed(settings.seed, runId);
   const baseTrain = learnt(await listBaseImages(pool, settings.baseSource, 'train'));
-  // From scratch, all base images train; a fine-tune mixes in a seeded sample so it does not forget.
+  // From scratch, all base images train. A fine-tune mixes in a seeded sample of them and every
+  // correction earlier runs learnt, so it forgets neither: without the earlier corrections, a
+  // model fine-tuned on new ones unlearns what people corrected before, and the held-out
+  // feedback set (rightly) makes the gate reject it.
   const replayRows =
     mode === 'scratch'
       ? baseTrain
-      : Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(seedOfReplay)), (i) => baseTrain[i] as TrainingImageRow);
+      : [
+          ...Array.from(sampleIndices(baseTrain.length, settings.replaySize, seededRandom(seedOfReplay)), (i) => baseTrain[i] as TrainingImageRow),
+          ...learnt(feedback.earlier),
+        ];
   const testRows = learnt(await listBaseImages(pool, settings.baseSource, 'test')).slice(0, settings.testLimit);
   if (testRows.length === 0) throw new Error(`no base test images of source '${settings.baseSource}' are registered`);
 
@@ -289,6 +300,7 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
     feedbackTrained: newData.count,
     feedbackHeldOut: sets.feedback.count,
     replay: replay.count,
+    earlierFeedbackReplayed: mode === 'scratch' ? 0 : feedback.earlier.length,
     test: sets.test.count,
     trainedByClass: countByClass(Uint8Array.from([...newData.labels, ...replay.labels])),
     feedbackImageIds: feedback.train.map((row) => row.id),

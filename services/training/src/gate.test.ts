@@ -42,10 +42,27 @@ describe('decideGate', () => {
     assert.equal(atEdge.promote, true);
   });
 
+  test('when the candidate loses fewer than five digits on a small set, then that set passes however many points it is; five or more fail it', () => {
+    const small = decideGate({
+      candidate: { test: metrics(0.97), feedback: metrics(1 / 3, 3) },
+      incumbent: { test: metrics(0.97), feedback: metrics(1, 3) },
+      tolerance: 0.01,
+    });
+    assert.equal(small.promote, true, small.reason);
+    const four = decideGate({ candidate: { feedback: metrics(0.6, 10) }, incumbent: { feedback: metrics(1, 10) }, tolerance: 0.01 });
+    assert.equal(four.promote, true, four.reason);
+    const five = decideGate({ candidate: { feedback: metrics(0.5, 10) }, incumbent: { feedback: metrics(1, 10) }, tolerance: 0.01 });
+    assert.equal(five.promote, false);
+    assert.match(five.reason, /5 of 10 digits/);
+    // On the base test set the tolerance (ten digits of 1,000) is what binds, as before.
+    const test = decideGate({ candidate: { test: metrics(0.959) }, incumbent: { test: metrics(0.97) }, tolerance: 0.01 });
+    assert.equal(test.promote, false);
+  });
+
   test("when the candidate is worse beyond the tolerance on 'feedback' only, then it is rejected naming 'feedback'", () => {
     const decision = decideGate({
-      candidate: { test: metrics(0.975), feedback: metrics(0.8, 20) },
-      incumbent: { test: metrics(0.97), feedback: metrics(0.9, 20) },
+      candidate: { test: metrics(0.975), feedback: metrics(0.8, 50) },
+      incumbent: { test: metrics(0.97), feedback: metrics(0.9, 50) },
       tolerance: 0.01,
     });
     assert.equal(decision.promote, false);

@@ -27,8 +27,19 @@ export type GateInput = {
 const FLOAT_SLACK = 1e-9;
 
 /**
+ * The fewest digits, net, a candidate must lose on a set to fail it. A smaller loss cannot be
+ * told from chance: even if every digit that changed went the wrong way, a one-sided sign test
+ * on four digits gives p = 0.5^4 ≈ 0.06; on five, 0.03. Without this, a held-out feedback set
+ * of three digits fails any candidate that changes its mind on one of them (33 points), and
+ * the loop stalls on noise. On the base test set (1,000 digits at a tolerance of one point,
+ * ten digits) it changes nothing.
+ */
+export const MIN_DIGITS_LOST = 5;
+
+/**
  * Promote only if, on every set evaluated for both models, the candidate's accuracy is at
- * most `tolerance` below the incumbent's. The rules beyond that, all failing safe (reject):
+ * most `tolerance` below the incumbent's, or it lost fewer than MIN_DIGITS_LOST digits there
+ * (too few to be told from chance). The rules beyond that, all failing safe (reject):
  * - a set present only for the candidate (no incumbent yet, or a set the incumbent was not
  *   evaluated on) has nothing to compare with: it passes if the candidate's metrics are valid;
  * - a set present only for the incumbent fails: the candidate was not shown to be no worse;
@@ -65,7 +76,7 @@ export function decideGate(input: GateInput): GateDecision {
   const reason =
     compared.length === 0
       ? `promoted: no incumbent to compare with; the candidate scored ${checks.map(describeCandidate).join(', ')}`
-      : `promoted: nowhere more than ${points(tolerance)} points below the incumbent: ${compared.map(describeComparison).join(', ')}`;
+      : `promoted: no set lost more than ${points(tolerance)} points and ${MIN_DIGITS_LOST} digits or more against the incumbent: ${compared.map(describeComparison).join(', ')}`;
   return { promote: true, reason, checks };
 }
 
@@ -86,10 +97,11 @@ function findProblem(
   if (mine.testCount !== theirs.testCount) {
     return `on '${set}' the models were evaluated on different data (${mine.testCount} vs ${theirs.testCount} digits)`;
   }
-  if (delta < -tolerance - FLOAT_SLACK) {
+  const digitsLost = Math.round(-delta * mine.testCount);
+  if (delta < -tolerance - FLOAT_SLACK && digitsLost >= MIN_DIGITS_LOST) {
     return (
       `on '${set}' the candidate's accuracy ${percent(mine.accuracy)} is ${points(-delta)} points below ` +
-      `the incumbent's ${percent(theirs.accuracy)} (${mine.testCount} digits), more than the tolerance of ${points(tolerance)}`
+      `the incumbent's ${percent(theirs.accuracy)} (${digitsLost} of ${mine.testCount} digits), more than the tolerance of ${points(tolerance)}`
     );
   }
   return null;
