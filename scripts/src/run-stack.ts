@@ -1,0 +1,117 @@
+import { execFile } from 'node:child_process';
+import path from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { REPO_ROOT } from './service-process.js';
+import { startStack } from './stack.js';
+import type { Stack } from './stack.js';
+
+const USAGE = `usage: npm run stack [-- --deploy auto|process|docker] [--state-dir DIR]
+  Starts the whole pipeline on loopback: MariaDB, s3rver, webapp, appbuilder, training.
+  --deploy     docker: the webapp runs as a container the appbuilder rebuilds and replaces;
+               process: the webapp is a process whose model the appbuilder swaps;
+               auto (default): docker where a Docker engine answers, else process
+  --state-dir  where data, models, logs and secrets are kept (default .stack/)
+  Ports (environment): STACK_WEBAPP_PORT 5050, STACK_TRAINING_PORT 5001,
+  STACK_APPBUILDER_PORT 5000, STACK_DATABASE_PORT 3307, STACK_STORAGE_PORT 9000;
+  TRAINING_INTERVAL (10s) and TRAINING_THRESHOLD (10) are passed on.`;
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${name} must be a port number, got "${raw}"`);
+  return value;
+}
+
+async function dockerAnswers(): Promise<boolean> {
+  return promisify(execFile)('docker', ['info', '--format', '{{.ServerVersion}}'], { timeout: 10_000 }).then(() => true, () => false);
+}
+
+type Status = {
+  baseData?: { state: string; progress?: { split: string; done: number; total: number; imagesPerSecond: number }; source?: string; registered?: number; error?: string };
+  runs?: { id: number; status: string; modelVersion: string | null; gateReason: string | null; error: string | null }[];
+};
+
+/** Prints registration progress, then each training run as its status changes. */
+function follow(stack: Stack, signal: AbortSignal): void {
+  let lastLine = '';
+  const seen = new Map<number, string>();
+  const tick = async () => {
+    const status = (await (await fetch(`${stack.urls.training}/status`, { signal: AbortSignal.timeout(5000) })).json()) as Status;
+    const base = status.baseData;
+    let line = '';
+    if (base?.state === 'registering' && base.progress !== undefined) {
+      line = `registering base data: ${base.progress.split} ${base.progress.done}/${base.progress.total} (${Math.round(base.progress.imagesPerSecond)} images/s)`;
+    } else if (base?.state === 'ready') {
+      line = `base data ready: ${base.registered ?? 0} newly registered from ${base.source ?? '?'}; training checks every interval for new corrections`;
+    } else if (base !== undefined) {
+      line = `base data: ${base.state}${base.error === undefined ? '' : ` (${base.error})`}`;
+    }
+    if (line !== lastLine) console.log(line);
+    lastLine = line;
+    for (const run of [...(status.runs ?? [])].reverse()) {
+      const text = `${run.status}${run.modelVersion === null ? '' : ` ${run.modelVersion}`}${run.gateReason === null ? '' : ` (${run.gateReason})`}${run.error === null ? '' : ` (${run.error})`}`;
+      if (seen.get(run.id) !== text) console.log(`training run ${run.id}: ${text}`);
+      seen.set(run.id, text);
+    }
+  };
+  const timer = setInterval(() => void tick().catch(() => undefined), 1000);
+  signal.addEventListener('abort', () => clearInterval(timer));
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { deploy: { type: 'string', default: 'auto' }, 'state-dir': { type: 'string' }, help: { type: 'boolean' } } });
+  if (values.help === true) {
+    console.log(USAGE);
+    return;
+  }
+  if (!['auto', 'process', 'docker'].includes(values.deploy)) throw new Error(`--deploy must be auto, process or docker, got "${values.deploy}"\n${USAGE}`);
+  const deploy = values.deploy === 'auto' ? ((await dockerAnswers()) ? 'docker' : 'process') : (values.deploy as 'process' | 'docker');
+  const stateDir = path.resolve(values['state-dir'] ?? path.join(REPO_ROOT, '.stack'));
+  const ports = {
+    webapp: port('STACK_WEBAPP_PORT', 5050),
+    training: port('STACK_TRAINING_PORT', 5001),
+    appbuilder: port('STACK_APPBUILDER_PORT', 5000),
+    database: port('STACK_DATABASE_PORT', 3307),
+    storage: port('STACK_STORAGE_PORT', 9000),
+  };
+  const interval = process.env.TRAINING_INTERVAL;
+  const threshold = process.env.TRAINING_THRESHOLD;
+  console.log(`mlpl stack: deploy target ${deploy}, state in ${stateDir}`);
+  const stack = await startStack(
+    { stateDir, deploy, ports, ...(interval === undefined ? {} : { trainingInterval: interval }), ...(threshold === undefined ? {} : { threshold: Number(threshold) }) },
+    (line) => console.log(line),
+  );
+  console.log(`
+  webapp      ${stack.urls.webapp}          (the page; API docs at /docs)
+  training    ${stack.urls.training}/status
+  appbuilder  ${stack.urls.appbuilder}/deployments
+  database    mysql://mlpl@127.0.0.1:${ports.database}/mlpl   (password in ${path.join(stateDir, 'secrets.json')})
+  storage     http://127.0.0.1:${ports.storage}   (s3rver; key S3RVER / S3RVER)
+  logs        ${path.join(stateDir, 'logs')}/
+Ctrl-C stops everything; the data stays in ${stateDir}.`);
+  const following = new AbortController();
+  follow(stack, following.signal);
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    console.log(`\n${signal}: stopping training, appbuilder, webapp, storage, database`);
+    following.abort();
+    stack.stop().then(
+      () => console.log('stopped'),
+      (error: unknown) => {
+        console.error('unclean stop:', error);
+        process.exitCode = 1;
+      },
+    );
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}
+
+main().catch((error: unknown) => {
+  console.error('the stack did not start:', error instanceof Error ? error.message : error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,268 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import mysql from 'mysql2/promise';
+import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
+import type { MariaDbServer, S3Server } from '@mlpl/shared/testing';
+import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
+import { createDocker, inspectContainer, startContainer, stopContainer, tagImage } from '@mlpl/appbuilder/docker';
+import type { Docker } from '@mlpl/appbuilder/docker';
+import { buildWebappImage, startWebappContainer } from '@mlpl/appbuilder/docker-fixtures';
+import { REPO_ROOT, rssOf, ServiceProcess, waitUntil } from './service-process.js';
+
+/**
+ * The whole pipeline on this machine's loopback, without compose: MariaDB and s3rver on
+ * folders under `stateDir` (a restart keeps the data), then webapp, appbuilder and training as
+ * processes. `deploy: 'process'` (no Docker engine needed): the webapp is a process serving
+ * `<stateDir>/models/current`, and the appbuilder deploys a version by writing its folder and
+ * asking the webapp to swap. `deploy: 'docker'`: the webapp is a container built from its
+ * Dockerfile (host networking), and the appbuilder builds and replaces it as under compose.
+ */
+export type StackOptions = {
+  stateDir: string;
+  deploy: 'process' | 'docker';
+  ports: { webapp: number; training: number; appbuilder: number; database: number; storage: number };
+  /** TRAINING_INTERVAL, default 10s. */
+  trainingInterval?: string;
+  /** TRAINING_THRESHOLD, default 10. */
+  threshold?: number;
+  /** More settings for every service (LOG_LEVEL, TRAINING_TEST_LIMIT, …). */
+  env?: Record<string, string>;
+  /** The docker deploy's image repository and container name (tests make them unique). */
+  docker?: { repo: string; container: string };
+};
+
+/** One part that can be stopped and started again, as the fault tests need. */
+export type Part = {
+  readonly name: string;
+  readonly running: boolean;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  /** SIGKILL (services only); a server or container is stopped instead. */
+  kill(): Promise<void>;
+  rss(): Promise<number | undefined>;
+};
+
+export type Stack = {
+  urls: { webapp: string; training: string; appbuilder: string };
+  tokens: { training: string; appbuilder: string; modelSwap: string };
+  database: Part & { connection(): Promise<mysql.Connection> };
+  storage: Part;
+  webapp: Part;
+  training: Part;
+  appbuilder: Part;
+  /** Everything, in the order it starts. */
+  parts: Part[];
+  /** The services' shared environment (database, storage), for a test that reads what they wrote. */
+  env: Record<string, string>;
+  stop(): Promise<void>;
+};
+
+type Secrets = { databasePassword: string; training: string; appbuilder: string; modelSwap: string };
+
+/** Passwords and tokens are made on the first start and kept in the state folder. */
+async function secrets(stateDir: string): Promise<Secrets> {
+  const file = path.join(stateDir, 'secrets.json');
+  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  const token = () => randomBytes(24).toString('hex');
+  const made: Secrets = { databasePassword: token(), training: token(), appbuilder: token(), modelSwap: token() };
+  await writeFile(file, JSON.stringify(made, null, 2), { mode: 0o600 });
+  return made;
+}
+
+const DATABASE = 'mlpl';
+const DATABASE_USER = 'mlpl';
+
+function serverPart<T extends MariaDbServer | S3Server>(name: string, startServer: () => Promise<T>, ready?: (server: T) => Promise<void>): Part & { server(): T | undefined } {
+  let server: T | undefined;
+  return {
+    name,
+    get running() {
+      return server !== undefined && server.process.exitCode === null && server.process.signalCode === null;
+    },
+    server: () => server,
+    async start() {
+      if (this.running) return;
+      server = await startServer();
+      await ready?.(server);
+    },
+    async stop() {
+      await server?.stop();
+      server = undefined;
+    },
+    async kill() {
+      await this.stop();
+    },
+    async rss() {
+      const pid = this.running ? server?.process.pid : undefined;
+      return pid === undefined ? undefined : rssOf(pid);
+    },
+  };
+}
+
+/** The model folder the process webapp serves: `current` → the pretrained model, the first time. */
+async function seedModels(modelsRoot: string): Promise<void> {
+  if (existsSync(path.join(modelsRoot, 'current'))) return;
+  await mkdir(modelsRoot, { recursive: true });
+  const pretrained = path.join(REPO_ROOT, 'pretrained');
+  const version = (JSON.parse(await readFile(path.join(pretrained, 'metadata.json'), 'utf8')) as { version: string }).version;
+  if (!existsSync(path.join(modelsRoot, version))) {
+    await cp(pretrained, path.join(modelsRoot, version), { recursive: true, filter: (source) => !source.endsWith('.md') });
+  }
+  await symlink(version, path.join(modelsRoot, 'current'));
+}
+
+type WebappContainer = { image: string; container: string; port: number; database: DatabaseSettings; storage: StorageSettings; env: Record<string, string> };
+
+function dockerWebapp(docker: Docker, options: WebappContainer): Part {
+  let running = false;
+  const pid = async () => (await inspectContainer(docker, options.container))?.State.Pid;
+  const url = `http://127.0.0.1:${options.port}`;
+  return {
+    name: 'webapp',
+    get running() {
+      return running;
+    },
+    async start() {
+      // After a deployment the container under this name runs the version in service: keep it.
+      if ((await inspectContainer(docker, options.container)) === undefined) {
+        await startWebappContainer(docker, { ...options, name: options.container, label: { 'mlpl.stack': 'webapp' } });
+      } else {
+        await startContainer(docker, options.container);
+        await waitUntil(`${options.container} to answer`, 90_000, async () => (await fetch(`${url}/healthz`)).ok);
+      }
+      running = true;
+    },
+    async stop() {
+      await stopContainer(docker, options.container);
+      running = false;
+    },
+    async kill() {
+      await this.stop();
+    },
+    async rss() {
+      const id = await pid();
+      return id === undefined || id === 0 ? undefined : rssOf(id);
+    },
+  };
+}
+
+export async function startStack(options: StackOptions, say: (line: string) => void = () => undefined): Promise<Stack> {
+  const { stateDir, ports } = options;
+  const logDir = path.join(stateDir, 'logs');
+  await mkdir(logDir, { recursive: true });
+  const secret = await secrets(stateDir);
+  const host = '127.0.0.1';
+
+  const database = serverPart('database', () => startMariaDb({ dir: path.join(stateDir, 'database'), port: ports.database, user: DATABASE_USER, password: secret.databasePassword }), async (server) => {
+    const connection = await mysql.createConnection({ host: server.host, port: server.port, user: server.user, password: server.password });
+    try {
+      await connection.query(`CREATE DATABASE IF NOT EXISTS \`${DATABASE}\``);
+    } finally {
+      await connection.end();
+    }
+  });
+  const storage = serverPart('storage', async () => {
+    await mkdir(path.join(stateDir, 'storage'), { recursive: true });
+    return startS3rver({ dir: path.join(stateDir, 'storage'), port: ports.storage });
+  });
+
+  const shared: Record<string, string> = {
+    LOG_LEVEL: 'info',
+    TZ: process.env.TZ ?? 'UTC',
+    DATABASE_HOST: host,
+    DATABASE_PORT: String(ports.database),
+    MYSQL_DATABASE: DATABASE,
+    MYSQL_USER: DATABASE_USER,
+    MYSQL_PASSWORD: secret.databasePassword,
+    STORAGE_HOST: host,
+    STORAGE_PORT: String(ports.storage),
+    STORAGE_ACCESS_KEY: 'S3RVER',
+    STORAGE_SECRET_KEY: 'S3RVER',
+    ...options.env,
+  };
+  const urls = {
+    webapp: `http://${host}:${ports.webapp}`,
+    training: `http://${host}:${ports.training}`,
+    appbuilder: `http://${host}:${ports.appbuilder}`,
+  };
+  const modelsRoot = path.join(stateDir, 'models');
+  const service = (name: string, env: Record<string, string>, readyPath: string, graceMs?: number) =>
+    new ServiceProcess(name, {
+      script: `services/${name}/dist/main.js`,
+      env: { ...shared, ...env },
+      logFile: path.join(logDir, `${name}.log`),
+      readyUrl: `http://${host}:${Number(env.PORT ?? env.TRAINING_PORT ?? env.APPBUILDER_PORT)}${readyPath}`,
+      ...(graceMs === undefined ? {} : { graceMs }),
+    });
+
+  let webapp: Part;
+  let deployEnv: Record<string, string>;
+  if (options.deploy === 'process') {
+    await seedModels(modelsRoot);
+    webapp = service('webapp', { PORT: String(ports.webapp), HOST: host, MODEL_DIR: path.join(modelsRoot, 'current'), MODELS_ROOT: modelsRoot, MODEL_SWAP_TOKEN: secret.modelSwap }, '/healthz');
+    deployEnv = { DEPLOY_TARGET: 'process', MODELS_ROOT: modelsRoot, WEBAPP_URL: urls.webapp, MODEL_SWAP_TOKEN: secret.modelSwap };
+  } else {
+    const docker = createDocker('/var/run/docker.sock');
+    const repo = options.docker?.repo ?? 'mlpl-stack/mywebapp';
+    const container = options.docker?.container ?? 'mlpl-stack-webapp';
+    say('building the webapp image (scripts/make-base-image.sh, then services/webapp/Dockerfile; cached after the first time)');
+    if ((await inspectContainer(docker, container)) === undefined) await tagImage(docker, await buildWebappImage(), repo, 'latest');
+    webapp = dockerWebapp(docker, {
+      image: `${repo}:latest`,
+      container,
+      port: ports.webapp,
+      database: { host, port: ports.database, database: DATABASE, user: DATABASE_USER, password: secret.databasePassword },
+      storage: { host, port: ports.storage, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' },
+      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC' },
+    });
+    deployEnv = { DEPLOY_TARGET: 'docker', WEBAPP_IMAGE: repo, WEBAPP_CONTAINER: container, WEBAPP_PORT: String(ports.webapp), DEPLOY_REACH: 'host', APPBUILDER_USER: 'root' };
+  }
+  // A swap or a build may be under way: give it time, as compose's stop_grace_period does.
+  const appbuilder = service('appbuilder', { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ...deployEnv }, '/healthz', 60_000);
+  const training = service('training', {
+    TRAINING_PORT: String(ports.training),
+    TRAINING_HOST: host,
+    TRAINING_TOKEN: secret.training,
+    TRAINING_INTERVAL: options.trainingInterval ?? '10s',
+    TRAINING_THRESHOLD: String(options.threshold ?? 10),
+    APPBUILDER_URL: `${urls.appbuilder}/`,
+    APPBUILDER_TOKEN: secret.appbuilder,
+    DATA_DIR: path.join(stateDir, 'training'),
+  }, '/healthz');
+
+  const parts: Part[] = [database, storage, webapp, appbuilder, training];
+  const stack: Stack = {
+    urls,
+    tokens: { training: secret.training, appbuilder: secret.appbuilder, modelSwap: secret.modelSwap },
+    database: Object.assign(database, {
+      async connection() {
+        const server = database.server();
+        if (server === undefined) throw new Error('the database is stopped');
+        return mysql.createConnection({ host: server.host, port: server.port, user: server.user, password: server.password, database: DATABASE });
+      },
+    }),
+    storage,
+    webapp,
+    training,
+    appbuilder,
+    parts,
+    env: shared,
+    async stop() {
+      for (const part of [...parts].reverse()) {
+        await part.stop().catch((error: unknown) => say(`${part.name} did not stop cleanly: ${(error as Error).message}`));
+      }
+    },
+  };
+  try {
+    for (const part of parts) {
+      say(`starting ${part.name}`);
+      await part.start();
+    }
+  } catch (error) {
+    await stack.stop();
+    throw error;
+  }
+  return stack;
+}
