@@ -35,10 +35,11 @@ async function exists(file: string): Promise<boolean> {
  * swapped back.
  */
 export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
-  const { modelsRoot, webappUrl } = options;
+  const modelsRoot = path.resolve(options.modelsRoot);
+  const { webappUrl } = options;
   const folderOf = (version: string) => path.join(modelsRoot, version);
 
-  async function swap(version: string): Promise<string | null> {
+  async function swap(version: string): Promise<void> {
     let response: Response;
     try {
       response = await fetch(`${webappUrl}/internal/model`, {
@@ -50,9 +51,15 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
     } catch (error) {
       throw new DeployError(`the webapp at ${webappUrl} could not be asked to load ${version}: ${(error as Error).message}`);
     }
-    const answer = (await response.json().catch(() => ({}))) as { previousVersion?: string; error?: { message?: string } };
+    const answer = (await response.json().catch(() => ({}))) as { error?: { message?: string } };
     if (!response.ok) throw new DeployError(`the webapp refused to load ${version}: ${response.status} ${answer.error?.message ?? ''}`.trim());
-    return answer.previousVersion ?? null;
+  }
+
+  async function serving(): Promise<string | undefined> {
+    const response = await fetch(`${webappUrl}/api/model`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
+    if (response?.ok !== true) return undefined;
+    const version = ((await response.json()) as { version?: unknown }).version;
+    return typeof version === 'string' ? version : undefined;
   }
 
   const gate = (version: string | null) => passGate({ url: webappUrl, probeImage: options.probeImage, version, timeoutMs: options.healthTimeoutMs });
@@ -85,12 +92,15 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
     exists: (image) => exists(path.join(image, BUNDLE_FILES.metadataJson)),
     async deploy(image, version) {
       if (path.resolve(image) !== folderOf(version)) throw new DeployError(`${image} is not the folder of version ${version} under ${modelsRoot}`);
-      const previousVersion = await swap(version);
+      // Asked before the swap: a swap whose answer is lost (a timeout) may still have happened.
+      const previousVersion = (await serving()) ?? null;
       try {
+        await swap(version);
         await gate(version);
       } catch (error) {
-        options.logger.warn({ err: error, version, previousVersion }, 'the new model failed its gate; swapping the previous one back');
-        if (previousVersion !== null) {
+        const now = await serving();
+        if (previousVersion !== null && now !== previousVersion) {
+          options.logger.warn({ err: error, version, previousVersion, serving: now }, 'the new model failed; swapping the previous one back');
           try {
             await swap(previousVersion);
             await gate(previousVersion);
@@ -127,12 +137,7 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
       for (const name of leftovers) await rm(path.join(modelsRoot, name), { recursive: true, force: true });
       return leftovers.map((name) => `removed ${name}`);
     },
-    async serving() {
-      const response = await fetch(`${webappUrl}/api/model`, { signal: AbortSignal.timeout(2000) }).catch(() => undefined);
-      if (response?.ok !== true) return undefined;
-      const version = ((await response.json()) as { version?: unknown }).version;
-      return typeof version === 'string' ? version : undefined;
-    },
+    serving,
     checks: {
       webapp: async () => {
         const response = await fetch(`${webappUrl}/healthz`, { signal: AbortSignal.timeout(2000) });

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { SettingsError } from '@mlpl/shared';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
@@ -16,6 +17,55 @@ describe('appbuilder settings', () => {
     assert.equal(settings.registry, undefined);
     assert.equal(settings.database.host, 'database');
     assert.equal(repositoryOf(settings), 'mywebapp');
+    assert.equal(settings.target, 'docker');
+    assert.equal(settings.process, undefined);
+    assert.equal(settings.runAs, 'node');
+    assert.equal(settings.healthTimeoutMs, 60_000);
+  });
+
+  test('when DEPLOY_TARGET is process with its folder and token, then the webapp is looked for on the local stack\'s port', () => {
+    const settings = loadAppbuilderSettings({ ...REQUIRED, DEPLOY_TARGET: 'process', MODELS_ROOT: 'run/models', MODEL_SWAP_TOKEN: 'model-swap-token-0123' });
+    assert.equal(settings.target, 'process');
+    assert.deepEqual(settings.process, { modelsRoot: path.resolve('run/models'), webappUrl: 'http://127.0.0.1:5050', swapToken: 'model-swap-token-0123' });
+    assert.equal(settings.runAs, 'node');
+  });
+
+  test('when WEBAPP_URL ends in a slash or APPBUILDER_USER is set, then the slash is dropped and the user kept', () => {
+    const settings = loadAppbuilderSettings({ ...REQUIRED, DEPLOY_TARGET: 'process', MODELS_ROOT: '/srv/models', MODEL_SWAP_TOKEN: 'model-swap-token-0123', WEBAPP_URL: 'https://webapp.internal:8443/', APPBUILDER_USER: 'root' });
+    assert.equal(settings.process?.webappUrl, 'https://webapp.internal:8443');
+    assert.equal(settings.process?.modelsRoot, '/srv/models');
+    assert.equal(settings.runAs, 'root');
+  });
+
+  test('when DEPLOY_TARGET is process without MODELS_ROOT and MODEL_SWAP_TOKEN, then one error names both', () => {
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, DEPLOY_TARGET: 'process' }),
+      (error: unknown) => error instanceof SettingsError && JSON.stringify(error.problems) === JSON.stringify(['MODELS_ROOT is required', 'MODEL_SWAP_TOKEN is required']),
+    );
+  });
+
+  test('when the process target\'s token is short or WEBAPP_URL is not http(s)://host[:port], then each is named', () => {
+    for (const [webappUrl, shown] of [
+      ['ftp://127.0.0.1:5050', 'ftp://127.0.0.1:5050'],
+      ['127.0.0.1:5050', '127.0.0.1:5050'],
+      ['http://127.0.0.1:5050/api', 'http://127.0.0.1:5050/api'],
+      ['http://', 'http:'],
+    ] as const) {
+      assert.throws(
+        () => loadAppbuilderSettings({ ...REQUIRED, DEPLOY_TARGET: 'process', MODELS_ROOT: '/srv/models', MODEL_SWAP_TOKEN: 'short', WEBAPP_URL: webappUrl }),
+        (error: unknown) =>
+          error instanceof SettingsError &&
+          JSON.stringify(error.problems) === JSON.stringify([`WEBAPP_URL must be http(s)://host[:port], got "${shown}"`, 'MODEL_SWAP_TOKEN must be at least 16 characters']),
+        webappUrl,
+      );
+    }
+  });
+
+  test('when DEPLOY_TARGET is unknown, then it is named with the choices, and the process settings are not asked for', () => {
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, DEPLOY_TARGET: 'kubernetes' }),
+      (error: unknown) => error instanceof SettingsError && JSON.stringify(error.problems) === JSON.stringify(['DEPLOY_TARGET must be one of docker, process, got "kubernetes"']),
+    );
   });
 
   test("when LOCAL_REGISTRY is set as compose writes it (with a slash), then images are named in it", () => {

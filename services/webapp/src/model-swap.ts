@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import express, { Router } from 'express';
-import { bearerMatches, MODEL_VERSION_PATTERN } from '@mlpl/shared';
+import { bearerMatches, BUNDLE_FILES, MODEL_VERSION_PATTERN } from '@mlpl/shared';
 import type { Logger } from '@mlpl/shared';
 import { loadClassifier } from './classifier.js';
 import type { ModelSlot } from './classifier.js';
@@ -46,7 +46,14 @@ export function modelSwapRouter(deps: ModelSwapDeps): Router {
       await access(dir).catch(() => {
         throw new HttpError(404, 'unknown_version', `no model folder for version ${version}`);
       });
-      const next = await loadClassifier(dir, deps.preprocessingVersion);
+      const next = await loadClassifier(dir, deps.preprocessingVersion).catch((error: unknown) => {
+        // A folder without all three files (or a file, not a folder) is a bundle that does not load.
+        const { code, path: file } = error as NodeJS.ErrnoException;
+        if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') {
+          throw new HttpError(422, 'incomplete_bundle', `the folder ${version} must hold ${Object.values(BUNDLE_FILES).join(', ')}; ${path.basename(file ?? '?')} cannot be read`);
+        }
+        throw error;
+      });
       if (next.metadata.version !== version) {
         next.dispose();
         throw new HttpError(409, 'version_mismatch', `the folder ${version} holds model version ${next.metadata.version}`);

@@ -1,6 +1,22 @@
 import assert from 'node:assert/strict';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { SettingsError } from '@mlpl/shared';
+import type { Env } from '@mlpl/shared';
 import { DEFAULT_MODEL_DIR, loadWebappSettings } from './settings.js';
+
+const ACCOUNTS = { MYSQL_USER: 'u', MYSQL_PASSWORD: 'p', STORAGE_ACCESS_KEY: 'a', STORAGE_SECRET_KEY: 's' };
+const SWAP_TOKEN = 'a-token-of-24-characters';
+
+function problems(env: Env): readonly string[] {
+  try {
+    loadWebappSettings(env);
+  } catch (error) {
+    assert.ok(error instanceof SettingsError);
+    return error.problems;
+  }
+  assert.fail('the settings were accepted');
+}
 
 describe('webapp settings', () => {
   it('when only the accounts are given, then the defaults serve the pretrained model on 5050', () => {
@@ -27,5 +43,40 @@ describe('webapp settings', () => {
       MODEL_DIR: '/models/v3',
     });
     assert.deepEqual([settings.maxUploadBytes, settings.maxImagePixels, settings.modelDir], [2048, 1_000_000, '/models/v3']);
+  });
+
+  it('when neither MODEL_SWAP_TOKEN nor MODELS_ROOT is set, then there is no model swap', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).modelSwap, undefined);
+  });
+
+  it('when MODEL_SWAP_TOKEN and MODELS_ROOT are set, then model swap uses the resolved folder', () => {
+    const settings = loadWebappSettings({ ...ACCOUNTS, MODEL_SWAP_TOKEN: SWAP_TOKEN, MODELS_ROOT: 'run/models/' });
+    assert.deepEqual(settings.modelSwap, { modelsRoot: path.resolve('run/models'), token: SWAP_TOKEN });
+    assert.ok(path.isAbsolute(settings.modelSwap.modelsRoot));
+  });
+
+  it('when MODEL_SWAP_TOKEN is set without MODELS_ROOT, then the error names MODELS_ROOT', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, MODEL_SWAP_TOKEN: SWAP_TOKEN }), ['MODELS_ROOT is required when MODEL_SWAP_TOKEN is set']);
+  });
+
+  it('when MODELS_ROOT is set without MODEL_SWAP_TOKEN, then the error names MODEL_SWAP_TOKEN', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, MODELS_ROOT: '/models' }), [
+      'MODELS_ROOT is set but MODEL_SWAP_TOKEN is not: set both to allow model swaps, or neither',
+    ]);
+  });
+
+  it('when MODEL_SWAP_TOKEN is shorter than 16 characters, then the error names it', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, MODEL_SWAP_TOKEN: 'x'.repeat(15), MODELS_ROOT: '/models' }), [
+      'MODEL_SWAP_TOKEN must be at least 16 characters',
+    ]);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, MODEL_SWAP_TOKEN: 'x'.repeat(16), MODELS_ROOT: '/models' }).modelSwap?.token, 'x'.repeat(16));
+  });
+
+  it('when the swap settings and others are wrong, then one error names every one of them', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, PORT: '0', MODEL_SWAP_TOKEN: 'short' }), [
+      'PORT must be between 1 and 65535, got 0',
+      'MODEL_SWAP_TOKEN must be at least 16 characters',
+      'MODELS_ROOT is required when MODEL_SWAP_TOKEN is set',
+    ]);
   });
 });

@@ -5,21 +5,27 @@ import { createLogger, createPool, createStorage, initTf, PREPROCESSING_VERSION 
 import type { ImageLimits, Pool, Storage } from '@mlpl/shared';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createApp } from './app.js';
-import { loadClassifier } from './classifier.js';
+import { loadClassifier, ModelSlot } from './classifier.js';
 import type { Classifier } from './classifier.js';
 import { DEFAULT_MODEL_DIR } from './settings.js';
 
 export type RunningApp = { url: string; server: Server; classifier: Classifier; pool: Pool; storage: Storage; close(): Promise<void> };
 
-/** The real webapp on 127.0.0.1:0, with the repository's pretrained model. */
+/**
+ * The real webapp on 127.0.0.1:0, with the repository's pretrained model. With `modelSwap`,
+ * the model sits in a ModelSlot (as in main.ts) and `POST /internal/model` is mounted.
+ */
 export async function startTestApp(options: {
   database: DatabaseSettings;
   storage: StorageSettings;
   limits?: Partial<ImageLimits>;
   modelDir?: string;
+  modelSwap?: { modelsRoot: string; token: string };
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
-  const classifier = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
+  const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
+  const modelSwap = options.modelSwap === undefined ? undefined : { ...options.modelSwap, slot: new ModelSlot(loaded), preprocessingVersion: PREPROCESSING_VERSION };
+  const classifier = modelSwap?.slot ?? loaded;
   const pool = createPool(options.database);
   const storage = createStorage(options.storage);
   const app = createApp({
@@ -29,6 +35,7 @@ export async function startTestApp(options: {
     storage,
     limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 25_000_000, ...options.limits },
     backend,
+    ...(modelSwap === undefined ? {} : { modelSwap }),
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
