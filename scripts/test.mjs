@@ -62,17 +62,37 @@ if (files.length === 0) {
   console.error('no test files found: run "npx tsc -b" first');
   process.exit(1);
 }
-let code = 1;
-try {
-  await startServers();
-  const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=600000', ...files], {
+// The end-to-end tests (scripts/: whole stacks of five processes, a soak) run after the others
+// and one at a time: side by side they would starve each other and everything else of the two
+// cores, and their figures (gaps, RSS) would measure the neighbours.
+const endToEnd = path.join(root, 'scripts', 'dist') + path.sep;
+const phases = [
+  { files: files.filter((file) => !file.startsWith(endToEnd)), concurrency: 2 },
+  { files: files.filter((file) => file.startsWith(endToEnd)), concurrency: 1 },
+].filter((phase) => phase.files.length > 0);
+
+let current;
+const forward = (signal) => current?.kill(signal);
+process.on('SIGINT', forward);
+process.on('SIGTERM', forward);
+function runPhase({ files: phaseFiles, concurrency }) {
+  current = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=900000', ...phaseFiles], {
     stdio: 'inherit',
     env: process.env,
   });
-  const forward = (signal) => child.kill(signal);
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  code = await new Promise((resolve) => child.once('exit', (exitCode) => resolve(exitCode ?? 1)));
+  return new Promise((resolve) => current.once('exit', (exitCode) => resolve(exitCode ?? 1)));
+}
+
+let code = 0;
+try {
+  await startServers();
+  for (const phase of phases) {
+    const phaseCode = await runPhase(phase);
+    if (phaseCode !== 0) code = phaseCode;
+  }
+} catch (error) {
+  console.error(error);
+  code = 1;
 } finally {
   await stopServers();
 }
