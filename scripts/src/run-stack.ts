@@ -9,7 +9,8 @@ const USAGE = `usage: npm run stack [-- --deploy auto|process|docker] [--state-d
   Starts the whole pipeline on loopback: MariaDB, s3rver, webapp, appbuilder, training.
   --deploy     docker: the webapp runs as a container the appbuilder rebuilds and replaces;
                process: the webapp is a process whose model the appbuilder swaps;
-               auto (default): docker where a Docker engine answers, else process
+               auto (default): docker where a Docker engine answers (and as root,
+               to make the local base image), else process
   --state-dir  where data, models, logs and secrets are kept (default .stack/)
   Ports (environment): STACK_WEBAPP_PORT 5050, STACK_TRAINING_PORT 5001,
   STACK_APPBUILDER_PORT 5000, STACK_DATABASE_PORT 3307, STACK_STORAGE_PORT 9000;
@@ -66,7 +67,9 @@ async function main(): Promise<void> {
     return;
   }
   if (!['auto', 'process', 'docker'].includes(values.deploy)) throw new Error(`--deploy must be auto, process or docker, got "${values.deploy}"\n${USAGE}`);
-  const deploy = values.deploy === 'auto' ? ((await dockerAnswers()) ? 'docker' : 'process') : (values.deploy as 'process' | 'docker');
+  // The Docker target makes its base image from the host's files (scripts/make-base-image.sh), which needs root.
+  const root = typeof process.getuid === 'function' && process.getuid() === 0;
+  const deploy = values.deploy === 'auto' ? (root && (await dockerAnswers()) ? 'docker' : 'process') : (values.deploy as 'process' | 'docker');
   const stateDir = path.resolve(values['state-dir'] ?? path.join(REPO_ROOT, '.stack'));
   const ports = {
     webapp: port('STACK_WEBAPP_PORT', 5050),
