@@ -45,7 +45,7 @@ describe('the loop on the Docker deploy target', () => {
     // A little traffic on the new container, then the figures.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const report = await load.stop();
-    t.diagnostic(`Docker rollout under load: ${report.ok} ok, ${report.failed} failed, longest gap ${Math.round(report.longestGapMs)} ms, versions ${JSON.stringify(report.versions)}`);
+    t.diagnostic(`Docker rollout under load: ${report.ok} ok, ${report.failed} failed within ${Math.round(report.failureWindowMs)} ms, longest gap ${Math.round(report.longestGapMs)} ms, versions ${JSON.stringify(report.versions)}; first failures: ${report.failures.join(' | ')}`);
 
     const served = await inspectContainer(createDocker('/var/run/docker.sock'), container);
     assert.equal(served?.Config.Labels?.[LABELS.version], version, 'the container under the webapp name runs the new image');
@@ -79,7 +79,7 @@ describe('the loop on the Docker deploy target', () => {
       return serving !== before && records.deployments.find((d) => d.status === 'deployed')?.modelVersion === serving;
     }, undefined, 500);
     const report = await load.stop();
-    t.diagnostic(`load across the kill and the next rollout: ${report.ok} ok, ${report.failed} failed, longest gap ${Math.round(report.longestGapMs)} ms`);
+    t.diagnostic(`load across the kill and the next rollout: ${report.ok} ok, ${report.failed} failed within ${Math.round(report.failureWindowMs)} ms, longest gap ${Math.round(report.longestGapMs)} ms; first failures: ${report.failures.join(' | ')}`);
     const { builds } = await appbuilderRecords(stack);
     assert.ok(!builds.some((b) => b.status === 'building'), 'the interrupted build is closed at restart');
   });

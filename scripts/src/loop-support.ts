@@ -103,6 +103,8 @@ export type LoadReport = {
   failures: string[];
   /** Longest time between two successful answers, ms: the gap a user would notice. */
   longestGapMs: number;
+  /** From the first failure to the last, ms (0 without failures). */
+  failureWindowMs: number;
   /** Answers per model version. */
   versions: Record<string, number>;
   seconds: number;
@@ -114,7 +116,8 @@ export type LoadReport = {
  */
 export function startLoad(webapp: string, images: Buffer[], options: { concurrency?: number; limit?: number } = {}): { stop(): Promise<LoadReport>; report(): LoadReport; done: Promise<LoadReport> } {
   const started = performance.now();
-  const report: LoadReport = { sent: 0, ok: 0, failed: 0, failures: [], longestGapMs: 0, versions: {}, seconds: 0 };
+  const report: LoadReport = { sent: 0, ok: 0, failed: 0, failures: [], longestGapMs: 0, failureWindowMs: 0, versions: {}, seconds: 0 };
+  let firstFailure: number | undefined;
   let lastOk = performance.now();
   let stopped = false;
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
@@ -131,7 +134,10 @@ export function startLoad(webapp: string, images: Buffer[], options: { concurren
         report.versions[answer.modelVersion] = (report.versions[answer.modelVersion] ?? 0) + 1;
       } catch (error) {
         report.failed++;
-        if (report.failures.length < 5) report.failures.push((error as Error).message);
+        firstFailure ??= performance.now();
+        report.failureWindowMs = performance.now() - firstFailure;
+        const cause = (error as { cause?: { code?: string } }).cause?.code;
+        if (report.failures.length < 5) report.failures.push(`${(error as Error).message}${cause === undefined ? '' : ` (${cause})`}`);
         // As a client would, wait a moment before trying again: a refused connection fails
         // in microseconds, and counting thousands of those would only measure this loop.
         await new Promise((resolve) => setTimeout(resolve, FAILURE_PAUSE_MS));
