@@ -188,12 +188,12 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     appbuilder: `http://${host}:${ports.appbuilder}`,
   };
   const modelsRoot = path.join(stateDir, 'models');
-  const service = (name: string, env: Record<string, string>, readyPath: string, graceMs?: number) =>
+  const service = (name: string, port: number, env: Record<string, string>, graceMs?: number) =>
     new ServiceProcess(name, {
       script: `services/${name}/dist/main.js`,
       env: { ...shared, ...env },
       logFile: path.join(logDir, `${name}.log`),
-      readyUrl: `http://${host}:${Number(env.PORT ?? env.TRAINING_PORT ?? env.APPBUILDER_PORT)}${readyPath}`,
+      readyUrl: `http://${host}:${port}/healthz`,
       ...(graceMs === undefined ? {} : { graceMs }),
     });
 
@@ -201,14 +201,16 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   let deployEnv: Record<string, string>;
   if (options.deploy === 'process') {
     await seedModels(modelsRoot);
-    webapp = service('webapp', { PORT: String(ports.webapp), HOST: host, MODEL_DIR: path.join(modelsRoot, 'current'), MODELS_ROOT: modelsRoot, MODEL_SWAP_TOKEN: secret.modelSwap }, '/healthz');
+    webapp = service('webapp', ports.webapp, { PORT: String(ports.webapp), HOST: host, MODEL_DIR: path.join(modelsRoot, 'current'), MODELS_ROOT: modelsRoot, MODEL_SWAP_TOKEN: secret.modelSwap });
     deployEnv = { DEPLOY_TARGET: 'process', MODELS_ROOT: modelsRoot, WEBAPP_URL: urls.webapp, MODEL_SWAP_TOKEN: secret.modelSwap };
   } else {
     const docker = createDocker('/var/run/docker.sock');
     const repo = options.docker?.repo ?? 'mlpl-stack/mywebapp';
     const container = options.docker?.container ?? 'mlpl-stack-webapp';
-    say('building the webapp image (scripts/make-base-image.sh, then services/webapp/Dockerfile; cached after the first time)');
-    if ((await inspectContainer(docker, container)) === undefined) await tagImage(docker, await buildWebappImage(), repo, 'latest');
+    if ((await inspectContainer(docker, container)) === undefined) {
+      say('building the webapp image (scripts/make-base-image.sh, then services/webapp/Dockerfile; cached after the first time)');
+      await tagImage(docker, await buildWebappImage(), repo, 'latest');
+    }
     webapp = dockerWebapp(docker, {
       image: `${repo}:latest`,
       container,
@@ -220,8 +222,8 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     deployEnv = { DEPLOY_TARGET: 'docker', WEBAPP_IMAGE: repo, WEBAPP_CONTAINER: container, WEBAPP_PORT: String(ports.webapp), DEPLOY_REACH: 'host', APPBUILDER_USER: 'root' };
   }
   // A swap or a build may be under way: give it time, as compose's stop_grace_period does.
-  const appbuilder = service('appbuilder', { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ...deployEnv }, '/healthz', 60_000);
-  const training = service('training', {
+  const appbuilder = service('appbuilder', ports.appbuilder, { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ...deployEnv }, 60_000);
+  const training = service('training', ports.training, {
     TRAINING_PORT: String(ports.training),
     TRAINING_HOST: host,
     TRAINING_TOKEN: secret.training,
@@ -230,7 +232,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     APPBUILDER_URL: `${urls.appbuilder}/`,
     APPBUILDER_TOKEN: secret.appbuilder,
     DATA_DIR: path.join(stateDir, 'training'),
-  }, '/healthz');
+  });
 
   const parts: Part[] = [database, storage, webapp, appbuilder, training];
   const stack: Stack = {

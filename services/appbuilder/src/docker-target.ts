@@ -38,6 +38,7 @@ export function dockerTarget(options: DockerTargetOptions): ReleaseTarget {
     async serving() {
       return (await inspectContainer(docker, containerName))?.Config.Labels?.[LABELS.version];
     },
+    reachable: () => pingDocker(docker),
     checks: {
       docker: () => pingDocker(docker),
       baseImage: () => resolveBaseImage(docker, repo, options.baseImage),

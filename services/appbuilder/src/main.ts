@@ -97,8 +97,7 @@ async function main(): Promise<void> {
   const digits = loadPackagedMnist();
   const probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
   const target = createTarget(settings, probeImage, logger);
-  const firstCheck = Object.entries(target.checks)[0];
-  if (firstCheck !== undefined) await retry(firstCheck[1], { what: firstCheck[0], logger });
+  await retry(() => target.reachable(), { what: target.kind === 'docker' ? 'Docker engine' : 'webapp process', logger });
   const pipeline = createPipeline({ pool, logger, target });
   const adopted = await pipeline.adoptBase();
   if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp model is recorded as a build');

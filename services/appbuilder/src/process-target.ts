@@ -62,6 +62,11 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
     return typeof version === 'string' ? version : undefined;
   }
 
+  async function webappAnswers(): Promise<void> {
+    const response = await fetch(`${webappUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
+    if (!response.ok) throw new Error(`${webappUrl}/healthz answered ${response.status}`);
+  }
+
   const gate = (version: string | null) => passGate({ url: webappUrl, probeImage: options.probeImage, version, timeoutMs: options.healthTimeoutMs });
 
   return {
@@ -138,11 +143,9 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
       return leftovers.map((name) => `removed ${name}`);
     },
     serving,
+    reachable: webappAnswers,
     checks: {
-      webapp: async () => {
-        const response = await fetch(`${webappUrl}/healthz`, { signal: AbortSignal.timeout(2000) });
-        if (!response.ok) throw new Error(`${webappUrl}/healthz answered ${response.status}`);
-      },
+      webapp: webappAnswers,
       modelsRoot: () => access(modelsRoot, constants.W_OK),
     },
   };

@@ -31,6 +31,8 @@ export type ReleaseTarget = {
   recover(): Promise<string[]>;
   /** The version the webapp serves now, when it can be told. */
   serving(): Promise<string | undefined>;
+  /** Resolves once what the target needs answers (the Docker engine; the webapp process): awaited, with retries, at start-up. */
+  reachable(): Promise<unknown>;
   /** What `GET /` checks: each probe resolves when that part is fine. */
   readonly checks: Readonly<Record<string, () => Promise<unknown>>>;
 };
