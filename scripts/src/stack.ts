@@ -46,7 +46,7 @@ export type Part = {
 
 export type Stack = {
   urls: { webapp: string; training: string; appbuilder: string };
-  tokens: { training: string; appbuilder: string; modelSwap: string };
+  tokens: { training: string; appbuilder: string; modelSwap: string; admin: string };
   database: Part & { connection(): Promise<mysql.Connection> };
   storage: Part;
   webapp: Part;
@@ -59,14 +59,15 @@ export type Stack = {
   stop(): Promise<void>;
 };
 
-type Secrets = { databasePassword: string; training: string; appbuilder: string; modelSwap: string };
+type Secrets = { databasePassword: string; training: string; appbuilder: string; modelSwap: string; admin: string };
 
 /** Passwords and tokens are made on the first start and kept in the state folder. */
 async function secrets(stateDir: string): Promise<Secrets> {
   const file = path.join(stateDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  const kept = existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>) : {};
   const token = () => randomBytes(24).toString('hex');
-  const made: Secrets = { databasePassword: token(), training: token(), appbuilder: token(), modelSwap: token() };
+  // A state folder from before a secret existed gets that one added; the others stay.
+  const made: Secrets = { databasePassword: token(), training: token(), appbuilder: token(), modelSwap: token(), admin: token(), ...kept };
   await writeFile(file, JSON.stringify(made, null, 2), { mode: 0o600 });
   return made;
 }
@@ -197,11 +198,13 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       ...(graceMs === undefined ? {} : { graceMs }),
     });
 
+  // The registry's rollback: the webapp checks the admin token and relays it to the appbuilder.
+  const registryEnv = { ADMIN_TOKEN: secret.admin, APPBUILDER_URL: urls.appbuilder };
   let webapp: Part;
   let deployEnv: Record<string, string>;
   if (options.deploy === 'process') {
     await seedModels(modelsRoot);
-    webapp = service('webapp', ports.webapp, { PORT: String(ports.webapp), HOST: host, MODEL_DIR: path.join(modelsRoot, 'current'), MODELS_ROOT: modelsRoot, MODEL_SWAP_TOKEN: secret.modelSwap });
+    webapp = service('webapp', ports.webapp, { ...registryEnv, PORT: String(ports.webapp), HOST: host, MODEL_DIR: path.join(modelsRoot, 'current'), MODELS_ROOT: modelsRoot, MODEL_SWAP_TOKEN: secret.modelSwap });
     deployEnv = { DEPLOY_TARGET: 'process', MODELS_ROOT: modelsRoot, WEBAPP_URL: urls.webapp, MODEL_SWAP_TOKEN: secret.modelSwap };
   } else {
     const docker = createDocker('/var/run/docker.sock');
@@ -217,12 +220,12 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       port: ports.webapp,
       database: { host, port: ports.database, database: DATABASE, user: DATABASE_USER, password: secret.databasePassword },
       storage: { host, port: ports.storage, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' },
-      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC' },
+      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv },
     });
     deployEnv = { DEPLOY_TARGET: 'docker', WEBAPP_IMAGE: repo, WEBAPP_CONTAINER: container, WEBAPP_PORT: String(ports.webapp), DEPLOY_REACH: 'host', APPBUILDER_USER: 'root' };
   }
   // A swap or a build may be under way: give it time, as compose's stop_grace_period does.
-  const appbuilder = service('appbuilder', ports.appbuilder, { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ...deployEnv }, 60_000);
+  const appbuilder = service('appbuilder', ports.appbuilder, { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ADMIN_TOKEN: secret.admin, ...deployEnv }, 60_000);
   const training = service('training', ports.training, {
     TRAINING_PORT: String(ports.training),
     TRAINING_HOST: host,
@@ -237,7 +240,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   const parts: Part[] = [database, storage, webapp, appbuilder, training];
   const stack: Stack = {
     urls,
-    tokens: { training: secret.training, appbuilder: secret.appbuilder, modelSwap: secret.modelSwap },
+    tokens: { training: secret.training, appbuilder: secret.appbuilder, modelSwap: secret.modelSwap, admin: secret.admin },
     database: Object.assign(database, {
       async connection() {
         const server = database.server();

@@ -141,6 +141,20 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  {
+    version: 5,
+    name: 'model versions as served',
+    statements: [
+      // Written by the webapp when it starts serving a model (compose's first image, each new
+      // container, each swap): the metadata of every version that ever served, the pretrained
+      // model included, which no training run describes.
+      `CREATE TABLE IF NOT EXISTS model_versions (
+        version VARCHAR(64) NOT NULL PRIMARY KEY,
+        metadata LONGTEXT NOT NULL,
+        first_served_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';
@@ -554,7 +568,7 @@ export type TrainingRunRow = {
   durationMs: number | null;
 };
 
-function parseJsonColumn(value: unknown): unknown {
+export function parseJsonColumn(value: unknown): unknown {
   return value === null || value === undefined ? null : JSON.parse(String(value));
 }
 

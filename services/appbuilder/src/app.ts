@@ -13,19 +13,21 @@ export type AppbuilderAppDeps = {
   pool: Pool;
   logger: Logger;
   token: string;
+  /** Also accepted for deployments (rollback), never for builds: what the webapp's registry relays for an admin. */
+  adminToken?: string | undefined;
   limits: UploadLimits;
   /** What `GET /` reports: Docker reachable, base image present; each 'ok' or the problem. */
   readiness: () => Promise<Record<string, string>>;
 };
 
-function requireToken(token: string) {
+function requireToken(tokens: (string | undefined)[], names: string) {
   return (req: Request, res: Response, next: NextFunction) => {
-    if (bearerMatches(req.get('authorization'), token)) {
+    if (tokens.some((token) => token !== undefined && bearerMatches(req.get('authorization'), token))) {
       next();
       return;
     }
     res.setHeader('WWW-Authenticate', 'Bearer');
-    next(new UploadError(401, 'unauthorized', 'a valid "Authorization: Bearer <APPBUILDER_TOKEN>" header is required'));
+    next(new UploadError(401, 'unauthorized', `a valid "Authorization: Bearer <${names}>" header is required`));
   };
 }
 
@@ -53,7 +55,8 @@ function toHttp(error: unknown): { status: number; code: string; message: string
 export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
-  const auth = requireToken(deps.token);
+  const auth = requireToken([deps.token], 'APPBUILDER_TOKEN');
+  const deployAuth = requireToken([deps.token, deps.adminToken], deps.adminToken === undefined ? 'APPBUILDER_TOKEN' : 'APPBUILDER_TOKEN or ADMIN_TOKEN');
   const upload = multer({
     storage: multer.memoryStorage(),
     // Keep a client's folder part in the name, so a name with a path is refused, not trimmed.
@@ -111,7 +114,7 @@ export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
     res.json({ deployments: await listDeployments(deps.pool) });
   });
 
-  app.post('/deployments', auth, express.json({ limit: '1kb', strict: true }), async (req, res) => {
+  app.post('/deployments', deployAuth, express.json({ limit: '1kb', strict: true }), async (req, res) => {
     const body = req.body as unknown;
     const keys = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body) : null;
     const version = keys !== null ? (body as Record<string, unknown>)['version'] : undefined;

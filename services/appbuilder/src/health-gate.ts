@@ -36,7 +36,8 @@ export async function passGate(options: GateOptions): Promise<void> {
       if (health.ok) {
         const form = new FormData();
         form.append('image', new Blob([Uint8Array.from(options.probeImage)], { type: 'image/png' }), 'probe.png');
-        const response = await fetch(`${options.url}/api/predict`, { method: 'POST', body: form, signal: AbortSignal.timeout(10_000) });
+        // The header keeps the probe out of the webapp's prediction records (its live error rate).
+        const response = await fetch(`${options.url}/api/predict`, { method: 'POST', body: form, headers: { 'x-mlpl-probe': 'health-gate' }, signal: AbortSignal.timeout(10_000) });
         const answer = (await response.json().catch(() => ({}))) as ProbeAnswer;
         const probabilities = Array.isArray(answer.probabilities) ? (answer.probabilities as unknown[]) : [];
         if (response.ok && (options.version === null || answer.modelVersion === options.version) && probabilities.length === 10 && probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))) {

@@ -113,7 +113,7 @@ async function main(): Promise<void> {
     }
     return checks;
   };
-  const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, limits: settings.limits, readiness });
+  const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, adminToken: settings.adminToken, limits: settings.limits, readiness });
   const server = app.listen(settings.port, settings.host);
   await once(server, 'listening');
   void reconcile(target, pool, pipeline, logger);

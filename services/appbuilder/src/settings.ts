@@ -13,6 +13,8 @@ export type AppbuilderSettings = {
   host: string;
   port: number;
   token: string;
+  /** Accepted for POST /deployments (rollback) besides APPBUILDER_TOKEN; undefined: none. */
+  adminToken: string | undefined;
   /** Repository of the webapp images, without the registry: tags are `<version>` and `latest`. */
   webappImage: string;
   /** The image model images are built FROM; default: the base recorded on `<webappImage>:latest`. */
@@ -57,6 +59,7 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     host: reader.string('APPBUILDER_HOST', '0.0.0.0'),
     port: reader.port('APPBUILDER_PORT', 5000),
     token: reader.token('APPBUILDER_TOKEN'),
+    adminToken: reader.optionalString('ADMIN_TOKEN'),
     webappImage: reader.string('WEBAPP_IMAGE', 'mywebapp'),
     webappBaseImage: reader.optionalString('WEBAPP_BASE_IMAGE'),
     webappContainer: reader.string('WEBAPP_CONTAINER', 'mlpl-webapp'),
@@ -78,6 +81,7 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),
   };
+  if (settings.adminToken !== undefined && settings.adminToken.length < 16) reader.problem('ADMIN_TOKEN must be at least 16 characters');
   if (!REPOSITORY.test(settings.webappImage)) reader.problem(`WEBAPP_IMAGE must be an image repository name, got "${settings.webappImage}"`);
   if (settings.registry !== undefined && !REGISTRY.test(settings.registry)) reader.problem(`LOCAL_REGISTRY must be host[:port], got "${settings.registry}"`);
   if (settings.target === 'process') {

@@ -32,6 +32,9 @@ export type ApiDeps = {
   decodes: Limiter;
 };
 
+/** Sent by the appbuilder's health gate: such a prediction is answered but not recorded. */
+export const PROBE_HEADER = 'x-mlpl-probe';
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -82,6 +85,11 @@ export function apiRouter(deps: ApiDeps): Router {
     deps.metrics.predictions.inc({ digit: String(digit), model_version: modelVersion });
     // The answer does not depend on the database: when the record cannot be written, the
     // client still gets its prediction, with no id to cite in feedback.
+    // The appbuilder's health gate asks too (PROBE_HEADER); its answers are not people's traffic.
+    if (req.get(PROBE_HEADER) !== undefined) {
+      res.json({ digit, probabilities, modelVersion, predictionId: null });
+      return;
+    }
     let predictionId: string | null = randomUUID();
     try {
       await insertPrediction(deps.pool, { id: predictionId, modelVersion, imageSha256: sha256Hex(bytes), digit, confidence: probabilities[digit] ?? 0, latencyMs });

@@ -231,8 +231,22 @@ describe('webapp API', () => {
     assert.match(await page.text(), /swagger-ui/);
     assert.equal((await fetch(`${app.url}/docs/assets/swagger-ui-bundle.js`)).status, 200);
     const document = (await (await fetch(`${app.url}/docs/openapi.json`)).json()) as typeof openApiDocument;
-    assert.deepEqual(Object.keys(document.paths).sort(), ['/api/feedback', '/api/model', '/api/predict', '/healthz', '/metrics', '/readyz']);
-    for (const route of ['/healthz', '/readyz', '/metrics', '/api/model']) {
+    assert.deepEqual(Object.keys(document.paths).sort(), [
+      '/api/corrections',
+      '/api/corrections/{id}/image',
+      '/api/feedback',
+      '/api/model',
+      '/api/models',
+      '/api/models/error-rate',
+      '/api/models/{version}',
+      '/api/models/{version}/rollback',
+      '/api/models/{version}/training-images',
+      '/api/predict',
+      '/healthz',
+      '/metrics',
+      '/readyz',
+    ]);
+    for (const route of ['/healthz', '/readyz', '/metrics', '/api/model', '/api/models', '/api/models/error-rate', '/api/corrections']) {
       assert.notEqual((await fetch(`${app.url}${route}`)).status, 404, route);
     }
   });

@@ -2,6 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Express } from 'express';
+import { recordModelVersion } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import { apiRouter } from './api.js';
 import type { Classifier } from './classifier.js';
@@ -11,6 +12,8 @@ import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
 import { modelSwapRouter } from './model-swap.js';
+import { registryRouter } from './registry.js';
+import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
 import { createMetrics } from './metrics.js';
 
@@ -29,6 +32,8 @@ export type AppDeps = {
   pending?: () => string[];
   /** The process deploy target's swap route (see model-swap.ts); absent in Docker images. */
   modelSwap?: Omit<ModelSwapDeps, 'logger'>;
+  /** Rollback from the registry: the admin token and the appbuilder; default none (rollback refused). */
+  admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -62,7 +67,20 @@ export function createApp(deps: AppDeps): Express {
       decodes: new Limiter(deps.maxConcurrentDecodes ?? 4),
     }),
   );
-  if (deps.modelSwap !== undefined) app.use(modelSwapRouter({ ...deps.modelSwap, logger: deps.logger }));
+  if (deps.modelSwap !== undefined) {
+    app.use(modelSwapRouter({ ...deps.modelSwap, logger: deps.logger, record: (metadata) => recordModelVersion(deps.pool, metadata) }));
+  }
+  app.use('/api', registryRouter({
+    pool: deps.pool,
+    storage: deps.storage,
+    classifier,
+    logger: deps.logger,
+    adminToken: deps.admin?.adminToken,
+    appbuilderUrl: deps.admin?.appbuilderUrl ?? 'http://appbuilder:5000',
+  }));
+  app.get('/models', (_req, res) => {
+    res.sendFile(path.join(PUBLIC_DIR, 'models.html'));
+  });
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
   app.use((req) => {

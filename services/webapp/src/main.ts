@@ -6,6 +6,7 @@ import {
   ensureBuckets,
   initTf,
   migrate,
+  recordModelVersion,
   PREPROCESSING_VERSION,
   retry,
   runMain,
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     limits: { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxImagePixels },
     backend,
     pending: () => [...pending],
+    admin: { adminToken: settings.adminToken, appbuilderUrl: settings.appbuilderUrl },
     ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),
   });
   const server = app.listen(settings.port, settings.host);
@@ -61,7 +63,11 @@ async function main(): Promise<void> {
   server.requestTimeout = 30_000;
   await once(server, 'listening');
   logger.info({ url: `http://localhost:${settings.port}` }, 'webapp listening');
-  inBackground('database migrations', () => migrate(pool));
+  // Once migrated, the registry learns the model served (the first image's, each container's).
+  inBackground('database migrations', async () => {
+    await migrate(pool);
+    await recordModelVersion(pool, classifier.metadata);
+  });
   inBackground('storage buckets', () => ensureBuckets(storage));
 
   const stop = async (signal: string) => {

@@ -2,7 +2,7 @@ import { access } from 'node:fs/promises';
 import path from 'node:path';
 import express, { Router } from 'express';
 import { bearerMatches, BUNDLE_FILES, MODEL_VERSION_PATTERN } from '@mlpl/shared';
-import type { Logger } from '@mlpl/shared';
+import type { Logger, ModelMetadata } from '@mlpl/shared';
 import { loadClassifier } from './classifier.js';
 import type { ModelSlot } from './classifier.js';
 import { HttpError } from './errors.js';
@@ -14,6 +14,8 @@ export type ModelSwapDeps = {
   token: string;
   preprocessingVersion: number;
   logger: Logger;
+  /** Tells the registry which model serves now (best effort: the swap stands if it fails). */
+  record?: (metadata: ModelMetadata) => Promise<void>;
 };
 
 /**
@@ -67,6 +69,7 @@ export function modelSwapRouter(deps: ModelSwapDeps): Router {
       }
       const previousVersion = deps.slot.replace(next);
       log.info({ version, previousVersion }, 'model replaced');
+      await deps.record?.(next.metadata).catch((error: unknown) => log.warn({ err: error, version }, 'the registry could not record the new model'));
       res.json({ version, previousVersion });
     } finally {
       swapping = false;

@@ -10,6 +10,27 @@ const imageField = {
   description: 'PNG, JPEG, GIF or WebP; a digit dark on light or light on dark, any size within the limits',
 };
 
+const versionParameter = { name: 'version', in: 'path', required: true, schema: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$' } } as const;
+
+const live = {
+  type: 'object',
+  properties: { predictions: { type: 'integer' }, corrections: { type: 'integer' }, wrong: { type: 'integer' }, errorRate: { type: 'number', nullable: true } },
+} as const;
+
+const modelSummary = {
+  version: { type: 'string' },
+  parentVersion: { type: 'string', nullable: true },
+  runId: { type: 'integer', nullable: true },
+  createdAt: { type: 'string', format: 'date-time', nullable: true },
+  state: { type: 'string', enum: ['serving', 'retired', 'built', 'unreleased'] },
+  testAccuracy: { type: 'number', nullable: true },
+  gate: { type: 'object', nullable: true, properties: { promoted: { type: 'boolean' }, reason: { type: 'string', nullable: true } } },
+  image: { type: 'string', nullable: true },
+  digest: { type: 'string', nullable: true },
+  served: { type: 'array', items: { type: 'object', properties: { from: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time', nullable: true } } } },
+  live,
+} as const;
+
 export const openApiDocument = {
   openapi: '3.0.3',
   info: {
@@ -72,6 +93,81 @@ export const openApiDocument = {
         responses: { '200': { description: 'Its metadata', content: { 'application/json': { schema: { $ref: '#/components/schemas/Model' } } } } },
       },
     },
+    '/api/models': {
+      get: {
+        summary: 'The model registry: every version, the one in service marked',
+        responses: {
+          '200': { description: 'Versions, newest first', content: { 'application/json': { schema: { $ref: '#/components/schemas/ModelList' } } } },
+          '503': errorResponse('The database is unavailable'),
+        },
+      },
+    },
+    '/api/models/error-rate': {
+      get: {
+        summary: 'Live error rate over time, per version (probes of the health gate excluded)',
+        parameters: [{ name: 'bucket', in: 'query', schema: { type: 'string', enum: ['minute', 'hour', 'day'], default: 'hour' } }],
+        responses: {
+          '200': { description: 'One point per version per bucket', content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorRateSeries' } } } },
+          '400': errorResponse('Unknown bucket'),
+          '503': errorResponse('The database is unavailable'),
+        },
+      },
+    },
+    '/api/models/{version}': {
+      get: {
+        summary: 'One version: lineage, parameters, per-epoch curves, evaluation of candidate and incumbent, gate, training data, image, service periods, live error rate overall and by digit',
+        parameters: [versionParameter],
+        responses: {
+          '200': { description: 'The version', content: { 'application/json': { schema: { $ref: '#/components/schemas/ModelDetail' } } } },
+          '400': errorResponse('Not a version name'),
+          '404': errorResponse('No such version is recorded'),
+          '503': errorResponse('The database is unavailable'),
+        },
+      },
+    },
+    '/api/models/{version}/training-images': {
+      get: {
+        summary: 'The exact image ids a version was trained on (feedback, base replay) and the held-out feedback it was evaluated on',
+        parameters: [versionParameter],
+        responses: {
+          '200': { description: 'Image ids (rows of `images`)', content: { 'application/json': { schema: { $ref: '#/components/schemas/TrainingImages' } } } },
+          '404': errorResponse('No training run recorded this version (the pretrained model)'),
+        },
+      },
+    },
+    '/api/models/{version}/rollback': {
+      post: {
+        summary: 'Deploy this (earlier) version again, through the appbuilder; needs the admin token',
+        security: [{ admin: [] }],
+        parameters: [versionParameter],
+        responses: {
+          '201': { description: 'Deployed: the appbuilder\'s answer {version, image, deployMs, gapMs, previousVersion}' },
+          '401': errorResponse('No or wrong admin token (or ADMIN_TOKEN unset): nothing changes'),
+          '404': errorResponse('No successful build of that version'),
+          '409': errorResponse('A build or deployment is in progress'),
+          '410': errorResponse('The build of that version no longer exists'),
+          '502': errorResponse('The deployment failed; the previous version keeps serving'),
+          '503': errorResponse('The appbuilder cannot be reached'),
+        },
+      },
+    },
+    '/api/corrections': {
+      get: {
+        summary: 'Recent corrections, newest first, with what the model said and what the person said',
+        parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 999, default: 24 } }],
+        responses: {
+          '200': { description: 'Corrections', content: { 'application/json': { schema: { $ref: '#/components/schemas/CorrectionList' } } } },
+          '400': errorResponse('Bad limit'),
+        },
+      },
+    },
+    '/api/corrections/{id}/image': {
+      get: {
+        summary: 'The image a correction stored',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer' } }],
+        responses: { '200': { description: 'The bytes, as uploaded' }, '404': errorResponse('No such correction'), '503': errorResponse('Storage unavailable') },
+      },
+    },
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'The process answers' } } } },
     '/readyz': {
       get: {
@@ -85,7 +181,40 @@ export const openApiDocument = {
     '/metrics': { get: { summary: 'Prometheus metrics', responses: { '200': { description: 'Text exposition format' } } } },
   },
   components: {
+    securitySchemes: { admin: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' } },
     schemas: {
+      ModelList: { type: 'object', properties: { serving: { type: 'string' }, models: { type: 'array', items: { type: 'object', properties: modelSummary } } } },
+      ModelDetail: {
+        type: 'object',
+        properties: {
+          ...modelSummary,
+          parameters: { type: 'object', nullable: true },
+          history: { type: 'array', items: { type: 'object', properties: { epoch: { type: 'integer' }, loss: { type: 'number' }, accuracy: { type: 'number' }, valLoss: { type: 'number' }, valAccuracy: { type: 'number' } } } },
+          evaluation: { type: 'object', nullable: true, description: 'candidate and incumbent per set (accuracy, loss, testCount, confusionMatrix, perClass), and the gate checks' },
+          trainingData: { type: 'object', nullable: true, description: 'mode, byClass, bySource, heldOutFeedback, test' },
+          liveByClass: { type: 'array', items: live, description: 'by predicted digit 0–9' },
+        },
+      },
+      TrainingImages: {
+        type: 'object',
+        properties: { version: { type: 'string' }, feedback: { type: 'array', items: { type: 'integer' } }, replay: { oneOf: [{ type: 'array', items: { type: 'integer' } }, { type: 'string' }] }, heldOut: { type: 'array', items: { type: 'integer' } } },
+      },
+      ErrorRateSeries: {
+        type: 'object',
+        properties: {
+          bucket: { type: 'string' },
+          points: { type: 'array', items: { type: 'object', properties: { version: { type: 'string' }, start: { type: 'string', format: 'date-time' }, predictions: { type: 'integer' }, wrong: { type: 'integer' }, errorRate: { type: 'number', nullable: true } } } },
+        },
+      },
+      CorrectionList: {
+        type: 'object',
+        properties: {
+          corrections: {
+            type: 'array',
+            items: { type: 'object', properties: { id: { type: 'integer' }, createdAt: { type: 'string', format: 'date-time' }, label: { type: 'integer' }, predictedDigit: { type: 'integer', nullable: true }, modelVersion: { type: 'string', nullable: true }, imageUrl: { type: 'string' } } },
+          },
+        },
+      },
       Error: {
         type: 'object',
         required: ['error'],

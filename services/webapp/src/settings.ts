@@ -17,6 +17,10 @@ export type WebappSettings = {
    * fixed (a Docker image), and no swap route exists.
    */
   modelSwap: { modelsRoot: string; token: string } | undefined;
+  /** Bearer token for the registry's actions (rollback); undefined: every such action is refused. */
+  adminToken: string | undefined;
+  /** The appbuilder a rollback is sent to (with the admin's own token, which it also accepts). */
+  appbuilderUrl: string;
   logLevel: LogLevel;
   database: DatabaseSettings;
   storage: StorageSettings;
@@ -38,10 +42,14 @@ export function loadWebappSettings(env: Env): WebappSettings {
     maxConcurrentDecodes: reader.int('MAX_CONCURRENT_DECODES', { default: 4, min: 1, max: 64 }),
     tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
     modelSwap: undefined,
+    adminToken: reader.optionalString('ADMIN_TOKEN'),
+    appbuilderUrl: reader.string('APPBUILDER_URL', 'http://appbuilder:5000'),
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),
     storage: readStorageSettings(reader),
   };
+  if (settings.adminToken !== undefined && settings.adminToken.length < 16) reader.problem('ADMIN_TOKEN must be at least 16 characters');
+  if (!/^https?:\/\/[^/]+\/?$/.test(settings.appbuilderUrl)) reader.problem(`APPBUILDER_URL must be http(s)://host[:port], got "${settings.appbuilderUrl}"`);
   const swapToken = reader.optionalString('MODEL_SWAP_TOKEN');
   const modelsRoot = reader.optionalString('MODELS_ROOT');
   if (swapToken !== undefined) {

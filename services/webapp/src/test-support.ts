@@ -21,6 +21,7 @@ export async function startTestApp(options: {
   limits?: Partial<ImageLimits>;
   modelDir?: string;
   modelSwap?: { modelsRoot: string; token: string };
+  admin?: { adminToken: string | undefined; appbuilderUrl: string };
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
   const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
@@ -36,6 +37,7 @@ export async function startTestApp(options: {
     limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 25_000_000, ...options.limits },
     backend,
     ...(modelSwap === undefined ? {} : { modelSwap }),
+    ...(options.admin === undefined ? {} : { admin: options.admin }),
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');

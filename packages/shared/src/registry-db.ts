@@ -1,0 +1,115 @@
+import type { Pool, RowDataPacket } from 'mysql2/promise';
+import { parseJsonColumn } from './database.js';
+import type { ModelMetadata } from './model-bundle.js';
+
+/**
+ * The model registry's reads (and the one write, `recordModelVersion`): what the webapp's
+ * `/api/models…` pages are made of. Live counts come from `predictions` joined to the
+ * corrections that cite them: a prediction counts as corrected once, however many
+ * corrections cite it, and as wrong when a correction says another digit.
+ */
+
+/** Remembers the metadata of a model the webapp serves; the first record of a version stays. */
+export async function recordModelVersion(pool: Pool, metadata: ModelMetadata): Promise<void> {
+  await pool.execute('INSERT IGNORE INTO model_versions (version, metadata) VALUES (?, ?)', [metadata.version, JSON.stringify(metadata)]);
+}
+
+export async function listModelVersions(pool: Pool): Promise<Map<string, { metadata: ModelMetadata; firstServedAt: Date }>> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT version, metadata, first_served_at FROM model_versions');
+  return new Map(rows.map((row) => [String(row.version), { metadata: parseJsonColumn(row.metadata) as ModelMetadata, firstServedAt: row.first_served_at as Date }]));
+}
+
+export type VersionRunRow = {
+  id: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  status: string;
+  modelVersion: string;
+  parentVersion: string | null;
+  parameters: unknown;
+  history: unknown;
+  evaluation: unknown;
+  gateReason: string | null;
+  dataCounts: unknown;
+};
+
+/** Runs that made a version (promoted, or failed after the version was named), newest first. */
+export async function listVersionRuns(pool: Pool): Promise<VersionRunRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    'SELECT id, started_at, finished_at, status, model_version, parent_version, parameters, history, evaluation, gate_reason, data_counts FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC',
+  );
+  return rows.map((row) => ({
+    id: Number(row.id),
+    startedAt: row.started_at as Date,
+    finishedAt: (row.finished_at as Date | null) ?? null,
+    status: String(row.status),
+    modelVersion: String(row.model_version),
+    parentVersion: row.parent_version === null ? null : String(row.parent_version),
+    parameters: parseJsonColumn(row.parameters),
+    history: parseJsonColumn(row.history),
+    evaluation: parseJsonColumn(row.evaluation),
+    gateReason: row.gate_reason === null ? null : String(row.gate_reason),
+    dataCounts: parseJsonColumn(row.data_counts),
+  }));
+}
+
+export type LiveCountRow = { key: string; predictions: number; corrections: number; wrong: number };
+
+const LIVE_COLUMNS = `COUNT(DISTINCT p.id) AS predictions,
+  COUNT(DISTINCT c.prediction_id) AS corrections,
+  COUNT(DISTINCT CASE WHEN c.label <> p.digit THEN p.id END) AS wrong`;
+
+const CORRECTIONS = "(SELECT prediction_id, label FROM images WHERE source = 'feedback' AND prediction_id IS NOT NULL)";
+
+function liveRows(rows: RowDataPacket[]): LiveCountRow[] {
+  return rows.map((row) => ({ key: String(row.k), predictions: Number(row.predictions), corrections: Number(row.corrections), wrong: Number(row.wrong) }));
+}
+
+/** Predictions, corrected predictions and wrong ones, per model version. */
+export async function liveCountsByVersion(pool: Pool): Promise<LiveCountRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT p.model_version AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id GROUP BY p.model_version`,
+  );
+  return liveRows(rows);
+}
+
+/** The same for one version, per predicted digit ('0'–'9'). */
+export async function liveCountsByDigit(pool: Pool, version: string): Promise<LiveCountRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT p.digit AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id WHERE p.model_version = ? GROUP BY p.digit`,
+    [version],
+  );
+  return liveRows(rows);
+}
+
+export const SERIES_BUCKETS = { minute: '%Y-%m-%d %H:%i:00', hour: '%Y-%m-%d %H:00:00', day: '%Y-%m-%d 00:00:00' } as const;
+export type SeriesBucket = keyof typeof SERIES_BUCKETS;
+
+/** Per version and time bucket (the bucket's start, server time): predictions and wrong ones. */
+export async function liveSeries(pool: Pool, bucket: SeriesBucket): Promise<(LiveCountRow & { version: string; start: Date })[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT p.model_version AS version, STR_TO_DATE(DATE_FORMAT(p.created_at, ?), '%Y-%m-%d %H:%i:%s') AS start, '' AS k, ${LIVE_COLUMNS}
+     FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id
+     GROUP BY p.model_version, start ORDER BY start, p.model_version`,
+    [SERIES_BUCKETS[bucket]],
+  );
+  return rows.map((row) => ({ ...liveRows([row])[0]!, version: String(row.version), start: row.start as Date }));
+}
+
+export type CorrectionRow = { id: number; createdAt: Date; label: number; predictedDigit: number | null; modelVersion: string | null; objectKey: string; contentType: string };
+
+export async function recentCorrections(pool: Pool, limit: number): Promise<CorrectionRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    "SELECT id, created_at, label, predicted_digit, model_version, object_key, content_type FROM images WHERE source = 'feedback' ORDER BY id DESC LIMIT ?",
+    [limit],
+  );
+  return rows.map((row) => ({
+    id: Number(row.id),
+    createdAt: row.created_at as Date,
+    label: Number(row.label),
+    predictedDigit: row.predicted_digit === null ? null : Number(row.predicted_digit),
+    modelVersion: row.model_version === null ? null : String(row.model_version),
+    objectKey: String(row.object_key),
+    contentType: String(row.content_type),
+  }));
+}

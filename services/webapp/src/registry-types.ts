@@ -1,0 +1,98 @@
+/**
+ * The JSON the model registry serves under `/api/models…` and `/api/corrections…`, and the
+ * `/models` page reads. Times are ISO 8601 strings; rates are fractions in [0, 1].
+ */
+
+export type LiveCounts = {
+  /** Predictions this version served (health-gate probes excluded). */
+  predictions: number;
+  /** Corrections sent with a prediction id of this version. */
+  corrections: number;
+  /** Of those, how many said another digit than the model: the people's verdict "wrong". */
+  wrong: number;
+  /** wrong ÷ predictions; null without predictions. */
+  errorRate: number | null;
+};
+
+/** One span of time a version was the one in service. */
+export type ServicePeriod = { from: string; until: string | null };
+
+export type ModelSummary = {
+  version: string;
+  /** The version it was fine-tuned from; null for the first model or one trained from scratch. */
+  parentVersion: string | null;
+  /** The training run that made it; null for the pretrained model. */
+  runId: number | null;
+  createdAt: string | null;
+  /** 'serving' now, 'retired' (served before), 'built' (never deployed), 'unreleased' (named by a run whose hand-over failed; never built). */
+  state: 'serving' | 'retired' | 'built' | 'unreleased';
+  /** Accuracy on the base test set as the run evaluated it (null when unknown). */
+  testAccuracy: number | null;
+  gate: { promoted: boolean; reason: string | null } | null;
+  image: string | null;
+  digest: string | null;
+  served: ServicePeriod[];
+  live: LiveCounts;
+};
+
+export type ModelList = { serving: string; models: ModelSummary[] };
+
+export type ClassMetrics = { label: string; precision: number; recall: number; f1: number; support: number };
+
+export type SetEvaluation = {
+  accuracy: number;
+  loss?: number;
+  testCount: number;
+  confusionMatrix?: number[][];
+  perClass?: ClassMetrics[];
+};
+
+export type EpochLog = { epoch: number; loss: number; accuracy: number; valLoss?: number; valAccuracy?: number };
+
+export type ModelDetail = ModelSummary & {
+  parameters: unknown;
+  /** Per epoch: training loss/accuracy and validation loss/accuracy. */
+  history: EpochLog[];
+  /** Per evaluated set ('test', 'feedback'): the candidate's and the incumbent's figures, and the gate's checks. */
+  evaluation: {
+    candidate: Record<string, SetEvaluation>;
+    incumbent: Record<string, SetEvaluation>;
+    checks: { set: string; candidate: number; incumbent: number | null; delta: number | null; passed: boolean }[];
+  } | null;
+  /** What it was trained on: counts by class and by source; the exact ids at `/api/models/{version}/training-images`. */
+  trainingData: {
+    mode: string | null;
+    byClass: number[];
+    bySource: Record<string, number>;
+    heldOutFeedback: number;
+    test: number;
+  } | null;
+  /** Live error rate by predicted digit (index 0–9). */
+  liveByClass: LiveCounts[];
+};
+
+export type TrainingImages = {
+  version: string;
+  /** Image ids (rows of `images`) the version was trained on: feedback first, then base replay. */
+  feedback: number[];
+  replay: number[] | string;
+  heldOut: number[];
+};
+
+/** Live error rate over time: one point per version per bucket. */
+export type ErrorRateSeries = {
+  bucket: 'minute' | 'hour' | 'day';
+  points: { version: string; start: string; predictions: number; wrong: number; errorRate: number | null }[];
+};
+
+export type Correction = {
+  id: number;
+  createdAt: string;
+  label: number;
+  predictedDigit: number | null;
+  modelVersion: string | null;
+  /** GET it for the image bytes. */
+  imageUrl: string;
+};
+
+export type CorrectionList = { corrections: Correction[] };

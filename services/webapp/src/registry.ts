@@ -1,0 +1,291 @@
+import { Router } from 'express';
+import {
+  bearerMatches,
+  getImage,
+  getObjectBytes,
+  listBuilds,
+  listDeployments,
+  listModelVersions,
+  listVersionRuns,
+  liveCountsByDigit,
+  liveCountsByVersion,
+  liveSeries,
+  MODEL_VERSION_PATTERN,
+  recentCorrections,
+  SERIES_BUCKETS,
+} from '@mlpl/shared';
+import type { BuildRow, DeploymentRow, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
+import type { Classifier } from './classifier.js';
+import { HttpError } from './errors.js';
+import type { Correction, EpochLog, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, SetEvaluation, TrainingImages } from './registry-types.js';
+
+export type RegistryDeps = {
+  pool: Pool;
+  storage: Storage;
+  classifier: () => Classifier;
+  logger: Logger;
+  /** Bearer token for actions that change something (rollback); undefined: none allowed. */
+  adminToken: string | undefined;
+  /** Where rollbacks go. The admin's token is relayed: the appbuilder accepts ADMIN_TOKEN for deployments, so the webapp holds no build token. */
+  appbuilderUrl: string;
+};
+
+/** Enough for years of versions at one every few minutes; the registry lists them all. */
+const RECORD_LIMIT = 100_000;
+
+function live(row: LiveCountRow | undefined): LiveCounts {
+  const predictions = row?.predictions ?? 0;
+  const wrong = row?.wrong ?? 0;
+  return { predictions, corrections: row?.corrections ?? 0, wrong, errorRate: predictions === 0 ? null : wrong / predictions };
+}
+
+/** Periods in service, from the deployments that succeeded, oldest first: each lasts until the next one. */
+function servicePeriods(deployments: DeploymentRow[]): Map<string, ServicePeriod[]> {
+  const deployed = deployments.filter((d) => d.status === 'deployed' && d.finishedAt !== null).sort((a, b) => a.id - b.id);
+  const periods = new Map<string, ServicePeriod[]>();
+  deployed.forEach((deployment, i) => {
+    const next = deployed[i + 1];
+    const list = periods.get(deployment.modelVersion) ?? [];
+    list.push({ from: (deployment.finishedAt as Date).toISOString(), until: next?.finishedAt?.toISOString() ?? null });
+    periods.set(deployment.modelVersion, list);
+  });
+  return periods;
+}
+
+type Sources = {
+  runs: Map<string, VersionRunRow>;
+  builds: Map<string, BuildRow>;
+  metadata: Map<string, { metadata: ModelMetadata; firstServedAt: Date }>;
+  periods: Map<string, ServicePeriod[]>;
+  live: Map<string, LiveCountRow>;
+  serving: string;
+};
+
+type Evaluation = NonNullable<ModelDetail['evaluation']>;
+
+function evaluationOf(run: VersionRunRow | undefined): Evaluation | null {
+  const evaluation = run?.evaluation as Partial<Evaluation> | null | undefined;
+  if (evaluation === null || evaluation === undefined || evaluation.candidate === undefined) return null;
+  return { candidate: evaluation.candidate, incumbent: evaluation.incumbent ?? {}, checks: evaluation.checks ?? [] };
+}
+
+function summary(version: string, sources: Sources): ModelSummary {
+  const run = sources.runs.get(version);
+  const build = sources.builds.get(version);
+  const metadata = sources.metadata.get(version)?.metadata;
+  const served = sources.periods.get(version) ?? [];
+  const testAccuracy = evaluationOf(run)?.candidate['test']?.accuracy ?? metadata?.metrics.accuracy ?? null;
+  return {
+    version,
+    parentVersion: run?.parentVersion ?? metadata?.parent ?? null,
+    runId: run?.id ?? null,
+    createdAt: metadata?.created ?? run?.finishedAt?.toISOString() ?? build?.startedAt.toISOString() ?? null,
+    state: version === sources.serving ? 'serving' : served.length > 0 || sources.metadata.has(version) ? 'retired' : build !== undefined ? 'built' : 'unreleased',
+    testAccuracy,
+    gate: run === undefined ? null : { promoted: run.status === 'promoted', reason: run.gateReason },
+    image: build?.image ?? null,
+    digest: build?.digest ?? null,
+    served,
+    live: live(sources.live.get(version)),
+  };
+}
+
+async function loadSources(deps: RegistryDeps): Promise<Sources> {
+  const [runs, builds, metadata, deployments, counts] = await Promise.all([
+    listVersionRuns(deps.pool),
+    listBuilds(deps.pool, RECORD_LIMIT),
+    listModelVersions(deps.pool),
+    listDeployments(deps.pool, RECORD_LIMIT),
+    liveCountsByVersion(deps.pool),
+  ]);
+  // The model in service is known from itself, even before the webapp recorded it.
+  const current = deps.classifier().metadata;
+  if (!metadata.has(current.version)) metadata.set(current.version, { metadata: current, firstServedAt: new Date() });
+  return {
+    runs: new Map(runs.map((run) => [run.modelVersion, run])),
+    builds: new Map(builds.filter((build) => build.status === 'built').map((build) => [build.modelVersion, build])),
+    metadata,
+    periods: servicePeriods(deployments),
+    live: new Map(counts.map((row) => [row.key, row])),
+    serving: deps.classifier().metadata.version,
+  };
+}
+
+/** Every version any record knows, newest first (by creation, the serving one if unknown). */
+function allVersions(sources: Sources): string[] {
+  const versions = new Set([...sources.runs.keys(), ...sources.builds.keys(), ...sources.metadata.keys(), sources.serving]);
+  const created = (v: string) => Date.parse(summary(v, sources).createdAt ?? '') || 0;
+  return [...versions].sort((a, b) => created(b) - created(a) || b.localeCompare(a));
+}
+
+type DataCounts = {
+  mode?: string;
+  trainedByClass?: number[];
+  feedbackTrained?: number;
+  earlierFeedbackReplayed?: number;
+  replay?: number;
+  feedbackHeldOut?: number;
+  test?: number;
+  feedbackImageIds?: number[];
+  heldOutImageIds?: number[];
+  replayImageIds?: number[] | string;
+};
+
+function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | undefined): ModelDetail['trainingData'] {
+  const counts = run?.dataCounts as DataCounts | null | undefined;
+  const baseSource = String((run?.parameters as { baseSource?: unknown } | null)?.baseSource ?? 'base');
+  if (counts !== null && counts !== undefined) {
+    const earlier = counts.earlierFeedbackReplayed ?? 0;
+    return {
+      mode: counts.mode ?? null,
+      byClass: counts.trainedByClass ?? [],
+      bySource: { feedback: (counts.feedbackTrained ?? 0) + earlier, [baseSource]: (counts.replay ?? 0) - earlier },
+      heldOutFeedback: counts.feedbackHeldOut ?? 0,
+      test: counts.test ?? 0,
+    };
+  }
+  // The pretrained model: what its metadata says it was trained on.
+  const training = metadata?.training as { dataset?: string; trainCount?: number; countsByClass?: number[]; testCount?: number } | undefined;
+  if (training === undefined) return null;
+  return {
+    mode: 'scratch',
+    byClass: training.countsByClass ?? [],
+    bySource: { [training.dataset ?? 'base']: training.trainCount ?? 0 },
+    heldOutFeedback: 0,
+    test: training.testCount ?? 0,
+  };
+}
+
+function versionParam(raw: unknown): string {
+  if (typeof raw !== 'string' || !MODEL_VERSION_PATTERN.test(raw)) throw new HttpError(400, 'invalid_version', 'not a model version');
+  return raw;
+}
+
+/** Database failures are 503s here too: the registry is read from it. */
+async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    const wrapped = new HttpError(503, 'database_unavailable', 'the database is unavailable; try again');
+    wrapped.cause = error;
+    throw wrapped;
+  }
+}
+
+/**
+ * The model registry: every version with its lineage, training, evaluation, gate verdict,
+ * image and time in service, and how people judged it live. Read-only routes need no token;
+ * a rollback needs the admin token and goes through the appbuilder.
+ */
+export function registryRouter(deps: RegistryDeps): Router {
+  const router = Router();
+  const log = deps.logger.child({ module: 'registry' });
+
+  router.get('/models', async (_req, res) => {
+    const sources = await fromDatabase(() => loadSources(deps));
+    res.json({ serving: sources.serving, models: allVersions(sources).map((v) => summary(v, sources)) });
+  });
+
+  router.get('/models/error-rate', async (req, res) => {
+    const bucket = (req.query.bucket ?? 'hour') as string;
+    if (!Object.hasOwn(SERIES_BUCKETS, bucket)) throw new HttpError(400, 'invalid_bucket', `bucket must be one of ${Object.keys(SERIES_BUCKETS).join(', ')}`);
+    const rows = await fromDatabase(() => liveSeries(deps.pool, bucket as SeriesBucket));
+    res.json({
+      bucket,
+      points: rows.map((row) => ({ version: row.version, start: row.start.toISOString(), predictions: row.predictions, wrong: row.wrong, errorRate: row.predictions === 0 ? null : row.wrong / row.predictions })),
+    });
+  });
+
+  router.get('/models/:version', async (req, res) => {
+    const version = versionParam(req.params.version);
+    const { sources, byDigit } = await fromDatabase(async () => ({ sources: await loadSources(deps), byDigit: await liveCountsByDigit(deps.pool, version) }));
+    if (!allVersions(sources).includes(version)) throw new HttpError(404, 'unknown_version', `no model version ${version} is recorded`);
+    const run = sources.runs.get(version);
+    const metadata = sources.metadata.get(version)?.metadata;
+    const digits = new Map(byDigit.map((row) => [row.key, row]));
+    const pretrainedHistory = (metadata?.training as { history?: EpochLog[] } | undefined)?.history;
+    const detail: ModelDetail = {
+      ...summary(version, sources),
+      parameters: run?.parameters ?? metadata?.training ?? null,
+      history: ((run?.history as EpochLog[] | null) ?? pretrainedHistory ?? []).map((epoch, i) => ({ ...epoch, epoch: epoch.epoch ?? i + 1 })),
+      evaluation: evaluationOf(run) ?? (metadata === undefined ? null : { candidate: { test: metadata.metrics as SetEvaluation }, incumbent: {}, checks: [] }),
+      trainingData: trainingData(run, metadata),
+      liveByClass: Array.from({ length: 10 }, (_, digit) => live(digits.get(String(digit)))),
+    };
+    res.json(detail);
+  });
+
+  router.get('/models/:version/training-images', async (req, res) => {
+    const version = versionParam(req.params.version);
+    const runs = await fromDatabase(() => listVersionRuns(deps.pool));
+    const counts = runs.find((run) => run.modelVersion === version)?.dataCounts as DataCounts | null | undefined;
+    if (counts === undefined || counts === null) throw new HttpError(404, 'unknown_version', `no training run recorded the data of ${version}`);
+    const body: TrainingImages = { version, feedback: counts.feedbackImageIds ?? [], replay: counts.replayImageIds ?? [], heldOut: counts.heldOutImageIds ?? [] };
+    res.json(body);
+  });
+
+  router.get('/corrections', async (req, res) => {
+    const raw = (req.query.limit ?? '24') as string;
+    if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1) throw new HttpError(400, 'invalid_limit', 'limit must be a whole number from 1 to 999');
+    const rows = await fromDatabase(() => recentCorrections(deps.pool, Number(raw)));
+    const corrections: Correction[] = rows.map((row) => ({
+      id: row.id,
+      createdAt: row.createdAt.toISOString(),
+      label: row.label,
+      predictedDigit: row.predictedDigit,
+      modelVersion: row.modelVersion,
+      imageUrl: `/api/corrections/${row.id}/image`,
+    }));
+    res.json({ corrections });
+  });
+
+  router.get('/corrections/:id/image', async (req, res) => {
+    if (!/^\d{1,18}$/.test(req.params.id)) throw new HttpError(400, 'invalid_id', 'not a correction id');
+    const row = await fromDatabase(() => getImage(deps.pool, Number(req.params.id)));
+    if (row === undefined || row.source !== 'feedback') throw new HttpError(404, 'unknown_correction', `no correction ${req.params.id}`);
+    const bytes = await getObjectBytes(deps.storage, deps.storage.settings.imagesBucket, row.objectKey).catch((error: unknown) => {
+      const wrapped = new HttpError(503, 'storage_unavailable', 'the storage is unavailable; try again');
+      wrapped.cause = error;
+      throw wrapped;
+    });
+    // Content-addressed: the bytes under this id never change.
+    res.type(row.contentType).setHeader('Cache-Control', 'private, max-age=86400, immutable').send(bytes);
+  });
+
+  router.post('/models/:version/rollback', async (req, res) => {
+    if (deps.adminToken === undefined) throw new HttpError(401, 'unauthorized', 'rollback is disabled: the webapp has no ADMIN_TOKEN');
+    if (!bearerMatches(req.get('authorization'), deps.adminToken)) {
+      res.setHeader('WWW-Authenticate', 'Bearer');
+      throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <ADMIN_TOKEN>" header is required');
+    }
+    const version = versionParam(req.params.version);
+    let response: Response;
+    try {
+      response = await fetch(new URL('/deployments', deps.appbuilderUrl), {
+        method: 'POST',
+        headers: { authorization: `Bearer ${deps.adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ version }),
+        // A deployment waits for the new webapp to pass its gate: up to the appbuilder's HEALTH_TIMEOUT_MS twice.
+        signal: AbortSignal.timeout(300_000),
+      });
+    } catch (error) {
+      log.error({ err: error, version }, 'the appbuilder could not be reached for a rollback');
+      throw new HttpError(503, 'appbuilder_unavailable', `the appbuilder at ${deps.appbuilderUrl} could not be reached`);
+    }
+    const answer = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
+    if (response.ok) {
+      log.info({ version }, 'rollback deployed');
+      res.status(201).json(answer);
+      return;
+    }
+    const message = answer.error?.message ?? `the appbuilder answered ${response.status}`;
+    // The appbuilder's 4xx are about the request (unknown version, busy, image gone); its 5xx
+    // are its own failures; its 401 means it was not given the same ADMIN_TOKEN.
+    if (response.status === 401) throw new HttpError(502, 'appbuilder_refused_token', 'the appbuilder does not accept this ADMIN_TOKEN: give both services the same one');
+    if (response.status >= 400 && response.status < 500) throw new HttpError(response.status, answer.error?.code ?? 'rollback_refused', message);
+    throw new HttpError(502, 'rollback_failed', message);
+  });
+
+  return router;
+}
