@@ -568,14 +568,13 @@ export type TrainingRunRow = {
   durationMs: number | null;
 };
 
-export function parseJsonColumn(value: unknown): unknown {
+function parseJsonColumn(value: unknown): unknown {
   return value === null || value === undefined ? null : JSON.parse(String(value));
 }
 
-/** The most recent runs, newest first. */
-export async function listRuns(pool: Pool, limit = 20): Promise<TrainingRunRow[]> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM training_runs ORDER BY id DESC LIMIT ?', [limit]);
-  return rows.map((row) => ({
+/** A `training_runs` row as the services see it. */
+export function toRunRow(row: RowDataPacket): TrainingRunRow {
+  return {
     id: Number(row.id),
     startedAt: row.started_at as Date,
     finishedAt: (row.finished_at as Date | null) ?? null,
@@ -589,7 +588,13 @@ export async function listRuns(pool: Pool, limit = 20): Promise<TrainingRunRow[]
     dataCounts: parseJsonColumn(row.data_counts),
     error: row.error === null ? null : String(row.error),
     durationMs: row.duration_ms === null ? null : Number(row.duration_ms),
-  }));
+  };
+}
+
+/** The most recent runs, newest first. */
+export async function listRuns(pool: Pool, limit = 20): Promise<TrainingRunRow[]> {
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM training_runs ORDER BY id DESC LIMIT ?', [limit]);
+  return rows.map(toRunRow);
 }
 
 /**

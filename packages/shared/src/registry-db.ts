@@ -1,5 +1,6 @@
 import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { parseJsonColumn } from './database.js';
+import { toRunRow } from './database.js';
+import type { TrainingRunRow } from './database.js';
 import type { ModelMetadata } from './model-bundle.js';
 
 /**
@@ -16,41 +17,15 @@ export async function recordModelVersion(pool: Pool, metadata: ModelMetadata): P
 
 export async function listModelVersions(pool: Pool): Promise<Map<string, { metadata: ModelMetadata; firstServedAt: Date }>> {
   const [rows] = await pool.query<RowDataPacket[]>('SELECT version, metadata, first_served_at FROM model_versions');
-  return new Map(rows.map((row) => [String(row.version), { metadata: parseJsonColumn(row.metadata) as ModelMetadata, firstServedAt: row.first_served_at as Date }]));
+  return new Map(rows.map((row) => [String(row.version), { metadata: JSON.parse(String(row.metadata)) as ModelMetadata, firstServedAt: row.first_served_at as Date }]));
 }
 
-export type VersionRunRow = {
-  id: number;
-  startedAt: Date;
-  finishedAt: Date | null;
-  status: string;
-  modelVersion: string;
-  parentVersion: string | null;
-  parameters: unknown;
-  history: unknown;
-  evaluation: unknown;
-  gateReason: string | null;
-  dataCounts: unknown;
-};
+export type VersionRunRow = TrainingRunRow & { modelVersion: string };
 
 /** Runs that made a version (promoted, or failed after the version was named), newest first. */
 export async function listVersionRuns(pool: Pool): Promise<VersionRunRow[]> {
-  const [rows] = await pool.query<RowDataPacket[]>(
-    'SELECT id, started_at, finished_at, status, model_version, parent_version, parameters, history, evaluation, gate_reason, data_counts FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC',
-  );
-  return rows.map((row) => ({
-    id: Number(row.id),
-    startedAt: row.started_at as Date,
-    finishedAt: (row.finished_at as Date | null) ?? null,
-    status: String(row.status),
-    modelVersion: String(row.model_version),
-    parentVersion: row.parent_version === null ? null : String(row.parent_version),
-    parameters: parseJsonColumn(row.parameters),
-    history: parseJsonColumn(row.history),
-    evaluation: parseJsonColumn(row.evaluation),
-    gateReason: row.gate_reason === null ? null : String(row.gate_reason),
-    dataCounts: parseJsonColumn(row.data_counts),
-  }));
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC');
+  return rows.map((row) => toRunRow(row) as VersionRunRow);
 }
 
 export type LiveCountRow = { key: string; predictions: number; corrections: number; wrong: number };
