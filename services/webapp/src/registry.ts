@@ -145,11 +145,13 @@ function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | 
     };
   }
   // The pretrained model: what its metadata says it was trained on.
-  const training = metadata?.training as { dataset?: string; trainCount?: number; countsByClass?: number[]; testCount?: number } | undefined;
+  const training = metadata?.training as { dataset?: string; trainCount?: number; countsByClass?: number[] | Record<string, number>; testCount?: number } | undefined;
   if (training === undefined) return null;
+  const byClass = training.countsByClass ?? [];
   return {
     mode: 'scratch',
-    byClass: training.countsByClass ?? [],
+    // The pretrained metadata writes counts as {"0": n, …}.
+    byClass: Array.isArray(byClass) ? byClass : Array.from({ length: 10 }, (_, digit) => byClass[String(digit)] ?? 0),
     bySource: { [training.dataset ?? 'base']: training.trainCount ?? 0 },
     heldOutFeedback: 0,
     test: training.testCount ?? 0,
@@ -260,6 +262,11 @@ export function registryRouter(deps: RegistryDeps): Router {
       throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <ADMIN_TOKEN>" header is required');
     }
     const version = versionParam(req.params.version);
+    // Already in service: nothing to do (and a browser re-sending the request changes nothing).
+    if (version === deps.classifier().metadata.version) {
+      res.status(200).json({ version, previousVersion: version, unchanged: true });
+      return;
+    }
     let response: Response;
     try {
       response = await fetch(new URL('/deployments', deps.appbuilderUrl), {
