@@ -23,6 +23,7 @@ import type { ReleaseTarget } from './release-target.js';
 
 const TOKEN = 'appbuilder-test-token-0123';
 const SWAP_TOKEN = 'model-swap-test-token-0123';
+const ADMIN_TOKEN = 'admin-test-token-0123456789';
 const PRETRAINED_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../pretrained');
 const BUNDLE_NAMES = Object.values(BUNDLE_FILES).sort();
 const logger = createLogger({ name: 'process-target-test', level: 'silent' });
@@ -123,6 +124,7 @@ describe('process target against a real webapp process', () => {
         pool: db.pool,
         logger,
         token: TOKEN,
+        adminToken: ADMIN_TOKEN,
         limits: { modelJsonBytes: 1024 * 1024, weightsBytes: 8 * 1024 * 1024, metadataBytes: 64 * 1024 },
         readiness: async () => ({ webapp: 'ok' }),
       }),
@@ -274,6 +276,15 @@ describe('process target against a real webapp process', () => {
     assert.equal(await currentLink(), 'pretrained-1');
     const [rollback] = await listDeployments(db.pool, 1);
     assert.deepEqual([rollback?.kind, rollback?.modelVersion, rollback?.status, rollback?.previousVersion], ['rollback', 'pretrained-1', 'deployed', v2]);
+  });
+
+  test('when the admin token is sent, then it deploys (the registry relays it) but never builds', async () => {
+    assert.equal((await post('/', form(await bundleAs('admin-build')), ADMIN_TOKEN)).status, 401, 'builds need APPBUILDER_TOKEN');
+    const response = await post('/deployments', JSON.stringify({ version: v2 }), ADMIN_TOKEN);
+    assert.equal(response.status, 201, await response.text());
+    assert.equal(await servedVersion(), v2);
+    assert.equal((await post('/deployments', JSON.stringify({ version: 'pretrained-1' }), ADMIN_TOKEN)).status, 201);
+    assert.equal(await servedVersion(), 'pretrained-1');
   });
 
   test('when the folder of a built version is gone, then a rollback to it is a 410', async () => {
