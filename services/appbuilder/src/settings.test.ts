@@ -68,6 +68,15 @@ describe('appbuilder settings', () => {
     );
   });
 
+  test('when ADMIN_TOKEN is set, then deployments accept it; a short one is named', () => {
+    assert.equal(loadAppbuilderSettings(REQUIRED).adminToken, undefined);
+    assert.equal(loadAppbuilderSettings({ ...REQUIRED, ADMIN_TOKEN: 'admin-token-0123456' }).adminToken, 'admin-token-0123456');
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, ADMIN_TOKEN: 'short' }),
+      (error: unknown) => error instanceof SettingsError && error.problems.includes('ADMIN_TOKEN must be at least 16 characters'),
+    );
+  });
+
   test("when LOCAL_REGISTRY is set as compose writes it (with a slash), then images are named in it", () => {
     const settings = loadAppbuilderSettings({ ...REQUIRED, LOCAL_REGISTRY: 'localhost:5000/' });
     assert.equal(settings.registry, 'localhost:5000');

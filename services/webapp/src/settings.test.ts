@@ -45,6 +45,19 @@ describe('webapp settings', () => {
     assert.deepEqual([settings.maxUploadBytes, settings.maxImagePixels, settings.modelDir], [2048, 1_000_000, '/models/v3']);
   });
 
+  it('when ADMIN_TOKEN is not set, then rollbacks are refused and the appbuilder is compose\'s', () => {
+    const settings = loadWebappSettings(ACCOUNTS);
+    assert.equal(settings.adminToken, undefined);
+    assert.equal(settings.appbuilderUrl, 'http://appbuilder:5000');
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, ADMIN_TOKEN: 'an-admin-token-of-enough' }).adminToken, 'an-admin-token-of-enough');
+  });
+
+  it('when ADMIN_TOKEN is short or APPBUILDER_URL is not a URL, then one error names both', () => {
+    const found = problems({ ...ACCOUNTS, ADMIN_TOKEN: 'short', APPBUILDER_URL: 'appbuilder:5000/deploy' });
+    assert.ok(found.some((p) => /ADMIN_TOKEN must be at least 16/.test(p)), found.join('; '));
+    assert.ok(found.some((p) => /APPBUILDER_URL must be http/.test(p)), found.join('; '));
+  });
+
   it('when neither MODEL_SWAP_TOKEN nor MODELS_ROOT is set, then there is no model swap', () => {
     assert.equal(loadWebappSettings(ACCOUNTS).modelSwap, undefined);
   });
