@@ -22,6 +22,8 @@ function startCli(stateDir: string, ports: Record<string, number>): Run {
       STACK_STORAGE_PORT: String(ports.storage),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // A process group of its own, so the test can signal it as a terminal's Ctrl-C does: the whole group.
+    detached: true,
   });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -61,7 +63,7 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     assert.equal((await fetch(`http://127.0.0.1:${ports.webapp}/readyz`)).status, 200);
     assert.ok((await processesMentioning(stateDir)).length >= 5, 'database, storage and three services run');
 
-    first.child.kill('SIGINT');
+    process.kill(-(first.child.pid as number), 'SIGINT');
     assert.equal(await first.exited, 0, first.output());
     assert.match(first.output(), /stopped/);
     assert.deepEqual(await processesMentioning(stateDir), [], 'nothing of the stack is left running');
@@ -70,7 +72,7 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     const second = startCli(stateDir, ports);
     await waitUntil('the base data to be ready again', 240_000, async () => second.output().includes('base data ready'), () => (second.child.exitCode !== null ? `exited: ${second.output()}` : undefined));
     assert.match(second.output(), /base data ready: 0 newly registered/, 'the registered digits were kept');
-    second.child.kill('SIGTERM');
+    process.kill(-(second.child.pid as number), 'SIGTERM');
     assert.equal(await second.exited, 0, second.output());
     assert.deepEqual(await processesMentioning(stateDir), []);
   });

@@ -98,7 +98,10 @@ Ctrl-C stops everything; the data stays in ${stateDir}.`);
 
   let stopping = false;
   const stop = (signal: string) => {
-    if (stopping) return;
+    if (stopping) {
+      console.log(`${signal}: still stopping (a build or swap may take up to a minute to finish)`);
+      return;
+    }
     stopping = true;
     console.log(`\n${signal}: stopping training, appbuilder, webapp, storage, database`);
     following.abort();
@@ -110,8 +113,8 @@ Ctrl-C stops everything; the data stays in ${stateDir}.`);
       },
     );
   };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
 }
 
 main().catch((error: unknown) => {

@@ -56,6 +56,8 @@ export class ServiceProcess {
       // Only what the stack sets, plus what node itself needs: no stray settings from the shell.
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...this.options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group: a terminal's Ctrl-C reaches the stack's runner only, which stops the parts in order.
+      detached: true,
     });
     child.stdout?.pipe(log, { end: false });
     child.stderr?.pipe(log, { end: false });

@@ -6,11 +6,16 @@ import { SettingsError } from './settings.js';
  * code 1; the process then ends when nothing keeps it alive.
  */
 export function stopOnSignals(logger: Pick<Logger, 'error'>, stop: (signal: string) => Promise<void>): void {
-  const run = (signal: string) =>
+  let stopping = false;
+  const run = (signal: string) => {
+    // SIGINT from a terminal reaches a whole process group, often with a SIGTERM behind it: stop once.
+    if (stopping) return;
+    stopping = true;
     void stop(signal).catch((error: unknown) => {
       logger.error({ err: error }, 'unclean stop');
       process.exitCode = 1;
     });
+  };
   process.once('SIGTERM', () => run('SIGTERM'));
   process.once('SIGINT', () => run('SIGINT'));
 }

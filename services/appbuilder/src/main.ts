@@ -40,15 +40,14 @@ function dropPrivileges(socket: string, user: string, logger: Logger): void {
 }
 
 /**
- * Puts the webapp right after whatever happened while the appbuilder was away: a swap it was
- * killed in the middle of, and a webapp serving another version than the last one deployed
- * (as after `docker compose build`, which re-tags `mywebapp:latest` with the pretrained model,
- * or a stack restarted on an older folder): that version is deployed again, through the same gates.
+ * Puts the webapp right after whatever happened while the appbuilder was away (what a swap
+ * killed half-way left is cleared before the server listens): a webapp serving another version
+ * than the last one deployed (as after `docker compose build`, which re-tags `mywebapp:latest`
+ * with the pretrained model, or a swap the appbuilder was killed in) gets that version deployed
+ * again, through the same gates and the pipeline's one-at-a-time lock.
  */
-async function reconcile(target: ReleaseTarget, pool: Pool, pipeline: Pipeline, logger: Logger): Promise<void> {
+async function reconcile(pool: Pool, pipeline: Pipeline, target: ReleaseTarget, logger: Logger): Promise<void> {
   try {
-    const recovered = await target.recover();
-    if (recovered.length > 0) logger.warn({ recovered }, 'put right what an interrupted deployment left');
     const last = (await listDeployments(pool, 20)).find((deployment) => deployment.status === 'deployed');
     const serving = await target.serving();
     if (last !== undefined && serving !== undefined && serving !== last.modelVersion) {
@@ -98,6 +97,9 @@ async function main(): Promise<void> {
   const probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
   const target = createTarget(settings, probeImage, logger);
   await retry(() => target.reachable(), { what: target.kind === 'docker' ? 'Docker engine' : 'webapp process', logger });
+  // Before anything is accepted: a build started now must not lose its folder or candidate to this.
+  const recovered = await target.recover();
+  if (recovered.length > 0) logger.warn({ recovered }, 'put right what an interrupted deployment left');
   const pipeline = createPipeline({ pool, logger, target });
   const adopted = await pipeline.adoptBase();
   if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp model is recorded as a build');
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
   const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, adminToken: settings.adminToken, limits: settings.limits, readiness });
   const server = app.listen(settings.port, settings.host);
   await once(server, 'listening');
-  void reconcile(target, pool, pipeline, logger);
+  void reconcile(pool, pipeline, target, logger);
   logger.info({ url: `http://localhost:${settings.port}`, target: settings.target }, 'appbuilder listening');
 
   stopOnSignals(logger, async (signal) => {

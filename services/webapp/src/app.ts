@@ -33,7 +33,7 @@ export type AppDeps = {
   /** The process deploy target's swap route (see model-swap.ts); absent in Docker images. */
   modelSwap?: Omit<ModelSwapDeps, 'logger'>;
   /** Rollback from the registry: the admin token and the appbuilder; default none (rollback refused). */
-  admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
+  admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl' | 'stopping'>;
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -77,6 +77,7 @@ export function createApp(deps: AppDeps): Express {
     logger: deps.logger,
     adminToken: deps.admin?.adminToken,
     appbuilderUrl: deps.admin?.appbuilderUrl ?? 'http://appbuilder:5000',
+    ...(deps.admin?.stopping === undefined ? {} : { stopping: deps.admin.stopping }),
   }));
   app.get('/models', (_req, res) => {
     res.sendFile(path.join(PUBLIC_DIR, 'models.html'));

@@ -67,10 +67,18 @@ export function modelSwapRouter(deps: ModelSwapDeps): Router {
         next.dispose();
         throw new HttpError(422, 'unservable_model', `model ${version} does not predict: ${(error as Error).message}`);
       }
+      // The appbuilder gave up waiting (its timeout): it decides on what serves now, so this
+      // late model must not slip in after that decision.
+      if (req.socket.destroyed) {
+        next.dispose();
+        log.warn({ version }, 'the swap was abandoned by its caller; the model in service stays');
+        return;
+      }
       const previousVersion = deps.slot.replace(next);
       log.info({ version, previousVersion }, 'model replaced');
-      await deps.record?.(next.metadata).catch((error: unknown) => log.warn({ err: error, version }, 'the registry could not record the new model'));
       res.json({ version, previousVersion });
+      // After the answer and outside the lock: a slow database must not hold the swap.
+      void deps.record?.(next.metadata).catch((error: unknown) => log.warn({ err: error, version }, 'the registry could not record the new model'));
     } finally {
       swapping = false;
     }

@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import { finishBuild, finishDeployment, finishRun, loadPackagedMnist, startBuild, startDeployment, startRun } from '@mlpl/shared';
-import { createTestDatabase, createTestStorage, freePort, renderDigitPng } from '@mlpl/shared/testing';
+import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import type { ErrorRateSeries, ModelDetail, ModelList } from './registry-types.js';
 import { post, startTestApp } from './test-support.js';
@@ -14,6 +18,8 @@ describe('the model registry (/api/models, /api/corrections)', () => {
   let db: TestDatabase;
   let storage: TestStorage;
   let app: RunningApp;
+  let appbuilder: Server;
+  const appbuilderCalls: string[] = [];
   const digits = loadPackagedMnist();
   const png = (index: number) => renderDigitPng(digits.images.subarray(index * 784, (index + 1) * 784), { scale: 10, invert: true });
   const get = async <T>(route: string): Promise<{ status: number; body: T }> => {
@@ -24,8 +30,16 @@ describe('the model registry (/api/models, /api/corrections)', () => {
   before(async () => {
     db = await createTestDatabase();
     storage = await createTestStorage();
-    // No appbuilder listens on this port: a rollback that got past the token would fail with 503, not change anything.
-    app = await startTestApp({ database: db.settings, storage: storage.settings, admin: { adminToken: ADMIN, appbuilderUrl: `http://127.0.0.1:${await freePort()}` } });
+    // Where rollbacks would go: a listener that only counts what reaches it and fails each, so
+    // the test sees whether a refused rollback got through (the appbuilder itself is tested elsewhere).
+    appbuilder = createServer((req, res) => {
+      appbuilderCalls.push(`${req.method} ${req.url} ${req.headers.authorization ?? ''}`);
+      res.writeHead(500, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { code: 'internal_error', message: 'counted' } }));
+    });
+    appbuilder.listen(0, '127.0.0.1');
+    await once(appbuilder, 'listening');
+    const { port } = appbuilder.address() as AddressInfo;
+    app = await startTestApp({ database: db.settings, storage: storage.settings, admin: { adminToken: ADMIN, appbuilderUrl: `http://127.0.0.1:${port}` } });
 
     // Live traffic: 30 predictions through the API; 12 corrected, 5 of them to another digit than the model said.
     for (let i = 0; i < 30; i++) {
@@ -75,6 +89,7 @@ describe('the model registry (/api/models, /api/corrections)', () => {
 
   after(async () => {
     await app?.close();
+    appbuilder?.close();
     await db?.drop();
   });
 
@@ -170,10 +185,16 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     }
     const afterCount = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM deployments');
     assert.deepEqual(afterCount[0], before[0]);
+    assert.deepEqual(appbuilderCalls, [], 'nothing reached the appbuilder');
     assert.equal(((await get<{ version: string }>('/api/model')).body).version, 'pretrained-1');
-    // With the token, the request goes on to the appbuilder: here none listens, a 503 that says so.
+    // With the token, the request goes on to the appbuilder with that token; its failure is a 502.
     const response = await fetch(`${app.url}/api/models/v1-test/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
-    assert.equal(response.status, 503);
+    assert.equal(response.status, 502);
+    assert.deepEqual(appbuilderCalls, [`POST /deployments Bearer ${ADMIN}`]);
+    // The version in service: nothing to do, nothing sent.
+    const same = await fetch(`${app.url}/api/models/pretrained-1/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+    assert.equal(same.status, 200);
+    assert.equal(appbuilderCalls.length, 1);
   });
 
   it('when the webapp has no ADMIN_TOKEN, then every rollback is refused with 401', async () => {

@@ -26,6 +26,8 @@ export type RegistryDeps = {
   logger: Logger;
   /** Bearer token for actions that change something (rollback); undefined: none allowed. */
   adminToken: string | undefined;
+  /** Aborted when the webapp stops: a rollback that replaces this very webapp (Docker) must not hold its shutdown. */
+  stopping?: AbortSignal;
   /** Where rollbacks go. The admin's token is relayed: the appbuilder accepts ADMIN_TOKEN for deployments, so the webapp holds no build token. */
   appbuilderUrl: string;
 };
@@ -59,6 +61,8 @@ type Sources = {
   periods: Map<string, ServicePeriod[]>;
   live: Map<string, LiveCountRow>;
   serving: string;
+  /** The first model a webapp loaded (compose's first image, the stack's seed): it served without a deployment. */
+  initial: string | undefined;
 };
 
 type Evaluation = NonNullable<ModelDetail['evaluation']>;
@@ -80,7 +84,8 @@ function summary(version: string, sources: Sources): ModelSummary {
     parentVersion: run?.parentVersion ?? metadata?.parent ?? null,
     runId: run?.id ?? null,
     createdAt: metadata?.created ?? run?.finishedAt?.toISOString() ?? build?.startedAt.toISOString() ?? null,
-    state: version === sources.serving ? 'serving' : served.length > 0 || sources.metadata.has(version) ? 'retired' : build !== undefined ? 'built' : 'unreleased',
+    // model_versions also holds candidates that failed their gate, so it says nothing of serving.
+    state: version === sources.serving ? 'serving' : served.length > 0 || version === sources.initial ? 'retired' : build !== undefined ? 'built' : 'unreleased',
     testAccuracy,
     gate: run === undefined ? null : { promoted: run.status === 'promoted', reason: run.gateReason },
     image: build?.image ?? null,
@@ -108,6 +113,7 @@ async function loadSources(deps: RegistryDeps): Promise<Sources> {
     periods: servicePeriods(deployments),
     live: new Map(counts.map((row) => [row.key, row])),
     serving: deps.classifier().metadata.version,
+    initial: [...metadata.entries()].sort(([, a], [, b]) => a.firstServedAt.getTime() - b.firstServedAt.getTime())[0]?.[0],
   };
 }
 
@@ -268,15 +274,23 @@ export function registryRouter(deps: RegistryDeps): Router {
       return;
     }
     let response: Response;
+    // A deployment waits for the new webapp to pass its gate: up to the appbuilder's HEALTH_TIMEOUT_MS twice.
+    const timeout = AbortSignal.timeout(300_000);
     try {
       response = await fetch(new URL('/deployments', deps.appbuilderUrl), {
         method: 'POST',
         headers: { authorization: `Bearer ${deps.adminToken}`, 'content-type': 'application/json' },
         body: JSON.stringify({ version }),
-        // A deployment waits for the new webapp to pass its gate: up to the appbuilder's HEALTH_TIMEOUT_MS twice.
-        signal: AbortSignal.timeout(300_000),
+        signal: deps.stopping === undefined ? timeout : AbortSignal.any([timeout, deps.stopping]),
       });
     } catch (error) {
+      // Under Docker the deployment replaces this webapp: it is told to stop while the request
+      // is under way, and the deployment goes on without it.
+      if (deps.stopping?.aborted === true) {
+        res.status(202).json({ version, status: 'deploying', message: 'this webapp is being replaced; follow /api/models' });
+        return;
+      }
+      if (timeout.aborted) throw new HttpError(504, 'still_deploying', `the appbuilder has not finished deploying ${version}; follow /api/models`);
       log.error({ err: error, version }, 'the appbuilder could not be reached for a rollback');
       throw new HttpError(503, 'appbuilder_unavailable', `the appbuilder at ${deps.appbuilderUrl} could not be reached`);
     }

@@ -104,9 +104,13 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
       '--skip-name-resolve',
       '--innodb-buffer-pool-size=128M',
       '--max-connections=500',
+      // Rows are stamped by the server and read as UTC (the pool's timezone 'Z').
+      '--default-time-zone=+00:00',
       ...asRoot,
     ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
+    // Its own process group: a terminal's Ctrl-C reaches the stack's runner only, which stops
+    // the parts in order (mariadbd would ignore SIGINT anyway).
+    { stdio: ['ignore', 'ignore', 'pipe'], detached: true },
   );
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {
@@ -158,7 +162,7 @@ export async function startS3rver(options: { dir?: string; port?: number } = {})
   const child = spawn(
     process.execPath,
     [bin, '--directory', dir, '--address', '127.0.0.1', '--port', String(options.port ?? 0), '--silent'],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
+    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
   );
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
