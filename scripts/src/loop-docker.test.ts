@@ -45,6 +45,10 @@ describe('the loop on the Docker deploy target', () => {
     // A little traffic on the new container, then the figures.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const report = await load.stop();
+    // The new container answers a moment before its deployment and run are recorded (the gate runs first).
+    await waitUntil('the deployment and the run to be recorded', 60_000, async () =>
+      ((await trainingStatus(stack)).runs ?? []).some((r) => r.modelVersion === version && r.status !== 'running'),
+    );
     t.diagnostic(`Docker rollout under load: ${report.ok} ok, ${report.failed} failed within ${Math.round(report.failureWindowMs)} ms, longest gap ${Math.round(report.longestGapMs)} ms, versions ${JSON.stringify(report.versions)}; first failures: ${report.failures.join(' | ')}`);
 
     const served = await inspectContainer(createDocker('/var/run/docker.sock'), container);

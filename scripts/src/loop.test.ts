@@ -39,6 +39,10 @@ describe('the loop on the process deploy target', () => {
     for (const digit of wrong) assert.equal((await correct(stack.urls.webapp, digit)).status, 201);
 
     const version = await waitForNewVersion(stack.urls.webapp, before, 180_000);
+    // The new model answers a moment before its deployment and run are recorded (the gate runs first).
+    await waitUntil('the deployment and the run to be recorded', 30_000, async () =>
+      ((await trainingStatus(stack)).runs ?? []).some((r) => r.modelVersion === version && r.status !== 'running'),
+    );
     const runs = (await trainingStatus(stack)).runs ?? [];
     const run = runs.find((r) => r.modelVersion === version);
     assert.equal(run?.status, 'promoted', `the serving version's run is promoted: ${JSON.stringify(runs)}`);

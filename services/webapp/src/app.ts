@@ -33,7 +33,9 @@ export type AppDeps = {
   /** The process deploy target's swap route (see model-swap.ts); absent in Docker images. */
   modelSwap?: Omit<ModelSwapDeps, 'logger'>;
   /** Rollback from the registry: the admin token and the appbuilder; default none (rollback refused). */
-  admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl' | 'stopping'>;
+  admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
+  /** Aborted when the process stops: answers then close their connection, and a relayed rollback lets go. */
+  stopping?: AbortSignal;
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -47,6 +49,9 @@ export function createApp(deps: AppDeps): Express {
   app.use((req, res, next) => {
     const stop = metrics.requests.startTimer({ method: req.method });
     res.setHeader('X-Content-Type-Options', 'nosniff');
+    // Stopping: a keep-alive client would otherwise be served by this process until it is
+    // killed, while new connections are refused; closing each one sends it to the successor.
+    if (deps.stopping?.aborted === true) res.setHeader('Connection', 'close');
     res.on('finish', () => {
       // originalUrl, not baseUrl + route: express restores baseUrl when an error leaves a
       // router, which would file failed requests under another route. No route has parameters.
@@ -77,7 +82,7 @@ export function createApp(deps: AppDeps): Express {
     logger: deps.logger,
     adminToken: deps.admin?.adminToken,
     appbuilderUrl: deps.admin?.appbuilderUrl ?? 'http://appbuilder:5000',
-    ...(deps.admin?.stopping === undefined ? {} : { stopping: deps.admin.stopping }),
+    ...(deps.stopping === undefined ? {} : { stopping: deps.stopping }),
   }));
   app.get('/models', (_req, res) => {
     res.sendFile(path.join(PUBLIC_DIR, 'models.html'));

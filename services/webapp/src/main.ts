@@ -55,7 +55,8 @@ async function main(): Promise<void> {
     limits: { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxImagePixels },
     backend,
     pending: () => [...pending],
-    admin: { adminToken: settings.adminToken, appbuilderUrl: settings.appbuilderUrl, stopping: stopping.signal },
+    admin: { adminToken: settings.adminToken, appbuilderUrl: settings.appbuilderUrl },
+    stopping: stopping.signal,
     ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),
   });
   const server = app.listen(settings.port, settings.host);
