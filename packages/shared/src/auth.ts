@@ -1,5 +1,11 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 
+/**
+ * Sent by the appbuilder's health gate with its probe prediction: the webapp answers it but
+ * does not record it, so probes stay out of the live error rate.
+ */
+export const PROBE_HEADER = 'x-mlpl-probe';
+
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**

@@ -1,3 +1,5 @@
+import { PROBE_HEADER } from '@mlpl/shared';
+
 /** A deployment that could not be carried out; the previous version keeps serving. */
 export class DeployError extends Error {
   constructor(message: string) {
@@ -36,8 +38,7 @@ export async function passGate(options: GateOptions): Promise<void> {
       if (health.ok) {
         const form = new FormData();
         form.append('image', new Blob([Uint8Array.from(options.probeImage)], { type: 'image/png' }), 'probe.png');
-        // The header keeps the probe out of the webapp's prediction records (its live error rate).
-        const response = await fetch(`${options.url}/api/predict`, { method: 'POST', body: form, headers: { 'x-mlpl-probe': 'health-gate' }, signal: AbortSignal.timeout(10_000) });
+        const response = await fetch(`${options.url}/api/predict`, { method: 'POST', body: form, headers: { [PROBE_HEADER]: 'health-gate' }, signal: AbortSignal.timeout(10_000) });
         const answer = (await response.json().catch(() => ({}))) as ProbeAnswer;
         const probabilities = Array.isArray(answer.probabilities) ? (answer.probabilities as unknown[]) : [];
         if (response.ok && (options.version === null || answer.modelVersion === options.version) && probabilities.length === 10 && probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))) {

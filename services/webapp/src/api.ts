@@ -9,6 +9,7 @@ import {
   inspectImage,
   insertPrediction,
   preprocessImage,
+  PROBE_HEADER,
   putObject,
 } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
@@ -31,9 +32,6 @@ export type ApiDeps = {
   /** Bounds how many uploads are decoded at once, and so the memory decoding can take. */
   decodes: Limiter;
 };
-
-/** Sent by the appbuilder's health gate: such a prediction is answered but not recorded. */
-export const PROBE_HEADER = 'x-mlpl-probe';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -83,13 +81,13 @@ export function apiRouter(deps: ApiDeps): Router {
     const modelVersion = classifier.metadata.version;
     const latencyMs = performance.now() - started;
     deps.metrics.predictions.inc({ digit: String(digit), model_version: modelVersion });
-    // The answer does not depend on the database: when the record cannot be written, the
-    // client still gets its prediction, with no id to cite in feedback.
     // The appbuilder's health gate asks too (PROBE_HEADER); its answers are not people's traffic.
     if (req.get(PROBE_HEADER) !== undefined) {
       res.json({ digit, probabilities, modelVersion, predictionId: null });
       return;
     }
+    // The answer does not depend on the database: when the record cannot be written, the
+    // client still gets its prediction, with no id to cite in feedback.
     let predictionId: string | null = randomUUID();
     try {
       await insertPrediction(deps.pool, { id: predictionId, modelVersion, imageSha256: sha256Hex(bytes), digit, confidence: probabilities[digit] ?? 0, latencyMs });
