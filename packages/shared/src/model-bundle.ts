@@ -25,6 +25,9 @@ export type ModelMetrics = {
   confusionMatrix?: number[][];
 };
 
+/** One epoch of training: loss and accuracy on the training data and, when validated, on the validation set. */
+export type EpochLog = { epoch: number; loss: number; accuracy: number; valLoss?: number; valAccuracy?: number };
+
 export type ModelMetadata = {
   version: string;
   created: string;

@@ -1,10 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { MNIST_PIXELS, copyShiftedDigit, countByClass, createModel, digitTensors, disposeModel, seededRandom } from '@mlpl/shared';
-import type { DigitSet } from '@mlpl/shared';
+import type { DigitSet, EpochLog } from '@mlpl/shared';
 
 export type TrainMode = 'fine-tune' | 'scratch';
 
-export type EpochLog = { epoch: number; loss: number; accuracy: number; valLoss?: number; valAccuracy?: number };
+export type { EpochLog };
 
 export type TrainOptions = {
   mode: TrainMode;

@@ -1,3 +1,7 @@
+import type { EpochLog, ModelMetrics } from '@mlpl/shared';
+
+export type { EpochLog };
+
 /**
  * The JSON the model registry serves under `/api/models…` and `/api/corrections…`, and the
  * `/models` page reads. Times are ISO 8601 strings; rates are fractions in [0, 1].
@@ -37,17 +41,8 @@ export type ModelSummary = {
 
 export type ModelList = { serving: string; models: ModelSummary[] };
 
-export type ClassMetrics = { label: string; precision: number; recall: number; f1: number; support: number };
-
-export type SetEvaluation = {
-  accuracy: number;
-  loss?: number;
-  testCount: number;
-  confusionMatrix?: number[][];
-  perClass?: ClassMetrics[];
-};
-
-export type EpochLog = { epoch: number; loss: number; accuracy: number; valLoss?: number; valAccuracy?: number };
+/** One evaluated set: accuracy, loss, digit count, per-class precision/recall/F1, confusion matrix. */
+export type SetEvaluation = ModelMetrics;
 
 export type ModelDetail = ModelSummary & {
   parameters: unknown;
