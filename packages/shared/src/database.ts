@@ -145,9 +145,9 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 5,
     name: 'model versions as served',
     statements: [
-      // Written by the webapp when it starts serving a model (compose's first image, each new
-      // container, each swap): the metadata of every version that ever served, the pretrained
-      // model included, which no training run describes.
+      // Written by the webapp when it loads a model (compose's first image, each new container,
+      // candidates included, each swap): the metadata of every version a webapp loaded, the
+      // pretrained model included, which no training run describes.
       `CREATE TABLE IF NOT EXISTS model_versions (
         version VARCHAR(64) NOT NULL PRIMARY KEY,
         metadata LONGTEXT NOT NULL,

@@ -36,8 +36,8 @@ const LIVE_COLUMNS = `COUNT(DISTINCT p.id) AS predictions,
 
 const CORRECTIONS = "(SELECT prediction_id, label FROM images WHERE source = 'feedback' AND prediction_id IS NOT NULL)";
 
-function liveRows(rows: RowDataPacket[]): LiveCountRow[] {
-  return rows.map((row) => ({ key: String(row.k), predictions: Number(row.predictions), corrections: Number(row.corrections), wrong: Number(row.wrong) }));
+function toLiveCounts(row: RowDataPacket): LiveCountRow {
+  return { key: String(row.k), predictions: Number(row.predictions), corrections: Number(row.corrections), wrong: Number(row.wrong) };
 }
 
 /** Predictions, corrected predictions and wrong ones, per model version. */
@@ -45,7 +45,7 @@ export async function liveCountsByVersion(pool: Pool): Promise<LiveCountRow[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
     `SELECT p.model_version AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id GROUP BY p.model_version`,
   );
-  return liveRows(rows);
+  return rows.map(toLiveCounts);
 }
 
 /** The same for one version, per predicted digit ('0'–'9'). */
@@ -54,7 +54,7 @@ export async function liveCountsByDigit(pool: Pool, version: string): Promise<Li
     `SELECT p.digit AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id WHERE p.model_version = ? GROUP BY p.digit`,
     [version],
   );
-  return liveRows(rows);
+  return rows.map(toLiveCounts);
 }
 
 export const SERIES_BUCKETS = { minute: '%Y-%m-%d %H:%i:00', hour: '%Y-%m-%d %H:00:00', day: '%Y-%m-%d 00:00:00' } as const;
@@ -63,12 +63,12 @@ export type SeriesBucket = keyof typeof SERIES_BUCKETS;
 /** Per version and time bucket (the bucket's start, server time): predictions and wrong ones. */
 export async function liveSeries(pool: Pool, bucket: SeriesBucket): Promise<(LiveCountRow & { version: string; start: Date })[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
-    `SELECT p.model_version AS version, STR_TO_DATE(DATE_FORMAT(p.created_at, ?), '%Y-%m-%d %H:%i:%s') AS start, '' AS k, ${LIVE_COLUMNS}
+    `SELECT p.model_version AS k, STR_TO_DATE(DATE_FORMAT(p.created_at, ?), '%Y-%m-%d %H:%i:%s') AS start, ${LIVE_COLUMNS}
      FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id
      GROUP BY p.model_version, start ORDER BY start, p.model_version`,
     [SERIES_BUCKETS[bucket]],
   );
-  return rows.map((row) => ({ ...liveRows([row])[0]!, version: String(row.version), start: row.start as Date }));
+  return rows.map((row) => ({ ...toLiveCounts(row), version: String(row.k), start: row.start as Date }));
 }
 
 export type CorrectionRow = { id: number; createdAt: Date; label: number; predictedDigit: number | null; modelVersion: string | null; objectKey: string; contentType: string };

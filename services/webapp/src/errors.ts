@@ -16,8 +16,8 @@ export class HttpError extends Error {
 }
 
 /** Wraps a failure of the database or storage: the request cannot be served now, retry later. */
-export function unavailable(what: 'database' | 'storage', cause: unknown): HttpError {
-  const error = new HttpError(503, `${what}_unavailable`, `the ${what} is unavailable; the correction was not recorded, try again`);
+export function unavailable(what: 'database' | 'storage', cause: unknown, consequence = 'the correction was not recorded'): HttpError {
+  const error = new HttpError(503, `${what}_unavailable`, `the ${what} is unavailable; ${consequence}, try again`);
   error.cause = cause;
   return error;
 }

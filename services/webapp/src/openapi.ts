@@ -131,7 +131,7 @@ export const openApiDocument = {
         parameters: [versionParameter],
         responses: {
           '200': { description: 'Image ids (rows of `images`)', content: { 'application/json': { schema: { $ref: '#/components/schemas/TrainingImages' } } } },
-          '404': errorResponse('No training run recorded this version (the pretrained model)'),
+          '404': errorResponse('Neither a training run nor model metadata records the data of this version'),
         },
       },
     },
@@ -201,7 +201,7 @@ export const openApiDocument = {
       },
       TrainingImages: {
         type: 'object',
-        properties: { version: { type: 'string' }, feedback: { type: 'array', items: { type: 'integer' } }, replay: { oneOf: [{ type: 'array', items: { type: 'integer' } }, { type: 'string' }] }, heldOut: { type: 'array', items: { type: 'integer' } } },
+        properties: { version: { type: 'string' }, feedback: { type: 'array', items: { type: 'integer' } }, replay: { type: 'array', items: { type: 'integer' } }, heldOut: { type: 'array', items: { type: 'integer' } } },
       },
       ErrorRateSeries: {
         type: 'object',

@@ -17,7 +17,7 @@ import {
 } from '@mlpl/shared';
 import type { BuildRow, DeploymentRow, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
-import { HttpError } from './errors.js';
+import { HttpError, unavailable } from './errors.js';
 import type { Correction, EpochLog, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, SetEvaluation, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
@@ -98,17 +98,22 @@ function summary(version: string, sources: Sources): ModelSummary {
   };
 }
 
+/** The metadata of every model a webapp loaded; the one in service is known from itself, even before it was recorded. */
+async function knownMetadata(deps: RegistryDeps): Promise<Sources['metadata']> {
+  const metadata = await listModelVersions(deps.pool);
+  const current = deps.classifier().metadata;
+  if (!metadata.has(current.version)) metadata.set(current.version, { metadata: current, firstServedAt: new Date() });
+  return metadata;
+}
+
 async function loadSources(deps: RegistryDeps): Promise<Sources> {
   const [runs, builds, metadata, deployments, counts] = await Promise.all([
     listVersionRuns(deps.pool),
     listBuilds(deps.pool, RECORD_LIMIT),
-    listModelVersions(deps.pool),
+    knownMetadata(deps),
     listDeployments(deps.pool, RECORD_LIMIT),
     liveCountsByVersion(deps.pool),
   ]);
-  // The model in service is known from itself, even before the webapp recorded it.
-  const current = deps.classifier().metadata;
-  if (!metadata.has(current.version)) metadata.set(current.version, { metadata: current, firstServedAt: new Date() });
   return {
     runs: new Map(runs.map((run) => [run.modelVersion, run])),
     builds: new Map(builds.filter((build) => build.status === 'built').map((build) => [build.modelVersion, build])),
@@ -120,11 +125,11 @@ async function loadSources(deps: RegistryDeps): Promise<Sources> {
   };
 }
 
-/** Every version any record knows, newest first (by creation, the serving one if unknown). */
-function allVersions(sources: Sources): string[] {
+/** Every version any record knows, newest first (by creation; unknown creation last). */
+function allSummaries(sources: Sources): ModelSummary[] {
   const versions = new Set([...sources.runs.keys(), ...sources.builds.keys(), ...sources.metadata.keys(), sources.serving]);
-  const created = (v: string) => Date.parse(summary(v, sources).createdAt ?? '') || 0;
-  return [...versions].sort((a, b) => created(b) - created(a) || b.localeCompare(a));
+  const created = (s: ModelSummary) => Date.parse(s.createdAt ?? '') || 0;
+  return [...versions].map((v) => summary(v, sources)).sort((a, b) => created(b) - created(a) || b.version.localeCompare(a.version));
 }
 
 type DataCounts = {
@@ -178,9 +183,7 @@ async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
     return await read();
   } catch (error) {
     if (error instanceof HttpError) throw error;
-    const wrapped = new HttpError(503, 'database_unavailable', 'the database is unavailable; try again');
-    wrapped.cause = error;
-    throw wrapped;
+    throw unavailable('database', error, 'the registry cannot be read');
   }
 }
 
@@ -195,7 +198,7 @@ export function registryRouter(deps: RegistryDeps): Router {
 
   router.get('/models', async (_req, res) => {
     const sources = await fromDatabase(() => loadSources(deps));
-    res.json({ serving: sources.serving, models: allVersions(sources).map((v) => summary(v, sources)) });
+    res.json({ serving: sources.serving, models: allSummaries(sources) });
   });
 
   router.get('/models/error-rate', async (req, res) => {
@@ -204,20 +207,24 @@ export function registryRouter(deps: RegistryDeps): Router {
     const rows = await fromDatabase(() => liveSeries(deps.pool, bucket as SeriesBucket));
     res.json({
       bucket,
-      points: rows.map((row) => ({ version: row.version, start: row.start.toISOString(), predictions: row.predictions, wrong: row.wrong, errorRate: row.predictions === 0 ? null : row.wrong / row.predictions })),
+      points: rows.map((row) => {
+        const { predictions, wrong, errorRate } = live(row);
+        return { version: row.version, start: row.start.toISOString(), predictions, wrong, errorRate };
+      }),
     });
   });
 
   router.get('/models/:version', async (req, res) => {
     const version = versionParam(req.params.version);
     const { sources, byDigit } = await fromDatabase(async () => ({ sources: await loadSources(deps), byDigit: await liveCountsByDigit(deps.pool, version) }));
-    if (!allVersions(sources).includes(version)) throw new HttpError(404, 'unknown_version', `no model version ${version} is recorded`);
+    const found = allSummaries(sources).find((s) => s.version === version);
+    if (found === undefined) throw new HttpError(404, 'unknown_version', `no model version ${version} is recorded`);
     const run = sources.runs.get(version);
     const metadata = sources.metadata.get(version)?.metadata;
     const digits = new Map(byDigit.map((row) => [row.key, row]));
     const pretrainedHistory = (metadata?.training as { history?: EpochLog[] } | undefined)?.history;
     const detail: ModelDetail = {
-      ...summary(version, sources),
+      ...found,
       parameters: run?.parameters ?? metadata?.training ?? null,
       history: ((run?.history as EpochLog[] | null) ?? pretrainedHistory ?? []).map((epoch, i) => ({ ...epoch, epoch: epoch.epoch ?? i + 1 })),
       evaluation: evaluationOf(run) ?? (metadata === undefined ? null : { candidate: { test: metadata.metrics as SetEvaluation }, incumbent: {}, checks: [] }),
@@ -240,7 +247,7 @@ export function registryRouter(deps: RegistryDeps): Router {
         const replay = typeof counts.replayImageIds === 'string' ? await baseIds(parameters.baseSource ?? '', parameters.classes ?? ALL_DIGITS) : (counts.replayImageIds ?? []);
         return { version, feedback: counts.feedbackImageIds ?? [], replay, heldOut: counts.heldOutImageIds ?? [] };
       }
-      const metadata = (await listModelVersions(deps.pool)).get(version)?.metadata ?? (version === deps.classifier().metadata.version ? deps.classifier().metadata : undefined);
+      const metadata = (await knownMetadata(deps)).get(version)?.metadata;
       const dataset = (metadata?.training as { dataset?: unknown } | undefined)?.dataset;
       if (typeof dataset !== 'string') return undefined;
       return { version, feedback: [], replay: await baseIds(dataset, ALL_DIGITS), heldOut: [] };
@@ -269,9 +276,7 @@ export function registryRouter(deps: RegistryDeps): Router {
     const row = await fromDatabase(() => getImage(deps.pool, Number(req.params.id)));
     if (row === undefined || row.source !== 'feedback') throw new HttpError(404, 'unknown_correction', `no correction ${req.params.id}`);
     const bytes = await getObjectBytes(deps.storage, deps.storage.settings.imagesBucket, row.objectKey).catch((error: unknown) => {
-      const wrapped = new HttpError(503, 'storage_unavailable', 'the storage is unavailable; try again');
-      wrapped.cause = error;
-      throw wrapped;
+      throw unavailable('storage', error, 'the image cannot be read');
     });
     // Content-addressed: the bytes under this id never change.
     res.type(row.contentType).setHeader('Cache-Control', 'private, max-age=86400, immutable').send(bytes);
