@@ -50,18 +50,8 @@ export async function feedbackRows(stack: Stack): Promise<FeedbackRow[]> {
 
 /** Whether each row's object is in the images bucket. */
 export async function objectsPresent(stack: Stack, rows: FeedbackRow[]): Promise<boolean[]> {
-  const env = stack.env;
-  const storage = createStorage({
-    host: env.STORAGE_HOST ?? '127.0.0.1',
-    port: Number(env.STORAGE_PORT),
-    useSSL: false,
-    accessKey: env.STORAGE_ACCESS_KEY ?? '',
-    secretKey: env.STORAGE_SECRET_KEY ?? '',
-    region: 'us-east-1',
-    imagesBucket: 'images',
-    modelsBucket: 'models',
-  });
-  return Promise.all(rows.map((row) => objectExists(storage, 'images', row.objectKey)));
+  const storage = createStorage(stack.settings.storage);
+  return Promise.all(rows.map((row) => objectExists(storage, storage.settings.imagesBucket, row.objectKey)));
 }
 
 /**

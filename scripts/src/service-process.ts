@@ -4,6 +4,7 @@ import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopChild } from '@mlpl/shared/testing';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 
@@ -73,12 +74,8 @@ export class ServiceProcess {
 
   /** SIGTERM, then SIGKILL if it has not exited after the grace period. */
   async stop(): Promise<void> {
-    const child = this.#child;
-    if (child === undefined || !this.running) return;
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), this.options.graceMs ?? 15_000);
-    await this.#exited;
-    clearTimeout(timer);
+    if (this.#child === undefined || !this.running) return;
+    await stopChild(this.#child, this.options.graceMs ?? 15_000);
   }
 
   /** SIGKILL: the process gets no chance to clean up, as in a crash or an OOM kill. */

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
+import { S3RVER_CREDENTIALS, startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import type { MariaDbServer, S3Server } from '@mlpl/shared/testing';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createDocker, inspectContainer, startContainer, stopContainer, tagImage } from '@mlpl/appbuilder/docker';
@@ -56,6 +56,8 @@ export type Stack = {
   parts: Part[];
   /** The services' shared environment (database, storage), for a test that reads what they wrote. */
   env: Record<string, string>;
+  /** The database and storage the services use, for a test that reads them itself. */
+  settings: { database: DatabaseSettings; storage: StorageSettings };
   stop(): Promise<void>;
 };
 
@@ -169,6 +171,10 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     return startS3rver({ dir: path.join(stateDir, 'storage'), port: ports.storage });
   });
 
+  const settings = {
+    database: { host, port: ports.database, database: DATABASE, user: DATABASE_USER, password: secret.databasePassword } satisfies DatabaseSettings,
+    storage: { host, port: ports.storage, useSSL: false, ...S3RVER_CREDENTIALS, region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' } satisfies StorageSettings,
+  };
   const shared: Record<string, string> = {
     LOG_LEVEL: 'info',
     TZ: process.env.TZ ?? 'UTC',
@@ -179,8 +185,8 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     MYSQL_PASSWORD: secret.databasePassword,
     STORAGE_HOST: host,
     STORAGE_PORT: String(ports.storage),
-    STORAGE_ACCESS_KEY: 'S3RVER',
-    STORAGE_SECRET_KEY: 'S3RVER',
+    STORAGE_ACCESS_KEY: settings.storage.accessKey,
+    STORAGE_SECRET_KEY: settings.storage.secretKey,
     ...options.env,
   };
   const urls = {
@@ -218,8 +224,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       image: `${repo}:latest`,
       container,
       port: ports.webapp,
-      database: { host, port: ports.database, database: DATABASE, user: DATABASE_USER, password: secret.databasePassword },
-      storage: { host, port: ports.storage, useSSL: false, accessKey: 'S3RVER', secretKey: 'S3RVER', region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' },
+      ...settings,
       env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv },
     });
     deployEnv = { DEPLOY_TARGET: 'docker', WEBAPP_IMAGE: repo, WEBAPP_CONTAINER: container, WEBAPP_PORT: String(ports.webapp), DEPLOY_REACH: 'host', APPBUILDER_USER: 'root' };
@@ -254,6 +259,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     appbuilder,
     parts,
     env: shared,
+    settings,
     async stop() {
       for (const part of [...parts].reverse()) {
         await part.stop().catch((error: unknown) => say(`${part.name} did not stop cleanly: ${(error as Error).message}`));

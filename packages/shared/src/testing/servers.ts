@@ -63,7 +63,8 @@ async function waitFor(what: string, timeoutMs: number, probe: () => Promise<boo
   throw new Error(`${what} did not become ready within ${timeoutMs} ms`);
 }
 
-async function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
+/** SIGTERM, then SIGKILL if the child has not exited after `timeoutMs`; resolves once it has exited. */
+export async function stopChild(child: ChildProcess, timeoutMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
