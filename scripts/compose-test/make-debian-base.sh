@@ -1,0 +1,48 @@
+#!/bin/sh
+# Build a minimal Debian bookworm base image from the host's configured apt mirror
+# (debootstrap --variant=minbase) and import it as mlpl-test/debian:bookworm.
+# Idempotent: skipped when an image with the same recipe hash label exists.
+# Usage: make-debian-base.sh [--force]      Prints the image tag on stdout.
+set -eu
+TAG="${MLPL_TEST_BASE_TAG:-mlpl-test/debian:bookworm}"
+SUITE=bookworm
+VARIANT=minbase
+
+# The host's mirror: first deb822 URIs line (sources.list.d/*.sources) or one-line format.
+mirror() {
+  if [ -n "${DEBIAN_MIRROR:-}" ]; then echo "$DEBIAN_MIRROR"; return; fi
+  m=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null | awk '/^URIs:/{print $2}' | grep -v -- '-security' | head -n1 || true)
+  if [ -z "$m" ]; then
+    m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | awk '$1=="deb"{for(i=2;i<=NF;i++) if($i ~ /^https?:/){print $i; exit}}' | grep -v -- '-security' | head -n1 || true)
+  fi
+  echo "${m:-http://deb.debian.org/debian}"
+}
+MIRROR=$(mirror)
+RECIPE_HASH=$(printf '%s\n' "v1 $SUITE $VARIANT $MIRROR" | sha256sum | cut -c1-16)
+
+if [ "${1:-}" != "--force" ]; then
+  have=$(docker image inspect -f '{{ index .Config.Labels "org.mlpl.recipe-hash" }}' "$TAG" 2>/dev/null || true)
+  if [ "$have" = "$RECIPE_HASH" ]; then
+    echo "base image $TAG up to date (recipe $RECIPE_HASH), skipped" >&2
+    echo "$TAG"; exit 0
+  fi
+fi
+
+start=$(date +%s)
+ROOT=$(mktemp -d /tmp/mlpl-debian-root.XXXXXX)
+trap 'rm -rf "$ROOT"' EXIT INT TERM
+echo "debootstrap --variant=$VARIANT $SUITE from $MIRROR ..." >&2
+debootstrap --variant="$VARIANT" "$SUITE" "$ROOT" "$MIRROR" >&2
+# Same mirror inside (plain HTTP), no recommends, smaller apt footprint.
+printf 'deb %s %s main\ndeb %s %s-updates main\n' "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" > "$ROOT/etc/apt/sources.list"
+printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' > "$ROOT/etc/apt/apt.conf.d/90mlpl-no-recommends"
+rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/tmp/* || true
+tar -C "$ROOT" --numeric-owner -c . | docker import \
+  --change "LABEL org.mlpl.recipe-hash=$RECIPE_HASH" \
+  --change "LABEL org.mlpl.mirror=$MIRROR" \
+  --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+  --change 'ENV LANG=C.UTF-8' \
+  --change 'CMD ["/bin/bash"]' \
+  - "$TAG" >&2
+echo "base image $TAG built in $(( $(date +%s) - start ))s" >&2
+echo "$TAG"
