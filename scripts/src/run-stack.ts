@@ -90,7 +90,7 @@ async function main(): Promise<void> {
   training    ${stack.urls.training}/status
   appbuilder  ${stack.urls.appbuilder}/deployments
   database    mysql://mlpl@127.0.0.1:${ports.database}/mlpl   (password in ${path.join(stateDir, 'secrets.json')})
-  storage     http://127.0.0.1:${ports.storage}   (s3rver; key S3RVER / S3RVER)
+  storage     http://127.0.0.1:${ports.storage}   (s3rver; key ${stack.settings.storage.accessKey}, secret in secrets.json)
   logs        ${path.join(stateDir, 'logs')}/
 Ctrl-C stops everything; the data stays in ${stateDir}.`);
   const following = new AbortController();

@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { S3RVER_CREDENTIALS, startMariaDb, startS3rver } from '@mlpl/shared/testing';
+import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import type { MariaDbServer, S3Server } from '@mlpl/shared/testing';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createDocker, inspectContainer, startContainer, stopContainer, tagImage } from '@mlpl/appbuilder/docker';
@@ -61,7 +61,7 @@ export type Stack = {
   stop(): Promise<void>;
 };
 
-type Secrets = { databasePassword: string; training: string; appbuilder: string; modelSwap: string; admin: string };
+type Secrets = { databasePassword: string; storageAccessKey: string; storageSecretKey: string; training: string; appbuilder: string; modelSwap: string; admin: string };
 
 /** Passwords and tokens are made on the first start and kept in the state folder. */
 async function secrets(stateDir: string): Promise<Secrets> {
@@ -69,7 +69,16 @@ async function secrets(stateDir: string): Promise<Secrets> {
   const kept = existsSync(file) ? (JSON.parse(await readFile(file, 'utf8')) as Partial<Secrets>) : {};
   const token = () => randomBytes(24).toString('hex');
   // A state folder from before a secret existed gets that one added; the others stay.
-  const made: Secrets = { databasePassword: token(), training: token(), appbuilder: token(), modelSwap: token(), admin: token(), ...kept };
+  const made: Secrets = {
+    databasePassword: token(),
+    storageAccessKey: `mlpl-${randomBytes(6).toString('hex')}`,
+    storageSecretKey: token(),
+    training: token(),
+    appbuilder: token(),
+    modelSwap: token(),
+    admin: token(),
+    ...kept,
+  };
   await writeFile(file, JSON.stringify(made, null, 2), { mode: 0o600 });
   return made;
 }
@@ -168,12 +177,12 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   });
   const storage = serverPart('storage', async () => {
     await mkdir(path.join(stateDir, 'storage'), { recursive: true });
-    return startS3rver({ dir: path.join(stateDir, 'storage'), port: ports.storage });
+    return startS3rver({ dir: path.join(stateDir, 'storage'), port: ports.storage, credentials: { accessKey: secret.storageAccessKey, secretKey: secret.storageSecretKey } });
   });
 
   const settings = {
     database: { host, port: ports.database, database: DATABASE, user: DATABASE_USER, password: secret.databasePassword } satisfies DatabaseSettings,
-    storage: { host, port: ports.storage, useSSL: false, ...S3RVER_CREDENTIALS, region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' } satisfies StorageSettings,
+    storage: { host, port: ports.storage, useSSL: false, accessKey: secret.storageAccessKey, secretKey: secret.storageSecretKey, region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' } satisfies StorageSettings,
   };
   const shared: Record<string, string> = {
     LOG_LEVEL: 'info',

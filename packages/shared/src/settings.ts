@@ -1,7 +1,12 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * Settings come from the environment and are validated once, at start-up. An `EnvReader`
  * collects every problem instead of stopping at the first, so a misconfigured service says
  * everything that is wrong in one message.
+ *
+ * Every setting may also be given as a file, Docker's secrets convention: `NAME_FILE=/run/secrets/x`
+ * when `NAME` is unset; the file's content is the value (trailing whitespace dropped).
  */
 export type Env = Readonly<Record<string, string | undefined>>;
 
@@ -14,24 +19,74 @@ export class SettingsError extends Error {
 
 type IntOptions = { default?: number; min?: number; max?: number };
 
+/** Secrets guard the database, the buckets, builds and rollbacks: long enough not to be guessed. */
+export const MIN_SECRET_LENGTH = 16;
+
+/**
+ * Values from examples and templates that must never reach a running service: anything that
+ * starts like `change-me`, and the obvious words (with digits or dashes after them).
+ */
+const PLACEHOLDER = /^(change[-_ ]?me|replace[-_ ]?me|(password|passwd|secret|token|admin|default|example|test)[-_0-9]*$)/i;
+
+export function isPlaceholder(value: string): boolean {
+  return PLACEHOLDER.test(value);
+}
+
 export class EnvReader {
   readonly #env: Env;
   readonly #problems: string[] = [];
+  /** Values read from `NAME_FILE`, by NAME: each file is read (and its problem reported) once. */
+  readonly #fromFiles = new Map<string, string | undefined>();
+  /** Names whose `NAME_FILE` was already reported as wrong: no second "is required" for them. */
+  readonly #failed = new Set<string>();
 
   constructor(env: Env) {
     this.#env = env;
   }
 
-  /** A value that is set but blank counts as unset, as compose passes `X=` for empty lines. */
-  #raw(name: string): string | undefined {
+  #fromEnv(name: string): string | undefined {
     const value = this.#env[name];
     return value === undefined || value.trim() === '' ? undefined : value.trim();
+  }
+
+  /**
+   * A value that is set but blank counts as unset, as compose passes `X=` for empty lines.
+   * Unset, it may come from the file `NAME_FILE` names.
+   */
+  #raw(name: string): string | undefined {
+    const value = this.#fromEnv(name);
+    const file = this.#fromEnv(`${name}_FILE`);
+    if (file === undefined) return value;
+    if (this.#fromFiles.has(name)) return this.#fromFiles.get(name);
+    let read: string | undefined;
+    if (value !== undefined) {
+      this.#fail(name, `set ${name} or ${name}_FILE, not both`);
+      read = value;
+    } else {
+      try {
+        read = readFileSync(file, 'utf8').trimEnd();
+        if (read === '') {
+          this.#fail(name, `${name}_FILE names ${file}, which is empty`);
+          read = undefined;
+        }
+      } catch (error) {
+        const reason = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+        this.#fail(name, `${name}_FILE names ${file}, which cannot be read (${reason})`);
+      }
+    }
+    this.#fromFiles.set(name, read);
+    return read;
+  }
+
+  #fail(name: string, problem: string): void {
+    this.#failed.add(name);
+    this.#problems.push(problem);
   }
 
   string(name: string, fallback?: string): string {
     const value = this.#raw(name) ?? fallback;
     if (value === undefined) {
-      this.#problems.push(`${name} is required`);
+      if (!this.#failed.has(name)) this.#problems.push(`${name} is required`);
       return '';
     }
     return value;
@@ -44,7 +99,7 @@ export class EnvReader {
   int(name: string, options: IntOptions = {}): number {
     const raw = this.#raw(name);
     if (raw === undefined) {
-      if (options.default === undefined) this.#problems.push(`${name} is required`);
+      if (options.default === undefined && !this.#failed.has(name)) this.#problems.push(`${name} is required`);
       return options.default ?? 0;
     }
     if (!/^-?\d+$/.test(raw)) {
@@ -63,7 +118,7 @@ export class EnvReader {
   number(name: string, options: IntOptions = {}): number {
     const raw = this.#raw(name);
     if (raw === undefined) {
-      if (options.default === undefined) this.#problems.push(`${name} is required`);
+      if (options.default === undefined && !this.#failed.has(name)) this.#problems.push(`${name} is required`);
       return options.default ?? 0;
     }
     if (!/^-?(\d+\.?\d*|\.\d+)$/.test(raw)) {
@@ -105,11 +160,31 @@ export class EnvReader {
     return fallback;
   }
 
-  /** A required secret of at least `minLength` characters (bearer tokens). */
-  token(name: string, minLength = 16): string {
+  /**
+   * A password, key or bearer token: required, at least MIN_SECRET_LENGTH characters, and not
+   * a placeholder left from an example.
+   */
+  secret(name: string): string {
     const value = this.string(name);
-    if (value !== '' && value.length < minLength) this.#problems.push(`${name} must be at least ${minLength} characters`);
+    if (value !== '') this.#checkSecret(name, value);
     return value;
+  }
+
+  /** A secret that may be left unset (undefined: the feature it guards is off); checked like `secret` when set. */
+  optionalSecret(name: string): string | undefined {
+    const value = this.#raw(name);
+    if (value !== undefined) this.#checkSecret(name, value);
+    return value;
+  }
+
+  #checkSecret(name: string, value: string): void {
+    if (isPlaceholder(value)) {
+      this.#problems.push(
+        `${name} is a placeholder; set it (or ${name}_FILE) to a random value of at least ${MIN_SECRET_LENGTH} characters, e.g. the output of \`openssl rand -hex 24\``,
+      );
+    } else if (value.length < MIN_SECRET_LENGTH) {
+      this.#problems.push(`${name} must be at least ${MIN_SECRET_LENGTH} characters`);
+    }
   }
 
   /** Lets a caller add a problem that spans several variables. */
@@ -138,7 +213,7 @@ export function readDatabaseSettings(env: EnvReader): DatabaseSettings {
     port: env.port('DATABASE_PORT', 3306),
     database: env.string('MYSQL_DATABASE', 'mlpl'),
     user: env.string('MYSQL_USER'),
-    password: env.string('MYSQL_PASSWORD'),
+    password: env.secret('MYSQL_PASSWORD'),
   };
 }
 
@@ -162,7 +237,7 @@ export function readStorageSettings(env: EnvReader): StorageSettings {
     port: env.port('STORAGE_PORT', 9000),
     useSSL: env.bool('STORAGE_USE_SSL', false),
     accessKey: env.string('STORAGE_ACCESS_KEY'),
-    secretKey: env.string('STORAGE_SECRET_KEY'),
+    secretKey: env.secret('STORAGE_SECRET_KEY'),
     region: env.string('STORAGE_REGION', 'us-east-1'),
     imagesBucket: env.string('STORAGE_IMAGES_BUCKET', 'images'),
     modelsBucket: env.string('STORAGE_MODELS_BUCKET', 'models'),

@@ -312,7 +312,7 @@ describe('appbuilder against a real Docker engine', () => {
     const hostPort = await freePort();
     // Its database and storage are unreachable from the bridge (127.0.0.1:1 inside it): the
     // webapp serves predictions all the same, which is all the gate asks of it.
-    const unreachable = ['DATABASE_HOST=127.0.0.1', 'DATABASE_PORT=1', 'MYSQL_USER=u', 'MYSQL_PASSWORD=p', 'STORAGE_HOST=127.0.0.1', 'STORAGE_PORT=1', 'STORAGE_ACCESS_KEY=a', 'STORAGE_SECRET_KEY=s'];
+    const unreachable = ['DATABASE_HOST=127.0.0.1', 'DATABASE_PORT=1', 'MYSQL_USER=u', 'MYSQL_PASSWORD=database-password-0123', 'STORAGE_HOST=127.0.0.1', 'STORAGE_PORT=1', 'STORAGE_ACCESS_KEY=a', 'STORAGE_SECRET_KEY=storage-secret-key-0123'];
     const id = await createContainer(docker, {
       name,
       Image: `${repo}:pretrained-1`,

@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import { SettingsError } from '@mlpl/shared';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
 
-const REQUIRED = { MYSQL_USER: 'u', MYSQL_PASSWORD: 'p', APPBUILDER_TOKEN: 'appbuilder-token-0123' };
+const REQUIRED = { MYSQL_USER: 'u', MYSQL_PASSWORD: 'database-password-0123', APPBUILDER_TOKEN: 'appbuilder-token-0123' };
 
 describe('appbuilder settings', () => {
   test('when only the account and token are given, then the defaults match compose', () => {
@@ -68,12 +68,16 @@ describe('appbuilder settings', () => {
     );
   });
 
-  test('when ADMIN_TOKEN is set, then deployments accept it; a short one is named', () => {
+  test('when ADMIN_TOKEN is set, then deployments accept it; a short one or a placeholder is named', () => {
     assert.equal(loadAppbuilderSettings(REQUIRED).adminToken, undefined);
     assert.equal(loadAppbuilderSettings({ ...REQUIRED, ADMIN_TOKEN: 'admin-token-0123456' }).adminToken, 'admin-token-0123456');
     assert.throws(
       () => loadAppbuilderSettings({ ...REQUIRED, ADMIN_TOKEN: 'short' }),
       (error: unknown) => error instanceof SettingsError && error.problems.includes('ADMIN_TOKEN must be at least 16 characters'),
+    );
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, ADMIN_TOKEN: 'change-me-admin-token' }),
+      (error: unknown) => error instanceof SettingsError && error.problems.length === 1 && /^ADMIN_TOKEN is a placeholder/.test(error.problems[0] ?? ''),
     );
   });
 

@@ -58,8 +58,8 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
   const settings: AppbuilderSettings = {
     host: reader.string('APPBUILDER_HOST', '0.0.0.0'),
     port: reader.port('APPBUILDER_PORT', 5000),
-    token: reader.token('APPBUILDER_TOKEN'),
-    adminToken: reader.optionalString('ADMIN_TOKEN'),
+    token: reader.secret('APPBUILDER_TOKEN'),
+    adminToken: reader.optionalSecret('ADMIN_TOKEN'),
     webappImage: reader.string('WEBAPP_IMAGE', 'mywebapp'),
     webappBaseImage: reader.optionalString('WEBAPP_BASE_IMAGE'),
     webappContainer: reader.string('WEBAPP_CONTAINER', 'mlpl-webapp'),
@@ -81,13 +81,12 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),
   };
-  if (settings.adminToken !== undefined && settings.adminToken.length < 16) reader.problem('ADMIN_TOKEN must be at least 16 characters');
   if (!REPOSITORY.test(settings.webappImage)) reader.problem(`WEBAPP_IMAGE must be an image repository name, got "${settings.webappImage}"`);
   if (settings.registry !== undefined && !REGISTRY.test(settings.registry)) reader.problem(`LOCAL_REGISTRY must be host[:port], got "${settings.registry}"`);
   if (settings.target === 'process') {
     const webappUrl = reader.string('WEBAPP_URL', 'http://127.0.0.1:5050').replace(/\/+$/, '');
     if (!/^https?:\/\/[^/]+$/.test(webappUrl)) reader.problem(`WEBAPP_URL must be http(s)://host[:port], got "${webappUrl}"`);
-    settings.process = { modelsRoot: path.resolve(reader.string('MODELS_ROOT')), webappUrl, swapToken: reader.token('MODEL_SWAP_TOKEN') };
+    settings.process = { modelsRoot: path.resolve(reader.string('MODELS_ROOT')), webappUrl, swapToken: reader.secret('MODEL_SWAP_TOKEN') };
   }
   reader.done();
   return settings;

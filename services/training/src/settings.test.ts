@@ -6,9 +6,9 @@ import { DEFAULT_DATA_DIR, DEFAULT_PRETRAINED_DIR, loadTrainingSettings, parseCl
 
 const REQUIRED = {
   MYSQL_USER: 'u',
-  MYSQL_PASSWORD: 'p',
+  MYSQL_PASSWORD: 'database-password-0123',
   STORAGE_ACCESS_KEY: 'a',
-  STORAGE_SECRET_KEY: 's',
+  STORAGE_SECRET_KEY: 'storage-secret-key-0123',
   TRAINING_TOKEN: 'training-token-0123',
   APPBUILDER_TOKEN: 'appbuilder-token-0123',
 };
@@ -94,6 +94,13 @@ describe('training settings', () => {
         'STORAGE_ACCESS_KEY is required',
         'STORAGE_SECRET_KEY is required',
       ],
+    );
+  });
+
+  test('when a token is a placeholder, then the error names it', () => {
+    assert.deepEqual(
+      problems({ ...REQUIRED, TRAINING_TOKEN: 'change-me-training-token', APPBUILDER_TOKEN: 'changeme' }).map((p) => p.split(';')[0]),
+      ['TRAINING_TOKEN is a placeholder', 'APPBUILDER_TOKEN is a placeholder'],
     );
   });
 });

@@ -47,9 +47,6 @@ const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..
 export const DEFAULT_PRETRAINED_DIR = path.join(REPO_ROOT, 'pretrained');
 export const DEFAULT_DATA_DIR = path.join(REPO_ROOT, '.cache', 'training');
 
-/** Tokens guard a build and a training run: long enough not to be guessed. */
-export const MIN_TOKEN_LENGTH = 16;
-
 /**
  * `0-9`, `3,5,8` or a mix (`0-4,7`): the classes to learn. At least two, or there is nothing
  * to tell apart. Returns the sorted classes, or a string saying what is wrong.
@@ -89,7 +86,7 @@ export function loadTrainingSettings(env: Env): TrainingSettings {
   const settings: TrainingSettings = {
     host: reader.string('TRAINING_HOST', '0.0.0.0'),
     port: reader.port('TRAINING_PORT', 5001),
-    token: reader.token('TRAINING_TOKEN', MIN_TOKEN_LENGTH),
+    token: reader.secret('TRAINING_TOKEN'),
     schedule: typeof schedule === 'string' ? { expression: '', description: '' } : schedule,
     threshold: reader.int('TRAINING_THRESHOLD', { default: 10, min: 1, max: 1_000_000 }),
     classThreshold: reader.optionalInt('TRAINING_CLASS_THRESHOLD', { min: 1, max: 1_000_000 }),
@@ -109,7 +106,7 @@ export function loadTrainingSettings(env: Env): TrainingSettings {
     pretrainedDir: reader.string('PRETRAINED_DIR', DEFAULT_PRETRAINED_DIR),
     appbuilder: {
       url: httpUrl(reader, 'APPBUILDER_URL', 'http://appbuilder:5000/'),
-      token: reader.token('APPBUILDER_TOKEN', MIN_TOKEN_LENGTH),
+      token: reader.secret('APPBUILDER_TOKEN'),
       timeoutMs: reader.int('APPBUILDER_TIMEOUT_MS', { default: DEFAULT_APPBUILDER_TIMEOUT_MS, min: 1000, max: 3_600_000 }),
     },
     tfjsBackend: reader.oneOf('TFJS_BACKEND', TF_BACKEND_PREFERENCES, 'auto'),

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
@@ -38,6 +40,33 @@ describe('webapp main', () => {
     assert.equal(stderr.match(/invalid settings/g)?.length, 1, 'one message');
   });
 
+  it('when secrets come from files, one missing, one a placeholder and one short, then it exits 78 naming each', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlpl-webapp-main-'));
+    try {
+      const placeholder = path.join(dir, 'storage_secret_key');
+      writeFileSync(placeholder, 'change-me-storage-secret\n');
+      const missing = path.join(dir, 'mysql_password');
+      const { code, stderr } = await runMain({ MYSQL_USER: 'u', MYSQL_PASSWORD_FILE: missing, STORAGE_ACCESS_KEY: 'a', STORAGE_SECRET_KEY_FILE: placeholder, ADMIN_TOKEN: 'short' });
+      assert.equal(code, 78);
+      for (const expected of [
+        `MYSQL_PASSWORD_FILE names ${missing}, which cannot be read (ENOENT)`,
+        'STORAGE_SECRET_KEY is a placeholder',
+        'ADMIN_TOKEN must be at least 16 characters',
+      ]) {
+        assert.ok(stderr.includes(expected), `${expected} in\n${stderr}`);
+      }
+      assert.ok(!stderr.includes('change-me-storage-secret'), 'the value itself is not printed');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('when a secret is set both ways, then it exits 78 saying to set one', async () => {
+    const { code, stderr } = await runMain({ MYSQL_USER: 'u', MYSQL_PASSWORD: 'database-password-0123', MYSQL_PASSWORD_FILE: '/run/secrets/mysql_password', STORAGE_ACCESS_KEY: 'a', STORAGE_SECRET_KEY: 'storage-secret-key-0123' });
+    assert.equal(code, 78);
+    assert.match(stderr, /set MYSQL_PASSWORD or MYSQL_PASSWORD_FILE, not both/);
+  });
+
   it('when the database and storage cannot be reached at start, then it serves predictions at once, is not ready, and stops promptly', async () => {
     const port = await freePort();
     // Nothing listens on port 1 of loopback: both are refused at once, and retried in the background.
@@ -51,11 +80,11 @@ describe('webapp main', () => {
         DATABASE_HOST: '127.0.0.1',
         DATABASE_PORT: '1',
         MYSQL_USER: 'u',
-        MYSQL_PASSWORD: 'p',
+        MYSQL_PASSWORD: 'database-password-0123',
         STORAGE_HOST: '127.0.0.1',
         STORAGE_PORT: '1',
         STORAGE_ACCESS_KEY: 'a',
-        STORAGE_SECRET_KEY: 's',
+        STORAGE_SECRET_KEY: 'storage-secret-key-0123',
       },
       stdio: ['ignore', 'ignore', 'ignore'],
     });

@@ -5,7 +5,7 @@ import { SettingsError } from '@mlpl/shared';
 import type { Env } from '@mlpl/shared';
 import { DEFAULT_MODEL_DIR, loadWebappSettings } from './settings.js';
 
-const ACCOUNTS = { MYSQL_USER: 'u', MYSQL_PASSWORD: 'p', STORAGE_ACCESS_KEY: 'a', STORAGE_SECRET_KEY: 's' };
+const ACCOUNTS = { MYSQL_USER: 'u', MYSQL_PASSWORD: 'database-password-0123', STORAGE_ACCESS_KEY: 'a', STORAGE_SECRET_KEY: 'storage-secret-key-0123' };
 const SWAP_TOKEN = 'a-token-of-24-characters';
 
 function problems(env: Env): readonly string[] {
@@ -20,7 +20,7 @@ function problems(env: Env): readonly string[] {
 
 describe('webapp settings', () => {
   it('when only the accounts are given, then the defaults serve the pretrained model on 5050', () => {
-    const settings = loadWebappSettings({ MYSQL_USER: 'u', MYSQL_PASSWORD: 'p', STORAGE_ACCESS_KEY: 'a', STORAGE_SECRET_KEY: 's' });
+    const settings = loadWebappSettings(ACCOUNTS);
     assert.equal(settings.port, 5050);
     assert.equal(settings.host, '0.0.0.0');
     assert.equal(settings.modelDir, DEFAULT_MODEL_DIR);
@@ -34,10 +34,7 @@ describe('webapp settings', () => {
 
   it('when limits are given, then they are used', () => {
     const settings = loadWebappSettings({
-      MYSQL_USER: 'u',
-      MYSQL_PASSWORD: 'p',
-      STORAGE_ACCESS_KEY: 'a',
-      STORAGE_SECRET_KEY: 's',
+      ...ACCOUNTS,
       MAX_UPLOAD_BYTES: '2048',
       MAX_IMAGE_PIXELS: '1000000',
       MODEL_DIR: '/models/v3',

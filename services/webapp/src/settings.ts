@@ -42,18 +42,16 @@ export function loadWebappSettings(env: Env): WebappSettings {
     maxConcurrentDecodes: reader.int('MAX_CONCURRENT_DECODES', { default: 4, min: 1, max: 64 }),
     tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
     modelSwap: undefined,
-    adminToken: reader.optionalString('ADMIN_TOKEN'),
+    adminToken: reader.optionalSecret('ADMIN_TOKEN'),
     appbuilderUrl: reader.string('APPBUILDER_URL', 'http://appbuilder:5000'),
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),
     storage: readStorageSettings(reader),
   };
-  if (settings.adminToken !== undefined && settings.adminToken.length < 16) reader.problem('ADMIN_TOKEN must be at least 16 characters');
   if (!/^https?:\/\/[^/]+\/?$/.test(settings.appbuilderUrl)) reader.problem(`APPBUILDER_URL must be http(s)://host[:port], got "${settings.appbuilderUrl}"`);
-  const swapToken = reader.optionalString('MODEL_SWAP_TOKEN');
+  const swapToken = reader.optionalSecret('MODEL_SWAP_TOKEN');
   const modelsRoot = reader.optionalString('MODELS_ROOT');
   if (swapToken !== undefined) {
-    if (swapToken.length < 16) reader.problem('MODEL_SWAP_TOKEN must be at least 16 characters');
     if (modelsRoot === undefined) reader.problem('MODELS_ROOT is required when MODEL_SWAP_TOKEN is set');
     else settings.modelSwap = { modelsRoot: path.resolve(modelsRoot), token: swapToken };
   } else if (modelsRoot !== undefined) {

@@ -1,4 +1,5 @@
 import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -26,6 +27,14 @@ export type RunningServer = {
 export type MariaDbServer = RunningServer & { rootUser: string; user: string; password: string };
 
 const execFileAsync = promisify(execFile);
+
+/**
+ * The services refuse secrets shorter than 16 characters or that look like placeholders, so the
+ * test servers get random ones too: made once per process, so a server restarted on its folder
+ * within a test (the fault tests) keeps the credentials the services already hold.
+ */
+const randomSecret = () => randomBytes(24).toString('base64url');
+const TEST_DATABASE_PASSWORD = randomSecret();
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -76,13 +85,14 @@ export async function stopChild(child: ChildProcess, timeoutMs = 10_000): Promis
 /**
  * Starts MariaDB on 127.0.0.1. With `dir` holding an earlier data folder the data is kept
  * (the local stack); without, a fresh folder is made and removed on stop (tests).
- * Creates `user`@'%' with all privileges, so services never connect as root.
+ * Creates `user`@'%' with all privileges, so services never connect as root, and sets its
+ * password to `password` (default: this process's random one) on every start.
  */
 export async function startMariaDb(options: { dir?: string; port?: number; user?: string; password?: string } = {}): Promise<MariaDbServer> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'mlpl-mariadb-')));
   const user = options.user ?? 'mlpl';
-  const password = options.password ?? 'mlpl-test-password';
+  const password = options.password ?? TEST_DATABASE_PASSWORD;
   const asRoot = isRoot() ? ['--user=root'] : [];
   if (!existsSync(path.join(dir, 'mysql'))) {
     await execFileAsync(findBinary('mariadb-install-db'), [
@@ -128,6 +138,7 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
     const connection = await rootConnection();
     try {
       await connection.query('CREATE USER IF NOT EXISTS ?@? IDENTIFIED BY ?', [user, '%', password]);
+      await connection.query('ALTER USER ?@? IDENTIFIED BY ?', [user, '%', password]);
       await connection.query('GRANT ALL PRIVILEGES ON *.* TO ?@? WITH GRANT OPTION', [user, '%']);
     } finally {
       await connection.end();
@@ -153,17 +164,45 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
 
 export type S3Server = RunningServer & { accessKey: string; secretKey: string };
 
-/** s3rver's fixed credentials: it accepts only these. */
-export const S3RVER_CREDENTIALS = { accessKey: 'S3RVER', secretKey: 'S3RVER' } as const;
+/** This process's storage account on s3rver: random, made once (see TEST_DATABASE_PASSWORD). */
+export const S3RVER_CREDENTIALS: { readonly accessKey: string; readonly secretKey: string } = {
+  accessKey: `mlpl-test-${randomBytes(6).toString('hex')}`,
+  secretKey: randomSecret(),
+};
 
-export async function startS3rver(options: { dir?: string; port?: number } = {}): Promise<S3Server> {
+/**
+ * s3rver knows one key pair, S3RVER/S3RVER, built in: too short for the services. Its account
+ * registry takes more, so the child registers `credentials` on its dummy account before its
+ * command line starts, and revokes the built-in pair (nothing may still use it). The key pair
+ * travels in the environment, not on the command line.
+ */
+function s3rverLauncher(): string {
+  const require = createRequire(import.meta.url);
+  const account = JSON.stringify(require.resolve('s3rver/lib/models/account.js'));
+  const bin = JSON.stringify(require.resolve('s3rver/bin/s3rver.js'));
+  return [
+    `const { DUMMY_ACCOUNT } = require(${account});`,
+    `DUMMY_ACCOUNT.revokeAccessKey('S3RVER');`,
+    `DUMMY_ACCOUNT.createKeyPair(process.env.MLPL_S3RVER_ACCESS_KEY, process.env.MLPL_S3RVER_SECRET_KEY);`,
+    `delete process.env.MLPL_S3RVER_SECRET_KEY;`,
+    `require(${bin});`,
+  ].join('\n');
+}
+
+export async function startS3rver(options: { dir?: string; port?: number; credentials?: { accessKey: string; secretKey: string } } = {}): Promise<S3Server> {
   const ownDir = options.dir === undefined;
   const dir = options.dir ?? (await mkdtemp(path.join(os.tmpdir(), 'mlpl-s3rver-')));
-  const bin = createRequire(import.meta.url).resolve('s3rver/bin/s3rver.js');
+  const credentials = options.credentials ?? S3RVER_CREDENTIALS;
+  // `node -e <code> <args>`: process.argv is [node, ...args], so s3rver's command line parser
+  // takes the first one for its script and reads the options after it.
   const child = spawn(
     process.execPath,
-    [bin, '--directory', dir, '--address', '127.0.0.1', '--port', String(options.port ?? 0), '--silent'],
-    { stdio: ['ignore', 'pipe', 'pipe'], detached: true },
+    ['-e', s3rverLauncher(), 's3rver', '--directory', dir, '--address', '127.0.0.1', '--port', String(options.port ?? 0), '--silent'],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      env: { ...process.env, MLPL_S3RVER_ACCESS_KEY: credentials.accessKey, MLPL_S3RVER_SECRET_KEY: credentials.secretKey },
+    },
   );
   let output = '';
   const port = await new Promise<number>((resolve, reject) => {
@@ -193,7 +232,8 @@ export async function startS3rver(options: { dir?: string; port?: number } = {})
     port,
     dir,
     process: child,
-    ...S3RVER_CREDENTIALS,
+    accessKey: credentials.accessKey,
+    secretKey: credentials.secretKey,
     async stop() {
       await stopChild(child);
       if (ownDir) await rm(dir, { recursive: true, force: true });
