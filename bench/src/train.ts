@@ -12,7 +12,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { createPool, createStorage, ensureBuckets, initTf, loadModelBundle, migrate, PREPROCESSING_VERSION, readBundleDir, selectDigits } from '@mlpl/shared';
 import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import { startAppbuilderStub } from '@mlpl/training/appbuilder-stub';

@@ -1,6 +1,8 @@
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
-import { digitTensors, initTf, loadModelBundle, loadPackagedMnist, PREPROCESSING_VERSION, readBundleDir, renderDigitPng } from '@mlpl/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import { digitTensors, initTf, loadModelBundle, PREPROCESSING_VERSION, readBundleDir } from '@mlpl/shared';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
+import { renderDigitPng } from '@mlpl/shared/testing';
 import { REPO_ROOT, waitUntil } from './service-process.js';
 import type { Stack } from './stack.js';
 
@@ -58,7 +60,7 @@ export async function findMisclassified(webapp: string, count: number): Promise<
   const misses: number[] = [];
   try {
     const { xs, ys } = digitTensors(digits.images, digits.labels);
-    const predicted = tf.tidy(() => (model.predict(xs) as tf.Tensor).argMax(1).dataSync());
+    const predicted = tf.tidy(() => tf.argMax(model.predict(xs) as tf.Tensor, 1).dataSync());
     tf.dispose([xs, ys]);
     for (let i = 0; i < digits.count; i++) if (predicted[i] !== digits.labels[i]) misses.push(i);
   } finally {

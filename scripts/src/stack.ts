@@ -17,7 +17,7 @@ import { REPO_ROOT, rssOf, ServiceProcess, waitUntil } from './service-process.j
  * processes. `deploy: 'process'` (no Docker engine needed): the webapp is a process serving
  * `<stateDir>/models/current`, and the appbuilder deploys a version by writing its folder and
  * asking the webapp to swap. `deploy: 'docker'`: the webapp is a container built from its
- * Dockerfile (host networking), and the appbuilder builds and replaces it as under compose.
+ * Dockerfile (target webapp, host networking), and the appbuilder builds and replaces it as under compose.
  */
 export type StackOptions = {
   stateDir: string;
@@ -226,7 +226,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     const repo = options.docker?.repo ?? 'mlpl-stack/mywebapp';
     const container = options.docker?.container ?? 'mlpl-stack-webapp';
     if ((await inspectContainer(docker, container)) === undefined) {
-      say('building the webapp image (scripts/make-base-image.sh, then services/webapp/Dockerfile; cached after the first time)');
+      say('building the webapp image (scripts/make-base-image.sh, then the root Dockerfile, target webapp; cached after the first time)');
       await tagImage(docker, await buildWebappImage(), repo, 'latest');
     }
     webapp = dockerWebapp(docker, {

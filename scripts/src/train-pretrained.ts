@@ -5,7 +5,8 @@ import { writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   CNN_DEFAULTS,
   MNIST_CLASSES,
@@ -18,7 +19,6 @@ import {
   disposeModel,
   initTf,
   loadModelBundle,
-  loadPackagedMnist,
   readBundleDir,
   selectDigits,
   seededRandom,
@@ -27,6 +27,7 @@ import {
   writeBundleDir,
 } from '@mlpl/shared';
 import type { ClassMetrics, DigitSet, ModelMetadata, TfBackendName } from '@mlpl/shared';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 
 const SEED = 42;
 const EPOCHS = 15;
@@ -68,11 +69,11 @@ type Evaluation = {
 };
 
 /** Confusion matrix rows are true classes, columns predicted ones. */
-function evaluate(model: tf.LayersModel, set: DigitSet): Evaluation {
+function evaluate(model: tfl.LayersModel, set: DigitSet): Evaluation {
   const { probabilities, predicted } = tf.tidy(() => {
     const { xs } = digitTensors(set.images, set.labels);
     const output = model.predict(xs, { batchSize: 256 }) as tf.Tensor2D;
-    return { probabilities: output.dataSync() as Float32Array, predicted: output.argMax(1).dataSync() as Int32Array };
+    return { probabilities: output.dataSync() as Float32Array, predicted: tf.argMax(output, 1).dataSync() as Int32Array };
   });
   const confusionMatrix = Array.from({ length: MNIST_CLASSES }, () => new Array<number>(MNIST_CLASSES).fill(0));
   let loss = 0;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { CNN_INPUT_NAME, createModel, disposeModel } from './cnn.js';
 import { initTf } from './tf-backend.js';
 
@@ -22,7 +23,7 @@ describe('createModel', () => {
     const a = createModel({ seed: 7 });
     const b = createModel({ seed: 7 });
     const c = createModel({ seed: 8 });
-    const first = (m: tf.LayersModel) => m.getWeights()[0]?.dataSync();
+    const first = (m: tfl.LayersModel) => m.getWeights()[0]?.dataSync();
     assert.deepEqual(first(a), first(b));
     assert.notDeepEqual(first(a), first(c));
     [a, b, c].forEach(disposeModel);
@@ -32,9 +33,9 @@ describe('createModel', () => {
     const before = tf.memory().numTensors;
     const model = createModel({ learningRate: 0.01 });
     const xs = tf.zeros([4, 28, 28, 1]);
-    const ys = tf.tidy(() => tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 10).toFloat());
+    const ys = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d([0, 1, 2, 3], 'int32'), 10), 'float32'));
     await model.trainOnBatch(xs, ys);
-    const probabilities = tf.tidy(() => (model.predict(xs) as tf.Tensor).sum(1).dataSync());
+    const probabilities = tf.tidy(() => tf.sum(model.predict(xs) as tf.Tensor, 1).dataSync());
     assert.ok(probabilities.every((p) => Math.abs(p - 1) < 1e-5));
     tf.dispose([xs, ys]);
     disposeModel(model);

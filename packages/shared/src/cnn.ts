@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 
 /** The model reads one 28×28 grey image, values in [0, 1], white ink on black. */
 export const CNN_INPUT_NAME = 'image';
@@ -24,31 +25,31 @@ export const CNN_DEFAULTS = { seed: 42, learningRate: 0.001, dropoutRate: 0.25 }
  * in × out channels × kernel area of the second convolution: 5×5/32 → 5×5/64 trains at about
  * 100 images/s there, this at about 300–600, and still reaches ~98–99 % on MNIST.
  */
-export function createModel(options: CnnOptions = {}): tf.LayersModel {
+export function createModel(options: CnnOptions = {}): tfl.LayersModel {
   const seed = options.seed ?? CNN_DEFAULTS.seed;
   const learningRate = options.learningRate ?? CNN_DEFAULTS.learningRate;
   const dropoutRate = options.dropoutRate ?? CNN_DEFAULTS.dropoutRate;
-  const kernel = (offset: number) => tf.initializers.glorotUniform({ seed: seed + offset });
+  const kernel = (offset: number) => tfl.initializers.glorotUniform({ seed: seed + offset });
 
-  const image = tf.input({ shape: [...CNN_INPUT_SHAPE], name: CNN_INPUT_NAME });
-  const conv1 = tf.layers
+  const image = tfl.input({ shape: [...CNN_INPUT_SHAPE], name: CNN_INPUT_NAME });
+  const conv1 = tfl.layers
     .conv2d({ name: 'conv1', filters: 16, kernelSize: 5, activation: 'relu', kernelInitializer: kernel(1) })
     .apply(image);
-  const pool1 = tf.layers.maxPooling2d({ name: 'pool1', poolSize: 2 }).apply(conv1);
-  const conv2 = tf.layers
+  const pool1 = tfl.layers.maxPooling2d({ name: 'pool1', poolSize: 2 }).apply(conv1);
+  const conv2 = tfl.layers
     .conv2d({ name: 'conv2', filters: 32, kernelSize: 3, activation: 'relu', kernelInitializer: kernel(2) })
     .apply(pool1);
-  const pool2 = tf.layers.maxPooling2d({ name: 'pool2', poolSize: 2 }).apply(conv2);
-  const flat = tf.layers.flatten({ name: 'flatten' }).apply(pool2);
-  const dropped = tf.layers.dropout({ name: 'dropout', rate: dropoutRate }).apply(flat);
-  const hidden = tf.layers
+  const pool2 = tfl.layers.maxPooling2d({ name: 'pool2', poolSize: 2 }).apply(conv2);
+  const flat = tfl.layers.flatten({ name: 'flatten' }).apply(pool2);
+  const dropped = tfl.layers.dropout({ name: 'dropout', rate: dropoutRate }).apply(flat);
+  const hidden = tfl.layers
     .dense({ name: 'dense1', units: 128, activation: 'relu', kernelInitializer: kernel(3) })
     .apply(dropped);
-  const probabilities = tf.layers
+  const probabilities = tfl.layers
     .dense({ name: CNN_OUTPUT_NAME, units: CNN_NUM_CLASSES, activation: 'softmax', kernelInitializer: kernel(4) })
-    .apply(hidden) as tf.SymbolicTensor;
+    .apply(hidden) as tfl.SymbolicTensor;
 
-  const model = tf.model({ name: 'mnist_cnn', inputs: image, outputs: probabilities });
+  const model = tfl.model({ name: 'mnist_cnn', inputs: image, outputs: probabilities });
   model.compile({
     optimizer: tf.train.adam(learningRate),
     loss: 'categoricalCrossentropy',
@@ -61,7 +62,7 @@ export function createModel(options: CnnOptions = {}): tf.LayersModel {
  * `createModel` hands Adam to the model as an instance, which tfjs-layers does not count as
  * owned, so `model.dispose()` alone would leave the optimiser's moment tensors behind.
  */
-export function disposeModel(model: tf.LayersModel): void {
+export function disposeModel(model: tfl.LayersModel): void {
   const optimizer = model.optimizer as tf.Optimizer | undefined;
   model.dispose();
   optimizer?.dispose();

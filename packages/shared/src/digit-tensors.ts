@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
-import { MNIST_CLASSES, MNIST_IMAGE_SIZE, MNIST_PIXELS } from './mnist-package.js';
+import * as tf from '@tensorflow/tfjs-core';
+import { MNIST_CLASSES, MNIST_IMAGE_SIZE, MNIST_PIXELS } from './digit-set.js';
 
 /** mulberry32: a small seeded generator, so samples, orders and shifts repeat run to run. */
 export function seededRandom(seed: number): () => number {
@@ -33,6 +33,6 @@ export function copyShiftedDigit(source: Float32Array, index: number, out: Float
 export function digitTensors(images: Float32Array, labels: Uint8Array): { xs: tf.Tensor4D; ys: tf.Tensor2D } {
   return tf.tidy(() => ({
     xs: tf.tensor4d(images, [labels.length, MNIST_IMAGE_SIZE, MNIST_IMAGE_SIZE, 1]),
-    ys: tf.oneHot(tf.tensor1d(labels, 'int32'), MNIST_CLASSES).toFloat() as tf.Tensor2D,
+    ys: tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), MNIST_CLASSES), 'float32') as tf.Tensor2D,
   }));
 }

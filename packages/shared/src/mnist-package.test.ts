@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { MNIST_PIXELS, countByClass, loadPackagedMnist, selectDigits, splitHeldOut } from './mnist-package.js';
+import { MNIST_PIXELS, countByClass, selectDigits, splitHeldOut } from './digit-set.js';
+import { loadPackagedMnist } from './mnist-package.js';
 
 describe('packaged MNIST', () => {
   const set = loadPackagedMnist();

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { createModel, disposeModel } from './cnn.js';
 import { BundleError, loadModelBundle, readBundleDir, serializeModel, writeBundleDir } from './model-bundle.js';
 import type { ModelBundleFiles, ModelMetadata } from './model-bundle.js';
@@ -43,7 +44,7 @@ async function rejection(files: ModelBundleFiles): Promise<BundleError> {
 }
 
 describe('model bundle', () => {
-  let model: tf.LayersModel;
+  let model: tfl.LayersModel;
   let files: ModelBundleFiles;
   before(async () => {
     await initTf('auto');
@@ -93,7 +94,7 @@ describe('model bundle', () => {
   }
 
   it('when the model does not take 28×28×1 to 10 classes, then it is refused as unservable', async () => {
-    const other = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [32, 32, 1] }), tf.layers.dense({ units: 10, activation: 'softmax' })] });
+    const other = tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: [32, 32, 1] }), tfl.layers.dense({ units: 10, activation: 'softmax' })] });
     const otherFiles = await serializeModel(other, metadata());
     other.dispose();
     const before = tf.memory().numTensors;

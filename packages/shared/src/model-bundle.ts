@@ -1,6 +1,7 @@
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 
 /**
  * A model bundle is three files: a tfjs LayersModel (`model.json` + `weights.bin`) and
@@ -66,7 +67,7 @@ const OUTPUT_SHAPE = [null, 10];
 
 const BYTES_PER_ELEMENT: Readonly<Record<string, number>> = { float32: 4, int32: 4, bool: 1, uint8: 1, float16: 2, uint16: 2 };
 
-export async function serializeModel(model: tf.LayersModel, metadata: ModelMetadata): Promise<ModelBundleFiles> {
+export async function serializeModel(model: tfl.LayersModel, metadata: ModelMetadata): Promise<ModelBundleFiles> {
   let files: ModelBundleFiles | undefined;
   await model.save(
     tf.io.withSaveHandler(async (artifacts) => {
@@ -193,16 +194,16 @@ export function parseMetadata(bytes: Buffer, expectedPreprocessingVersion: numbe
 export async function loadModelBundle(
   files: ModelBundleFiles,
   expectedPreprocessingVersion: number,
-): Promise<{ model: tf.LayersModel; metadata: ModelMetadata }> {
+): Promise<{ model: tfl.LayersModel; metadata: ModelMetadata }> {
   const modelJson = parseModelJson(files);
   const metadata = parseMetadata(files.metadataJson, expectedPreprocessingVersion);
-  let model: tf.LayersModel;
+  let model: tfl.LayersModel;
   try {
     const weightData = files.weightsBin.buffer.slice(
       files.weightsBin.byteOffset,
       files.weightsBin.byteOffset + files.weightsBin.byteLength,
     ) as ArrayBuffer;
-    model = await tf.loadLayersModel(
+    model = await tfl.loadLayersModel(
       tf.io.fromMemory({
         modelTopology: modelJson.modelTopology,
         weightSpecs: modelJson.weightsManifest.flatMap((group) => group.weights),
@@ -221,7 +222,7 @@ export async function loadModelBundle(
   return { model, metadata };
 }
 
-function assertServable(model: tf.LayersModel): void {
+function assertServable(model: tfl.LayersModel): void {
   const input = model.inputs.length === 1 ? model.inputs[0]?.shape : undefined;
   const output = model.outputs.length === 1 ? model.outputs[0]?.shape : undefined;
   if (JSON.stringify(input) !== JSON.stringify(INPUT_SHAPE) || JSON.stringify(output) !== JSON.stringify(OUTPUT_SHAPE)) {

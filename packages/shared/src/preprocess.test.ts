@@ -3,8 +3,8 @@ import { performance } from 'node:perf_hooks';
 import { before, describe, test } from 'node:test';
 import { crc32, deflateSync } from 'node:zlib';
 import sharp from 'sharp';
-import { centreOfMassError, compareDigits } from './image-compare.js';
-import { loadMnistDigits, renderDigitPng, type RenderDigitOptions } from './image-fixtures.js';
+import { centreOfMassError, compareDigits } from './testing/image-compare.js';
+import { loadMnistDigits, renderDigitPng, type RenderDigitOptions } from './testing/image-fixtures.js';
 import { inkBoundingBox } from './image-ink.js';
 import {
   DEFAULT_IMAGE_LIMITS,
@@ -20,7 +20,7 @@ const PER_CLASS = 5;
 const originals = Array.from({ length: 10 }, (_, label) => loadMnistDigits(label, PER_CLASS)).flat();
 
 // Tolerances, per set of 50 digits; errors are compared at the best whole-pixel shift within
-// ±1 px (see image-compare.ts), centring is checked exactly. Observed when these were chosen
+// ±1 px (see testing/image-compare.ts), centring is checked exactly. Observed when these were chosen
 // (mean MAE / mean correlation): lossless 28×28 (PNG, GIF, inverted, padded) 0.001 / 0.996;
 // JPEG and WebP q90 0.003–0.005 / 0.995; JPEG q75 0.013 / 0.983; scaled up by linear
 // interpolation then re-encoded (canvas-like, blue on yellow JPEG, WebP q75) 0.028–0.038 /

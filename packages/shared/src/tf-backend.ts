@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+// Registers the 'cpu' backend (the @tensorflow/tfjs bundle did; its parts do not).
+import '@tensorflow/tfjs-backend-cpu';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { registerWasmConv2dBackpropFilter } from './wasm-conv2d-backprop-filter.js';
 
@@ -59,7 +61,8 @@ export type InitTfOptions = {
 
 /**
  * Selects the tfjs backend and returns the one in use. 'auto' means tfjs-node when it is
- * installed, else wasm. Safe to call more than once. Everyone else uses `@tensorflow/tfjs`.
+ * installed, else wasm. Safe to call more than once. Everyone else uses `@tensorflow/tfjs-core`
+ * and `@tensorflow/tfjs-layers`.
  */
 export async function initTf(preference: TfBackendPreference = 'auto', options: InitTfOptions = {}): Promise<TfBackendName> {
   switch (preference) {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import { initTf } from './tf-backend.js';
 
 /** Deterministic values in [-1, 1) (a 32-bit LCG), so a failure reproduces. */
@@ -114,12 +115,12 @@ describe('wasm Conv2DBackpropFilter', () => {
   test('when a tiny CNN trains on wasm, then its loss falls and no tensor leaks', async () => {
     await tf.setBackend('wasm');
     const numBefore = tf.memory().numTensors;
-    const model = tf.sequential({
+    const model = tfl.sequential({
       layers: [
-        tf.layers.conv2d({ inputShape: [12, 12, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }),
-        tf.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'relu', kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) }),
-        tf.layers.flatten(),
-        tf.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }),
+        tfl.layers.conv2d({ inputShape: [12, 12, 1], filters: 4, kernelSize: 3, strides: 2, padding: 'same', activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 1 }) }),
+        tfl.layers.conv2d({ filters: 6, kernelSize: 3, padding: 'valid', activation: 'relu', kernelInitializer: tfl.initializers.glorotUniform({ seed: 2 }) }),
+        tfl.layers.flatten(),
+        tfl.layers.dense({ units: 2, activation: 'softmax', kernelInitializer: tfl.initializers.glorotUniform({ seed: 3 }) }),
       ],
     });
     const optimizer = tf.train.adam(0.01);
@@ -127,13 +128,13 @@ describe('wasm Conv2DBackpropFilter', () => {
     // Two classes: a bright left half or a bright right half.
     const [xs, ys] = tf.tidy(() => {
       const n = 32;
-      const noise = tf.tensor4d(randomValues(n * 144, 7), [n, 12, 12, 1]).mul(0.1);
+      const noise = tf.mul(tf.tensor4d(randomValues(n * 144, 7), [n, 12, 12, 1]), 0.1);
       const labels = tf.tensor1d(Array.from({ length: n }, (_, i) => i % 2), 'int32');
-      const column = tf.range(0, 12).less(6).reshape([1, 1, 12, 1]);
+      const column = tf.reshape(tf.less(tf.range(0, 12), 6), [1, 1, 12, 1]);
       const left = tf.where(column, tf.onesLike(noise), tf.zerosLike(noise));
-      const isLeft = labels.equal(0).reshape([n, 1, 1, 1]);
-      const images = tf.where(isLeft.broadcastTo(noise.shape), left, tf.sub(1, left)).add(noise);
-      return [images, tf.oneHot(labels, 2).toFloat()];
+      const isLeft = tf.reshape(tf.equal(labels, 0), [n, 1, 1, 1]);
+      const images = tf.add(tf.where(tf.broadcastTo(isLeft, noise.shape), left, tf.sub(1, left)), noise);
+      return [images, tf.cast(tf.oneHot(labels, 2), 'float32')];
     });
     const history = await model.fit(xs, ys, { epochs: 8, batchSize: 8, shuffle: false, verbose: 0 });
     const losses = history.history['loss'] as number[];

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type {
   Conv2DBackpropFilterAttrs,
   Conv2DBackpropFilterInputs,
@@ -6,7 +6,7 @@ import type {
   KernelConfig,
   NamedAttrMap,
   TensorInfo,
-} from '@tensorflow/tfjs';
+} from '@tensorflow/tfjs-core';
 
 /**
  * The wasm backend (tfjs 4.22) ships no `Conv2DBackpropFilter`, so the gradient of a

@@ -12,9 +12,7 @@ import {
   initTf,
   listBuilds,
   listDeployments,
-  loadPackagedMnist,
   readBundleDir,
-  renderDigitPng,
 } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
@@ -29,6 +27,7 @@ import { buildModelImage, LABELS, tagLatest } from './images.js';
 import { dockerTarget } from './docker-target.js';
 import { createPipeline, PipelineError } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
+import { readProbeImage } from './probe-image.js';
 
 const TOKEN = 'appbuilder-test-token-0123';
 const logger = createLogger({ name: 'appbuilder-test', level: 'silent' });
@@ -92,10 +91,9 @@ describe('appbuilder against a real Docker engine', () => {
     // The first webapp image, as compose would have it: `<repo>:latest`.
     await tagImage(docker, baseImage, repo, 'latest');
 
-    const digits = loadPackagedMnist();
-    const sevenIndex = digits.labels.indexOf(7);
-    seven = await renderDigitPng(digits.images.subarray(sevenIndex * 784, (sevenIndex + 1) * 784), { scale: 10, invert: true });
-    probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
+    // The appbuilder's own probe, a 7: deployments are gated on it, and the tests ask for it.
+    seven = await readProbeImage();
+    probeImage = seven;
 
     // The running webapp, as the deployment will find it.
     ({ url: webappUrl } = await startWebappContainer(docker, {

@@ -14,10 +14,10 @@ const run = promisify(execFile);
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** The local Node 20 image `scripts/make-base-image.sh` makes: no registry can be reached here. */
-export const NODE_BASE_IMAGE = 'mlpl/node:20';
+/** The local Node 24 image `scripts/make-base-image.sh` makes: no registry can be reached here. */
+export const NODE_BASE_IMAGE = 'mlpl/node:24';
 
-/** The webapp image the tests build from the project's own Dockerfile. */
+/** The webapp image the tests build from the project's own Dockerfile (its webapp target). */
 export const TEST_WEBAPP_IMAGE = 'mlpl-test/webapp:base';
 
 /**
@@ -45,7 +45,7 @@ export async function buildWebappImage(): Promise<string> {
   await run('bash', [path.join(REPO_ROOT, 'scripts/make-base-image.sh'), NODE_BASE_IMAGE], { cwd: REPO_ROOT, timeout: 300_000, maxBuffer: 64 * 1024 * 1024 });
   await run(
     'docker',
-    ['build', '-q', '-f', 'services/webapp/Dockerfile', '--build-arg', `NODE_IMAGE=${NODE_BASE_IMAGE}`, '-t', TEST_WEBAPP_IMAGE, '.'],
+    ['build', '-q', '-f', 'Dockerfile', '--target', 'webapp', '--build-arg', `NODE_IMAGE=${NODE_BASE_IMAGE}`, '-t', TEST_WEBAPP_IMAGE, '.'],
     { cwd: REPO_ROOT, timeout: 900_000, maxBuffer: 64 * 1024 * 1024, env: { ...process.env, DOCKER_BUILDKIT: '0' } },
   );
   return TEST_WEBAPP_IMAGE;

@@ -6,9 +6,7 @@ import {
   failInterruptedBuilds,
   initTf,
   listDeployments,
-  loadPackagedMnist,
   migrate,
-  renderDigitPng,
   retry,
   runMain,
   settingsOrExit,
@@ -20,6 +18,7 @@ import { createDocker } from './docker.js';
 import { dockerTarget } from './docker-target.js';
 import { createPipeline } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
+import { readProbeImage } from './probe-image.js';
 import { processTarget } from './process-target.js';
 import type { ReleaseTarget } from './release-target.js';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
@@ -93,8 +92,7 @@ async function main(): Promise<void> {
   if (closed > 0) logger.warn({ closed }, 'closed builds and deployments left unfinished by a stopped appbuilder');
 
   // The probe every new webapp must answer: a real MNIST digit, drawn as the page would send it.
-  const digits = loadPackagedMnist();
-  const probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
+  const probeImage = await readProbeImage();
   const target = createTarget(settings, probeImage, logger);
   await retry(() => target.reachable(), { what: target.kind === 'docker' ? 'Docker engine' : 'webapp process', logger });
   // Before anything is accepted: a build started now must not lose its folder or candidate to this.

@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { BUNDLE_FILES, createLogger, initTf, listBuilds, listDeployments, loadPackagedMnist, PREPROCESSING_VERSION, readBundleDir, renderDigitPng } from '@mlpl/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import { BUNDLE_FILES, createLogger, initTf, listBuilds, listDeployments, PREPROCESSING_VERSION, readBundleDir } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
@@ -18,6 +18,7 @@ import { createAppbuilderApp } from './app.js';
 import { DeployError } from './health-gate.js';
 import { createPipeline, PipelineError } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
+import { readProbeImage } from './probe-image.js';
 import { CURRENT_LINK, processTarget } from './process-target.js';
 import type { ReleaseTarget } from './release-target.js';
 
@@ -91,10 +92,9 @@ describe('process target against a real webapp process', () => {
   before(async () => {
     const backend = await initTf('wasm');
     [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
-    const digits = loadPackagedMnist();
-    const sevenIndex = digits.labels.indexOf(7);
-    seven = await renderDigitPng(digits.images.subarray(sevenIndex * 784, (sevenIndex + 1) * 784), { scale: 10, invert: true });
-    probeImage = await renderDigitPng(digits.images.subarray(0, 784), { scale: 10, invert: true });
+    // The appbuilder's own probe, a 7: deployments are gated on it, and the tests ask for it.
+    seven = await readProbeImage();
+    probeImage = seven;
 
     // The models folder as the local stack seeds it: the pretrained model, and `current` naming it.
     root = await mkdtemp(path.join(tmpdir(), 'mlpl-models-'));

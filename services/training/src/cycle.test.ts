@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   BUNDLE_FILES,
   PREPROCESSING_VERSION,
@@ -32,9 +33,9 @@ import { PRETRAINED_DIR, addFeedback, feedbackUsage, registerSlice, silent, spre
 import { trainModel } from './train.js';
 import type { TrainOptions } from './train.js';
 
-function predict(model: tf.LayersModel, set: DigitSet): number[] {
+function predict(model: tfl.LayersModel, set: DigitSet): number[] {
   return Array.from(
-    tf.tidy(() => (model.predict(tf.tensor4d(set.images, [set.count, 28, 28, 1])) as tf.Tensor2D).argMax(1).dataSync()),
+    tf.tidy(() => tf.argMax(model.predict(tf.tensor4d(set.images, [set.count, 28, 28, 1])) as tf.Tensor2D, 1).dataSync()),
   );
 }
 

@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   BUNDLE_FILES,
   MNIST_CLASSES,
@@ -55,7 +55,7 @@ export type CycleSettings = {
   dropoutRate?: number;
 };
 
-export type Incumbent = { model: tf.LayersModel; metadata: ModelMetadata };
+export type Incumbent = { model: tfl.LayersModel; metadata: ModelMetadata };
 
 /** What one call may change: `POST /train` and `--full` start a cycle the threshold would skip. */
 export type CycleOptions = {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, createModel, disposeModel, initTf, loadPackagedMnist, selectDigits, splitHeldOut } from '@mlpl/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, createModel, disposeModel, initTf, selectDigits, splitHeldOut } from '@mlpl/shared';
 import type { DigitSet } from '@mlpl/shared';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { compareModels, evaluateModel, metricsFromPredictions } from './evaluation.js';
 
 function assertClose(actual: number, expected: number, what: string, tolerance = 1e-12): void {
@@ -66,7 +68,7 @@ describe('metricsFromPredictions', () => {
 
 describe('evaluateModel on a real model', () => {
   let digits: DigitSet;
-  let model: tf.LayersModel;
+  let model: tfl.LayersModel;
 
   before(async () => {
     await initTf('wasm');
@@ -97,7 +99,7 @@ describe('evaluateModel on a real model', () => {
     const metrics = await evaluateModel(model, digits, { batchSize: 64 });
     const predicted = tf.tidy(() => {
       const x = tf.tensor4d(digits.images, [digits.count, ...CNN_INPUT_SHAPE]);
-      return Array.from((model.predict(x) as tf.Tensor).argMax(1).dataSync());
+      return Array.from(tf.argMax(model.predict(x) as tf.Tensor, 1).dataSync());
     });
     const expected = metricsFromPredictions(digits.labels, predicted);
     const { loss, ...rest } = metrics;
@@ -106,7 +108,7 @@ describe('evaluateModel on a real model', () => {
     // Keras' categorical cross-entropy as tfjs computes it, on the same digits.
     const keras = tf.tidy(() => {
       const x = tf.tensor4d(digits.images, [digits.count, ...CNN_INPUT_SHAPE]);
-      const y = tf.oneHot(tf.tensor1d(digits.labels, 'int32'), CNN_NUM_CLASSES).toFloat();
+      const y = tf.cast(tf.oneHot(tf.tensor1d(digits.labels, 'int32'), CNN_NUM_CLASSES), 'float32');
       const [evaluatedLoss] = model.evaluate(x, y, { batchSize: 500 }) as tf.Scalar[];
       return evaluatedLoss?.dataSync()[0] ?? NaN;
     });

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, MNIST_PIXELS } from '@mlpl/shared';
 import type { ClassMetrics, DigitSet, ModelMetrics } from '@mlpl/shared';
 
@@ -67,7 +68,7 @@ export function metricsFromPredictions(
  * accuracy, mean cross-entropy loss (natural log, of the model's probability for the true
  * class), the confusion matrix and per-class metrics, as `metricsFromPredictions` defines them.
  */
-export async function evaluateModel(model: tf.LayersModel, set: DigitSet, options: EvaluateOptions = {}): Promise<ModelMetrics> {
+export async function evaluateModel(model: tfl.LayersModel, set: DigitSet, options: EvaluateOptions = {}): Promise<ModelMetrics> {
   const batchSize = options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE;
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
   const classes = options.classes ?? range(CNN_NUM_CLASSES);
@@ -118,8 +119,8 @@ export type ModelComparison = {
  * first run) `incumbent` is empty.
  */
 export async function compareModels(
-  candidate: tf.LayersModel,
-  incumbent: tf.LayersModel | null,
+  candidate: tfl.LayersModel,
+  incumbent: tfl.LayersModel | null,
   sets: Readonly<Record<string, DigitSet>>,
   options: EvaluateOptions = {},
 ): Promise<ModelComparison> {

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
-import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, createModel, disposeModel, initTf, loadPackagedMnist, seededRandom, selectDigits, splitHeldOut } from '@mlpl/shared';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, createModel, disposeModel, initTf, seededRandom, selectDigits, splitHeldOut } from '@mlpl/shared';
 import type { DigitSet, ModelMetrics } from '@mlpl/shared';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { compareModels } from './evaluation.js';
 import { decideGate } from './gate.js';
 
@@ -133,10 +135,10 @@ function shuffled<T>(values: readonly T[], random: () => number): T[] {
 }
 
 /** One epoch, as the training service would fine-tune but from scratch; returns the model. */
-async function trainQuickly(set: DigitSet, labels: Uint8Array, seed: number): Promise<tf.LayersModel> {
+async function trainQuickly(set: DigitSet, labels: Uint8Array, seed: number): Promise<tfl.LayersModel> {
   const model = createModel({ seed });
   const xs = tf.tensor4d(set.images, [set.count, ...CNN_INPUT_SHAPE]);
-  const ys = tf.tidy(() => tf.oneHot(tf.tensor1d(labels, 'int32'), CNN_NUM_CLASSES).toFloat());
+  const ys = tf.tidy(() => tf.cast(tf.oneHot(tf.tensor1d(labels, 'int32'), CNN_NUM_CLASSES), 'float32'));
   try {
     await model.fit(xs, ys, { epochs: 1, batchSize: 32, shuffle: true, verbose: 0 });
   } finally {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import { BUNDLE_FILES, finishRun, initTf, putObject, readBundleDir, startRun } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage } from '@mlpl/shared/testing';

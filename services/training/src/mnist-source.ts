@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadPackagedMnist, selectDigits, splitHeldOut } from '@mlpl/shared';
+import { selectDigits, splitHeldOut } from '@mlpl/shared';
 import type { DigitSet, Logger } from '@mlpl/shared';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { readIdxDigitSet } from './idx.js';
 
 /** Which base data the service learns: MNIST digits (default) or Fashion-MNIST (seed 003). */

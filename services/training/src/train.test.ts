@@ -2,30 +2,31 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { before, describe, test } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   PREPROCESSING_VERSION,
   disposeModel,
   initTf,
   loadModelBundle,
-  loadPackagedMnist,
   readBundleDir,
   selectDigits,
   splitHeldOut,
 } from '@mlpl/shared';
 import type { DigitSet } from '@mlpl/shared';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { trainModel } from './train.js';
 
 const PRETRAINED_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'pretrained');
 
-function predict(model: tf.LayersModel, set: DigitSet): Int32Array {
+function predict(model: tfl.LayersModel, set: DigitSet): Int32Array {
   return tf.tidy(() => {
     const xs = tf.tensor4d(set.images, [set.count, 28, 28, 1]);
-    return (model.predict(xs, { batchSize: 256 }) as tf.Tensor2D).argMax(1).dataSync() as Int32Array;
+    return tf.argMax(model.predict(xs, { batchSize: 256 }) as tf.Tensor2D, 1).dataSync() as Int32Array;
   });
 }
 
-function correctCount(model: tf.LayersModel, set: DigitSet): number {
+function correctCount(model: tfl.LayersModel, set: DigitSet): number {
   const predicted = predict(model, set);
   return set.labels.reduce((n, label, i) => n + (predicted[i] === label ? 1 : 0), 0);
 }

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { MNIST_PIXELS, copyShiftedDigit, countByClass, createModel, digitTensors, disposeModel, seededRandom } from '@mlpl/shared';
 import type { DigitSet, EpochLog } from '@mlpl/shared';
 
@@ -9,7 +10,7 @@ export type { EpochLog };
 export type TrainOptions = {
   mode: TrainMode;
   /** The model in service; required for 'fine-tune'. Only read: its weights are copied, never changed. */
-  base?: tf.LayersModel;
+  base?: tfl.LayersModel;
   /** The new (feedback) digits; all of them train in every epoch. */
   newData: DigitSet;
   /** Earlier digits, from which a seeded sample is mixed in so the model does not forget them. */
@@ -36,7 +37,7 @@ export type TrainOptions = {
 };
 
 export type TrainResult = {
-  model: tf.LayersModel;
+  model: tfl.LayersModel;
   history: EpochLog[];
   trainedOn: {
     newCount: number;
@@ -102,7 +103,7 @@ function epochBatch(sources: Source[], random: () => number, maxShift: number): 
 
 
 /** A fresh compiled model holding a copy of `base`'s weights; `base` itself is left as it was. */
-function cloneForFineTuning(base: tf.LayersModel, options: { seed: number; learningRate: number; dropoutRate?: number }): tf.LayersModel {
+function cloneForFineTuning(base: tfl.LayersModel, options: { seed: number; learningRate: number; dropoutRate?: number }): tfl.LayersModel {
   const model = createModel(options);
   try {
     // getWeights returns the variables' own tensors; setWeights assigns them to the new
@@ -176,7 +177,7 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
       const batch = epochBatch(sources, random, maxShift);
       const { xs, ys } = digitTensors(batch.images, batch.labels);
       const fitStart = performance.now();
-      let fitted: tf.History;
+      let fitted: tfl.History;
       try {
         // shuffle: false — the order already comes from the seeded generator.
         fitted = await model.fit(xs, ys, { epochs: 1, batchSize, shuffle: false, verbose: 0 });

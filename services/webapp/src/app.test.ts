@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { getObjectBytes, listObjectKeys, loadPackagedMnist } from '@mlpl/shared';
+import { getObjectBytes, listObjectKeys } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { openApiDocument } from './openapi.js';
 import { post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';

@@ -1,4 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadModelBundle, readBundleDir } from '@mlpl/shared';
 import type { ModelMetadata } from '@mlpl/shared';
 
@@ -11,7 +12,7 @@ export type Classifier = {
 };
 
 /** Wraps a loaded model; every tensor made for a prediction is freed before it returns. */
-export function createClassifier(model: tf.LayersModel, metadata: ModelMetadata): Classifier {
+export function createClassifier(model: tfl.LayersModel, metadata: ModelMetadata): Classifier {
   return {
     metadata,
     classify(input) {

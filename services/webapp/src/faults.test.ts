@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
-import { listObjectKeys, loadPackagedMnist } from '@mlpl/shared';
+import { listObjectKeys } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng, startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import type { MariaDbServer, S3Server, TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';

@@ -8,12 +8,14 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
 import type { RowDataPacket } from 'mysql2/promise';
-import { BUNDLE_FILES, loadPackagedMnist, readBundleDir, serializeModel, writeBundleDir } from '@mlpl/shared';
+import { BUNDLE_FILES, readBundleDir, serializeModel, writeBundleDir } from '@mlpl/shared';
 import type { ModelBundleFiles, ModelMetadata } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { DEFAULT_MODEL_DIR } from './settings.js';
 import { post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
@@ -156,7 +158,7 @@ describe('model swap: POST /internal/model', () => {
     });
 
     it('when the model gives five classes, then it is 422 unservable_model and the model is disposed', async () => {
-      const model = tf.sequential({ layers: [tf.layers.flatten({ inputShape: [28, 28, 1] }), tf.layers.dense({ units: 5, activation: 'softmax' })] });
+      const model = tfl.sequential({ layers: [tfl.layers.flatten({ inputShape: [28, 28, 1] }), tfl.layers.dense({ units: 5, activation: 'softmax' })] });
       const files = await serializeModel(model, JSON.parse(bundleAs('five-classes').metadataJson.toString('utf8')) as ModelMetadata);
       model.dispose();
       await writeBundleDir(folder('five-classes'), files);

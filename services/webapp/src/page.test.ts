@@ -9,9 +9,10 @@ import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { getObjectBytes, inspectImage, loadPackagedMnist } from '@mlpl/shared';
+import { getObjectBytes, inspectImage } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, MNIST_SIZE, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 

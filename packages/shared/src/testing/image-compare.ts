@@ -3,8 +3,8 @@
 // comparison allows the digits to be re-aligned by up to maxShift pixels, and centring is
 // checked separately, exactly, by centreOfMassError.
 
-import { centreOfMass } from './image-ink.js';
-import { CENTRE_OF_MASS_TARGET, INPUT_SIZE } from './preprocess.js';
+import { centreOfMass } from '../image-ink.js';
+import { CENTRE_OF_MASS_TARGET, INPUT_SIZE } from '../preprocess.js';
 
 export type DigitComparison = {
   /** Mean over the 784 pixels of |actual − expected|, at the best shift. */

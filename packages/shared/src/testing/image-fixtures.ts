@@ -4,7 +4,7 @@
 
 import { createRequire } from 'node:module';
 import sharp, { type Sharp } from 'sharp';
-import type { ImageFormat } from './image-format.js';
+import type { ImageFormat } from '../image-format.js';
 
 /** Side of an MNIST digit, pixels; a digit is MNIST_SIZE² floats, row-major. */
 export const MNIST_SIZE = 28;
