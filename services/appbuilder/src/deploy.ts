@@ -5,7 +5,7 @@ import { connectNetwork, containerLogs, createContainer, inspectContainer, inspe
 import type { Docker } from './docker.js';
 import { DeployError, passGate } from './health-gate.js';
 import { LABELS } from './images.js';
-import type { DeployReach } from './settings.js';
+import type { DeployReach, WebappRollout } from './settings.js';
 
 export type DeployTarget = {
   docker: Docker;
@@ -18,12 +18,25 @@ export type DeployTarget = {
   /** A PNG of a digit: a new container must answer a prediction of it before it serves. */
   probeImage: Buffer;
   logger: Pick<Logger, 'info' | 'warn'>;
+  /** 'side-by-side' (behind the proxy, see side-by-side.ts) or 'in-place' (this module); default in-place. */
+  rollout?: WebappRollout;
+  /** Side by side: the proxy, to see the new version answer through it before the old one is drained. */
+  proxyUrl?: string;
+  /** Side by side: how long a drained container may finish its requests, in ms (default 30 s). */
+  drainGraceMs?: number;
+  /** Side by side: how long the proxy may take to see an alias change, in ms (default SETTLE_MS). */
+  settleMs?: number;
+  /**
+   * Under 'network' reach, a container is checked by its name; 'address': by its address on its
+   * first network (the tests, where the appbuilder runs on the host beside a bridge network).
+   */
+  locateBy?: 'name' | 'address';
 };
 
 export type DeployResult = {
   containerId: string;
   previousVersion: string | null;
-  /** From stopping the old container to the new one answering on its place, in ms. */
+  /** From stopping the old container to the new one answering on its place, in ms (0 side by side: there is no gap). */
   gapMs: number;
 };
 
@@ -43,23 +56,23 @@ async function freePort(): Promise<number> {
   });
 }
 
-function isHostNetwork(container: ContainerInspectInfo): boolean {
+export function isHostNetwork(container: ContainerInspectInfo): boolean {
   return container.HostConfig.NetworkMode === 'host';
 }
 
 /** The PORT a host-networked webapp listens on: its PORT setting, else the default. */
-function listenPort(env: string[], fallback: number): number {
+export function listenPort(env: string[], fallback: number): number {
   const value = env.find((entry) => entry.startsWith('PORT='))?.slice('PORT='.length);
   return value === undefined || value === '' ? fallback : Number(value);
 }
 
 /** `port`: a host-networked candidate's own port; `publishOnLoopback`: a candidate the appbuilder reaches through a published port. */
-type Role = { name: string; final: boolean; port?: number; publishOnLoopback?: boolean };
+export type Role = { name: string; final: boolean; port?: number; publishOnLoopback?: boolean; publish?: boolean };
 
 /** What the container itself was given, as opposed to what its image set (PATH, NODE_VERSION…). */
-type Own = { env: string[]; labels: Record<string, string>; user: string | undefined };
+export type Own = { env: string[]; labels: Record<string, string>; user: string | undefined };
 
-function ownSettings(old: ContainerInspectInfo, oldImage: ImageInspectInfo | undefined): Own {
+export function ownSettings(old: ContainerInspectInfo, oldImage: ImageInspectInfo | undefined): Own {
   const imageEnv = new Set(oldImage?.Config.Env ?? []);
   const imageLabels = oldImage?.Config.Labels ?? {};
   const user = old.Config.User !== undefined && old.Config.User !== '' && old.Config.User !== oldImage?.Config.User ? old.Config.User : undefined;
@@ -79,7 +92,7 @@ function ownSettings(old: ContainerInspectInfo, oldImage: ImageInspectInfo | und
  * restart policy (it must not take traffic, pass for a replica, or restart-loop), and under
  * host networking a port of its own.
  */
-function optionsLike(old: ContainerInspectInfo, own: Own, image: { ref: string; id: string }, role: Role): ContainerCreateOptions {
+export function optionsLike(old: ContainerInspectInfo, own: Own, image: { ref: string; id: string }, role: Role): ContainerCreateOptions {
   const env = own.env.filter((entry) => !(role.port !== undefined && entry.startsWith('PORT=')));
   if (role.port !== undefined) env.push(`PORT=${role.port}`);
   const labels = Object.fromEntries(Object.entries(own.labels).filter(([key]) => role.final || !key.startsWith(COMPOSE_LABEL)));
@@ -87,7 +100,12 @@ function optionsLike(old: ContainerInspectInfo, own: Own, image: { ref: string; 
   if (labels[COMPOSE_IMAGE_LABEL] !== undefined) labels[COMPOSE_IMAGE_LABEL] = image.id;
   const containerPort = Object.keys(old.HostConfig.PortBindings ?? {})[0] ?? Object.keys(old.Config.ExposedPorts ?? {})[0];
   const candidatePorts = role.publishOnLoopback === true && containerPort !== undefined ? { [containerPort]: [{ HostIp: '127.0.0.1', HostPort: '' }] } : {};
-  const hostConfig = { ...old.HostConfig, ...(role.final ? {} : { PortBindings: candidatePorts, PublishAllPorts: false, RestartPolicy: { Name: 'no' } }) };
+  const hostConfig = {
+    ...old.HostConfig,
+    ...(role.final ? {} : { PortBindings: candidatePorts, PublishAllPorts: false, RestartPolicy: { Name: 'no' } }),
+    // Beside the old one, which holds its host ports.
+    ...(role.publish === false ? { PortBindings: {}, PublishAllPorts: false } : {}),
+  };
   return {
     name: role.name,
     Image: image.ref,
@@ -100,7 +118,7 @@ function optionsLike(old: ContainerInspectInfo, own: Own, image: { ref: string; 
 }
 
 /** The networks of `old` with the aliases it was given (not the short id Docker adds itself). */
-function networksOf(old: ContainerInspectInfo): { name: string; aliases: string[] }[] {
+export function networksOf(old: ContainerInspectInfo): { name: string; aliases: string[] }[] {
   if (isHostNetwork(old)) return [];
   return Object.entries(old.NetworkSettings.Networks ?? {}).map(([name, endpoint]) => ({
     name,
@@ -112,7 +130,7 @@ function networksOf(old: ContainerInspectInfo): { name: string; aliases: string[
  * Creates a container on `old`'s networks: the first at create time, the others connected
  * before it starts (engines before API 1.44 take one network at create).
  */
-async function createOnNetworks(docker: Docker, options: ContainerCreateOptions, networks: { name: string; aliases: string[] }[], keepAliases: boolean): Promise<string> {
+export async function createOnNetworks(docker: Docker, options: ContainerCreateOptions, networks: { name: string; aliases: string[] }[], keepAliases: boolean): Promise<string> {
   const [first, ...rest] = networks;
   const id = await createContainer(docker, {
     ...options,
@@ -126,7 +144,12 @@ async function createOnNetworks(docker: Docker, options: ContainerCreateOptions,
  * Where the appbuilder finds a started container: by name on the shared network, on loopback
  * under host networking, or on loopback through the port Docker published for it.
  */
-async function locate(target: DeployTarget, id: string, name: string, port: number): Promise<string> {
+export async function locate(target: DeployTarget, id: string, name: string, port: number): Promise<string> {
+  if (target.reach === 'network' && target.locateBy === 'address') {
+    const address = Object.values((await inspectContainer(target.docker, id))?.NetworkSettings.Networks ?? {})[0]?.IPAddress;
+    if (address === undefined || address === '') throw new DeployError(`${name} has no network address`);
+    return `http://${address}:${port}`;
+  }
   if (target.reach === 'network') return `http://${name}:${port}`;
   if (target.reach === 'host') return `http://127.0.0.1:${port}`;
   const bindings = (await inspectContainer(target.docker, id))?.NetworkSettings.Ports?.[`${port}/tcp`] ?? [];
@@ -136,7 +159,7 @@ async function locate(target: DeployTarget, id: string, name: string, port: numb
 }
 
 /** Waits until the container answers the health gate; fails early if it stops. */
-async function probe(target: DeployTarget, id: string, url: string, version: string | null): Promise<void> {
+export async function probe(target: DeployTarget, id: string, url: string, version: string | null): Promise<void> {
   await passGate({
     url,
     probeImage: target.probeImage,

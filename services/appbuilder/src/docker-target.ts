@@ -1,8 +1,9 @@
 import { inspectContainer, inspectImage, pingDocker, removeImage } from './docker.js';
 import { deployImage, recoverInterruptedDeploy } from './deploy.js';
 import type { DeployTarget } from './deploy.js';
-import { adoptBaseImage, buildModelImage, LABELS, resolveBaseImage, tagLatest } from './images.js';
+import { adoptBaseImage, buildModelImage, LABELS, pruneVersionImages, resolveBaseImage, tagLatest } from './images.js';
 import type { ReleaseTarget } from './release-target.js';
+import { deploySideBySide, recoverSideBySide, servingContainers } from './side-by-side.js';
 
 export type DockerTargetOptions = {
   deploy: DeployTarget;
@@ -11,12 +12,20 @@ export type DockerTargetOptions = {
   /** Explicit base image; default resolved from `<repo>:latest`. */
   baseImage?: string;
   push: boolean;
+  /** Versions' images kept for rollback after a deployment (besides the serving one and `latest`); undefined: all. */
+  imageRetention?: number;
 };
 
-/** Versions as webapp images, deployed by replacing the webapp container (compose, and the stack where Docker runs). */
+/**
+ * Versions as webapp images, deployed side by side behind the proxy (compose) or by replacing
+ * the webapp container in place (the stack where Docker runs, no proxy).
+ */
 export function dockerTarget(options: DockerTargetOptions): ReleaseTarget {
   const { docker, containerName } = options.deploy;
   const { repo } = options;
+  const sideBySide = options.deploy.rollout === 'side-by-side';
+  /** The container serving now: the newest one with the alias (side by side), or the one with the name. */
+  const serving = async () => (sideBySide ? (await servingContainers(docker, containerName))[0] : await inspectContainer(docker, containerName));
   return {
     kind: 'docker',
     async build(files, version) {
@@ -28,22 +37,29 @@ export function dockerTarget(options: DockerTargetOptions): ReleaseTarget {
     async exists(image) {
       return (await inspectImage(docker, image)) !== undefined;
     },
-    deploy: (image, version) => deployImage(options.deploy, image, version),
+    deploy: (image, version) => (sideBySide ? deploySideBySide(options.deploy, image, version) : deployImage(options.deploy, image, version)),
     async latestVersion() {
       return (await inspectImage(docker, `${repo}:latest`))?.Config.Labels?.[LABELS.version] ?? null;
     },
     markLatest: (image) => tagLatest(docker, image, repo, options.push),
+    async prune() {
+      if (options.imageRetention === undefined) return [];
+      return pruneVersionImages(docker, repo, { keep: options.imageRetention, serving: (await serving())?.Config.Labels?.[LABELS.version] });
+    },
     adoptBase: (record, known) => adoptBaseImage(docker, repo, record, known),
-    recover: () => recoverInterruptedDeploy(docker, containerName),
+    recover: (lastDeployed) =>
+      sideBySide ? recoverSideBySide(docker, containerName, lastDeployed, options.deploy.drainGraceMs) : recoverInterruptedDeploy(docker, containerName),
     async serving() {
-      return (await inspectContainer(docker, containerName))?.Config.Labels?.[LABELS.version];
+      return (await serving())?.Config.Labels?.[LABELS.version];
     },
     reachable: () => pingDocker(docker),
     checks: {
       docker: () => pingDocker(docker),
       baseImage: () => resolveBaseImage(docker, repo, options.baseImage),
       webappContainer: async () => {
-        if ((await inspectContainer(docker, containerName)) === undefined) throw new Error(`no container named ${containerName}`);
+        if ((await serving()) === undefined) {
+          throw new Error(sideBySide ? `no running container named ${containerName} or ${containerName}-<version> with a network alias` : `no container named ${containerName}`);
+        }
       },
     },
   };

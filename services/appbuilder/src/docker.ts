@@ -157,3 +157,22 @@ export async function listContainerNames(docker: Docker, prefix: string): Promis
   const containers = await docker.listContainers({ all: true, filters: { name: [prefix] } });
   return containers.flatMap((container) => container.Names.map((name) => name.replace(/^\//, ''))).filter((name) => name.startsWith(prefix));
 }
+
+export async function disconnectNetwork(docker: Docker, network: string, container: string): Promise<void> {
+  await docker.getNetwork(network).disconnect({ Container: container, Force: false });
+}
+
+/** Tags of `repo` present on the engine: `{tag, id, created (s since epoch), labels}` per tag. */
+export async function listRepoTags(docker: Docker, repo: string): Promise<{ tag: string; id: string; created: number; labels: Record<string, string> }[]> {
+  const images = await docker.listImages();
+  return images.flatMap((image) =>
+    (image.RepoTags ?? [])
+      .filter((ref) => ref.startsWith(`${repo}:`))
+      .map((ref) => ({ tag: ref.slice(repo.length + 1), id: image.Id, created: image.Created, labels: image.Labels ?? {} })),
+  );
+}
+
+/** Changes a created container's resources or restart policy (`docker update`). */
+export async function updateContainer(docker: Docker, id: string, update: { RestartPolicy?: { Name: string; MaximumRetryCount?: number } }): Promise<void> {
+  await docker.getContainer(id).update(update);
+}

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { BUNDLE_FILES } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
-import { buildImage, inspectImage, pushImage, removeImage, tagImage } from './docker.js';
+import { buildImage, inspectImage, listRepoTags, pushImage, removeImage, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
 
 /** Labels every model image carries. */
@@ -110,4 +110,40 @@ export async function adoptBaseImage(
   await tagImage(docker, latest.Id, repo, version);
   await record({ version, image: `${repo}:${version}`, imageId: latest.Id });
   return version;
+}
+
+type RepoTag = { tag: string; id: string; created: number; labels: Record<string, string> };
+
+/**
+ * The tags of old versions beyond the newest `keep` (by build time), newest first. Never
+ * among them: `latest`, the serving version, an image either of them is (the same id), and
+ * the base images the model images are built on (the pretrained one).
+ */
+export function toPrune(tags: RepoTag[], options: { keep: number; serving: string | undefined }): string[] {
+  const protectedIds = new Set(tags.filter((t) => t.tag === 'latest' || t.tag === options.serving).map((t) => t.id));
+  const bases = new Set(tags.map((t) => t.labels[LABELS.base]).filter((base) => base !== undefined));
+  return tags
+    .filter((t) => t.tag !== 'latest')
+    .sort((a, b) => b.created - a.created || b.tag.localeCompare(a.tag))
+    .filter((t, index) => index >= options.keep && t.tag !== options.serving && !protectedIds.has(t.id) && !bases.has(t.id))
+    .map((t) => t.tag);
+}
+
+/**
+ * Removes the images of old versions beyond the retention (see toPrune), so the images kept for
+ * rollback do not fill the disk. A tag Docker will not remove (a container still uses it) is
+ * skipped until the next deployment. Only the local engine's tags: a registry keeps what was
+ * pushed. Returns the references removed.
+ */
+export async function pruneVersionImages(docker: Docker, repo: string, options: { keep: number; serving: string | undefined }): Promise<string[]> {
+  const removed: string[] = [];
+  for (const tag of toPrune(await listRepoTags(docker, repo), options)) {
+    try {
+      await removeImage(docker, `${repo}:${tag}`);
+      removed.push(`${repo}:${tag}`);
+    } catch {
+      // In use by a container; kept for now.
+    }
+  }
+  return removed;
 }

@@ -65,6 +65,7 @@ function createTarget(settings: AppbuilderSettings, probeImage: Buffer, logger: 
   return dockerTarget({
     repo: repositoryOf(settings),
     push: settings.registry !== undefined,
+    imageRetention: settings.imageRetention,
     ...(settings.webappBaseImage === undefined ? {} : { baseImage: settings.webappBaseImage }),
     deploy: {
       docker: createDocker(settings.dockerSocket),
@@ -74,6 +75,9 @@ function createTarget(settings: AppbuilderSettings, probeImage: Buffer, logger: 
       healthTimeoutMs: settings.healthTimeoutMs,
       probeImage,
       logger,
+      rollout: settings.rollout,
+      drainGraceMs: settings.drainGraceMs,
+      ...(settings.proxyUrl === undefined ? {} : { proxyUrl: settings.proxyUrl }),
     },
   });
 }
@@ -96,7 +100,9 @@ async function main(): Promise<void> {
   const target = createTarget(settings, probeImage, logger);
   await retry(() => target.reachable(), { what: target.kind === 'docker' ? 'Docker engine' : 'webapp process', logger });
   // Before anything is accepted: a build started now must not lose its folder or candidate to this.
-  const recovered = await target.recover();
+  // Two webapps serving (killed mid-rollout): the one the records say serves is kept.
+  const lastDeployed = (await listDeployments(pool, 20)).find((deployment) => deployment.status === 'deployed')?.modelVersion;
+  const recovered = await target.recover(lastDeployed);
   if (recovered.length > 0) logger.warn({ recovered }, 'put right what an interrupted deployment left');
   const pipeline = createPipeline({ pool, logger, target });
   const adopted = await pipeline.adoptBase();

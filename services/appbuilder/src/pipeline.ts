@@ -79,6 +79,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     await deps.target.markLatest(image, version).catch((error: unknown) =>
       logger.warn({ err: error, version }, 'could not mark the serving version as latest'),
     );
+    // Old versions beyond the retention, once `latest` names the new one; best effort too.
+    await deps.target.prune?.().then(
+      (removed) => removed.length > 0 && logger.info({ removed }, 'removed old versions beyond the retention'),
+      (error: unknown) => logger.warn({ err: error }, 'could not remove old versions'),
+    );
     return { ...result, id, ms };
   }
 

@@ -5,8 +5,8 @@ import type { BuiltImage } from './images.js';
 /**
  * Where versions are built and deployed. The pipeline (validate → build → record → deploy →
  * record → mark latest) is the same for both; only these steps differ:
- * - 'docker': an image `<repo>:<version>` FROM the webapp base, deployed by replacing the
- *   webapp container (deploy.ts);
+ * - 'docker': an image `<repo>:<version>` FROM the webapp base, deployed by starting a new
+ *   webapp container beside the old one behind the proxy (side-by-side.ts) or in its place (deploy.ts);
  * - 'process': a model folder `<modelsRoot>/<version>/`, deployed by asking the running
  *   webapp process to load it and swap (process-target.ts), for machines without a Docker engine.
  */
@@ -27,8 +27,13 @@ export type ReleaseTarget = {
    * build of its own version, once, so a rollback can return to it. Returns the version adopted.
    */
   adoptBase(record: (build: { version: string; image: string; imageId: string }) => Promise<void>, known: (version: string) => Promise<boolean>): Promise<string | undefined>;
-  /** Puts right what a deployment interrupted half-way left; returns what it did. */
-  recover(): Promise<string[]>;
+  /**
+   * Puts right what a deployment interrupted half-way left; returns what it did. `lastDeployed`:
+   * the version the records say serves, kept when two containers are found serving.
+   */
+  recover(lastDeployed?: string): Promise<string[]>;
+  /** After a deployment: removes old versions' artifacts beyond the retention; returns what it removed. */
+  prune?(): Promise<string[]>;
   /** The version the webapp serves now, when it can be told. */
   serving(): Promise<string | undefined>;
   /** Resolves once what the target needs answers (the Docker engine; the webapp process): awaited, with retries, at start-up. */

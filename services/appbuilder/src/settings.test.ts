@@ -81,6 +81,35 @@ describe('appbuilder settings', () => {
     );
   });
 
+  test('when nothing says how to roll out, then compose (network reach) rolls out side by side and the host and published reaches in place', () => {
+    const compose = loadAppbuilderSettings(REQUIRED);
+    assert.deepEqual([compose.rollout, compose.proxyUrl, compose.drainGraceMs, compose.imageRetention], ['side-by-side', undefined, 30_000, 10]);
+    assert.equal(loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'host' }).rollout, 'in-place');
+    assert.equal(loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'published' }).rollout, 'in-place');
+    assert.equal(loadAppbuilderSettings({ ...REQUIRED, WEBAPP_ROLLOUT: 'in-place' }).rollout, 'in-place');
+    const set = loadAppbuilderSettings({ ...REQUIRED, PROXY_URL: 'http://proxy:5050/', DRAIN_GRACE_MS: '0', IMAGE_RETENTION: '3' });
+    assert.deepEqual([set.proxyUrl, set.drainGraceMs, set.imageRetention], ['http://proxy:5050', 0, 3]);
+  });
+
+  test('when a side-by-side rollout is asked for without network reach, or the rollout settings are wrong, then one error names each', () => {
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'host', WEBAPP_ROLLOUT: 'side-by-side', PROXY_URL: 'proxy:5050', DRAIN_GRACE_MS: '-1', IMAGE_RETENTION: 'all' }),
+      (error: unknown) =>
+        error instanceof SettingsError &&
+        JSON.stringify(error.problems) ===
+          JSON.stringify([
+            'DRAIN_GRACE_MS must be between 0 and 600000, got -1',
+            'IMAGE_RETENTION must be a whole number, got "all"',
+            'WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network, got "host"',
+            'PROXY_URL must be http(s)://host[:port], got "proxy:5050"',
+          ]),
+    );
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, WEBAPP_ROLLOUT: 'blue-green' }),
+      (error: unknown) => error instanceof SettingsError && JSON.stringify(error.problems) === JSON.stringify(['WEBAPP_ROLLOUT must be one of side-by-side, in-place, got "blue-green"']),
+    );
+  });
+
   test("when LOCAL_REGISTRY is set as compose writes it (with a slash), then images are named in it", () => {
     const settings = loadAppbuilderSettings({ ...REQUIRED, LOCAL_REGISTRY: 'localhost:5000/' });
     assert.equal(settings.registry, 'localhost:5000');

@@ -6,6 +6,15 @@ import type { DatabaseSettings, Env, LogLevel, TfBackendPreference } from '@mlpl
 export const DEPLOY_REACHES = ['network', 'host', 'published'] as const;
 export type DeployReach = (typeof DEPLOY_REACHES)[number];
 
+/**
+ * How a new webapp container replaces the old one on the Docker target. 'side-by-side': started
+ * beside it, gated, given the alias the proxy routes to, then the old one drained (compose,
+ * where the proxy holds the port; no request fails). 'in-place': the old one stopped and the new
+ * one started with its name and port (host networking or published ports, no proxy: a gap).
+ */
+export const WEBAPP_ROLLOUTS = ['side-by-side', 'in-place'] as const;
+export type WebappRollout = (typeof WEBAPP_ROLLOUTS)[number];
+
 export const DEPLOY_TARGETS = ['docker', 'process'] as const;
 export type DeployTargetKind = (typeof DEPLOY_TARGETS)[number];
 
@@ -31,6 +40,14 @@ export type AppbuilderSettings = {
    */
   reach: DeployReach;
   healthTimeoutMs: number;
+  /** Default 'side-by-side' under 'network' reach, else 'in-place' (the only one host networking and published ports allow). */
+  rollout: WebappRollout;
+  /** The proxy in front of the webapps (`http://proxy:5050`): a side-by-side rollout checks the new version answers through it. */
+  proxyUrl: string | undefined;
+  /** How long a drained webapp may take to finish its requests before it is killed, in ms. */
+  drainGraceMs: number;
+  /** Model images kept besides the serving one and `latest`: the newest N versions (rollback targets). */
+  imageRetention: number;
   /**
    * 'docker': versions are images and the webapp a container (compose). 'process': versions are
    * model folders and the webapp a process on this machine that swaps models (the local stack
@@ -66,6 +83,10 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     webappPort: reader.port('WEBAPP_PORT', 5050),
     reach: reader.oneOf('DEPLOY_REACH', DEPLOY_REACHES, 'network'),
     healthTimeoutMs: reader.int('HEALTH_TIMEOUT_MS', { default: 60_000, min: 1000, max: 600_000 }),
+    rollout: 'in-place',
+    proxyUrl: reader.optionalString('PROXY_URL')?.replace(/\/+$/, ''),
+    drainGraceMs: reader.int('DRAIN_GRACE_MS', { default: 30_000, min: 0, max: 600_000 }),
+    imageRetention: reader.int('IMAGE_RETENTION', { default: 10, min: 0, max: 1000 }),
     target: reader.oneOf('DEPLOY_TARGET', DEPLOY_TARGETS, 'docker'),
     process: undefined,
     runAs: reader.string('APPBUILDER_USER', 'node'),
@@ -83,6 +104,10 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
   };
   if (!REPOSITORY.test(settings.webappImage)) reader.problem(`WEBAPP_IMAGE must be an image repository name, got "${settings.webappImage}"`);
   if (settings.registry !== undefined && !REGISTRY.test(settings.registry)) reader.problem(`LOCAL_REGISTRY must be host[:port], got "${settings.registry}"`);
+  settings.rollout = reader.oneOf('WEBAPP_ROLLOUT', WEBAPP_ROLLOUTS, settings.reach === 'network' ? 'side-by-side' : 'in-place');
+  // Two containers on one host port, or on the host's network, cannot both listen.
+  if (settings.target === 'docker' && settings.rollout === 'side-by-side' && settings.reach !== 'network') reader.problem(`WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network, got "${settings.reach}"`);
+  if (settings.proxyUrl !== undefined && !/^https?:\/\/[^/]+$/.test(settings.proxyUrl)) reader.problem(`PROXY_URL must be http(s)://host[:port], got "${settings.proxyUrl}"`);
   if (settings.target === 'process') {
     const webappUrl = reader.string('WEBAPP_URL', 'http://127.0.0.1:5050').replace(/\/+$/, '');
     if (!/^https?:\/\/[^/]+$/.test(webappUrl)) reader.problem(`WEBAPP_URL must be http(s)://host[:port], got "${webappUrl}"`);
