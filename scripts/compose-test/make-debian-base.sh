@@ -18,7 +18,10 @@ mirror() {
   echo "${m:-http://deb.debian.org/debian}"
 }
 MIRROR=$(mirror)
-RECIPE_HASH=$(printf '%s\n' "v1 $SUITE $VARIANT $MIRROR" | sha256sum | cut -c1-16)
+# The security archive, when the host uses one (same host names as the host's sources).
+SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
+  | grep -v '^[[:space:]]*#' | grep -o 'https\?://[^ ]*debian-security[^ ]*' | head -n1 || true)}"
+RECIPE_HASH=$(printf '%s\n' "v3 $SUITE $VARIANT $MIRROR $SECURITY_MIRROR" | sha256sum | cut -c1-16)
 
 if [ "${1:-}" != "--force" ]; then
   have=$(docker image inspect -f '{{ index .Config.Labels "org.mlpl.recipe-hash" }}' "$TAG" 2>/dev/null || true)
@@ -35,6 +38,9 @@ echo "debootstrap --variant=$VARIANT $SUITE from $MIRROR ..." >&2
 debootstrap --variant="$VARIANT" "$SUITE" "$ROOT" "$MIRROR" >&2
 # Same mirror inside (plain HTTP), no recommends, smaller apt footprint.
 printf 'deb %s %s main\ndeb %s %s-updates main\n' "$MIRROR" "$SUITE" "$MIRROR" "$SUITE" > "$ROOT/etc/apt/sources.list"
+if [ -n "$SECURITY_MIRROR" ]; then
+  printf 'deb %s %s-security main\n' "$SECURITY_MIRROR" "$SUITE" >> "$ROOT/etc/apt/sources.list"
+fi
 printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' > "$ROOT/etc/apt/apt.conf.d/90mlpl-no-recommends"
 rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/tmp/* || true
 tar -C "$ROOT" --numeric-owner -c . | docker import \
