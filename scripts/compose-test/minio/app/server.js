@@ -195,6 +195,20 @@ function readBody(req, limit) {
   });
 }
 
+// Names in a listing, encoded as for encoding-type=url (space as +, / kept).
+function urlEncodeListing(xml) {
+  const unescape = (v) =>
+    v.replace(/&(#x[0-9a-f]+|#\d+|amp|lt|gt|quot|apos);/gi, (m, e) => {
+      const named = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }[e.toLowerCase()];
+      if (named) return named;
+      return String.fromCodePoint(e[1].toLowerCase() === 'x' ? parseInt(e.slice(2), 16) : parseInt(e.slice(1), 10));
+    });
+  const enc = (v) => encodeURIComponent(v).replace(/%2F/gi, '/').replace(/%20/g, '+').replace(/'/g, '%27');
+  return xml
+    .replace(/<(Key|Prefix|Delimiter|StartAfter|Marker|NextMarker)>([^<]*)<\/\1>/g, (m, tag, v) => `<${tag}>${enc(unescape(v))}</${tag}>`)
+    .replace(/(<ListBucketResult[^>]*>)/, '$1<EncodingType>url</EncodingType>');
+}
+
 // ---- main -----------------------------------------------------------------------------------
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
@@ -214,10 +228,19 @@ async function main() {
   const backend = http.createServer(s3.callback());
   await new Promise((resolve, reject) => backend.listen(sock, resolve).on('error', reject));
 
-  const forward = (req, res, body) => {
+  const forward = (req, res, body, rewrite) => {
     const up = http.request({ socketPath: sock, method: req.method, path: req.url, headers: req.headers }, (ur) => {
-      res.writeHead(ur.statusCode, { ...ur.headers, server: 'MinIO' });
-      ur.pipe(res);
+      if (!rewrite || ur.statusCode !== 200) {
+        res.writeHead(ur.statusCode, { ...ur.headers, server: 'MinIO' });
+        return ur.pipe(res);
+      }
+      const chunks = [];
+      ur.on('data', (c) => chunks.push(c));
+      ur.on('end', () => {
+        const out = Buffer.from(rewrite(Buffer.concat(chunks).toString('utf8')), 'utf8');
+        res.writeHead(ur.statusCode, { ...ur.headers, 'content-length': out.length, server: 'MinIO' });
+        res.end(out);
+      });
     });
     up.on('error', (e) => {
       console.error(`backend error: ${e.message}`);
@@ -315,14 +338,41 @@ async function main() {
       }
       if (!accounts.allows(accessKey, req.method)) return sendS3Error(res, 403, 'AccessDenied', 'Access Denied.', rawPath);
 
+      // ListMultipartUploads (GET /bucket?uploads), which s3rver lacks and the minio client calls
+      // before a multipart upload (to resume one): answered "none in progress".
+      const bucketOnly = /^\/([^/]+)\/?$/.exec(rawPath);
+      if (req.method === 'GET' && bucketOnly && query.some(([k]) => k === 'uploads')) {
+        const bucket = sigv4.splitUrl(req.url)[0].slice(1).replace(/\/$/, '');
+        if (!fs.existsSync(path.join(dir, decodeURIComponent(bucket)))) {
+          return sendS3Error(res, 404, 'NoSuchBucket', 'The specified bucket does not exist', rawPath);
+        }
+        const q = Object.fromEntries(query);
+        const esc = (v) => String(v ?? '').replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+        const xml =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">' +
+          `<Bucket>${esc(decodeURIComponent(bucket))}</Bucket><KeyMarker>${esc(q['key-marker'])}</KeyMarker>` +
+          `<UploadIdMarker>${esc(q['upload-id-marker'])}</UploadIdMarker><NextKeyMarker></NextKeyMarker><NextUploadIdMarker></NextUploadIdMarker>` +
+          `<Delimiter>${esc(q.delimiter)}</Delimiter><Prefix>${esc(q.prefix)}</Prefix><MaxUploads>${Number(q['max-uploads']) || 1000}</MaxUploads>` +
+          '<IsTruncated>false</IsTruncated></ListMultipartUploadsResult>';
+        res.writeHead(200, { 'Content-Type': 'application/xml', 'Content-Length': Buffer.byteLength(xml), Server: 'MinIO' });
+        return res.end(xml);
+      }
+
+      let body = null;
       if (payloadHash) {
-        const body = await readBody(req, MAX_BUFFERED_BODY);
+        body = await readBody(req, MAX_BUFFERED_BODY);
         if (sigv4.sha256hex(body) !== payloadHash) {
           return sendS3Error(res, 400, 'XAmzContentSHA256Mismatch', 'The provided \'x-amz-content-sha256\' header does not match what was computed.', rawPath);
         }
-        return forward(req, res, body);
       }
-      return forward(req, res, null);
+      // ListObjects(V2) with encoding-type=url (the minio client always asks for it and always
+      // decodes): s3rver ignores it, so the names are encoded here, as S3 and MinIO do.
+      const rewrite =
+        req.method === 'GET' && bucketOnly && query.some(([k, v]) => k === 'encoding-type' && v === 'url') &&
+        !query.some(([k]) => ['location', 'uploads', 'versioning', 'policy', 'acl', 'cors', 'website', 'tagging', 'lifecycle'].includes(k))
+          ? urlEncodeListing
+          : null;
+      return forward(req, res, body, rewrite);
     } catch (e) {
       if (e instanceof sigv4.AuthError) return sendS3Error(res, e.status, e.code, e.message, rawPath);
       if (e.code === 'EntityTooLarge') return sendS3Error(res, 400, 'EntityTooLarge', 'Your proposed upload exceeds the stand-in\'s limit for signed payloads.', rawPath);
