@@ -2,7 +2,8 @@
 # Build a minimal Debian bookworm base image from the host's configured apt mirror
 # (debootstrap --variant=minbase) and import it as mlpl-test/debian:bookworm.
 # Idempotent: skipped when an image with the same recipe hash label exists.
-# Usage: make-debian-base.sh [--force]      Prints the image tag on stdout.
+# Usage: make-debian-base.sh [--force]      Prints the image tag on stdout (progress on stderr).
+# Env:   DEBIAN_MIRROR, DEBIAN_SECURITY_MIRROR override the mirrors read from the host's apt sources.
 set -eu
 TAG="${MLPL_TEST_BASE_TAG:-mlpl-test/debian:bookworm}"
 SUITE=bookworm
@@ -21,7 +22,7 @@ MIRROR=$(mirror)
 # The security archive, when the host uses one (same host names as the host's sources).
 SECURITY_MIRROR="${DEBIAN_SECURITY_MIRROR:-$(cat /etc/apt/sources.list.d/*.sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
   | grep -v '^[[:space:]]*#' | grep -o 'https\?://[^ ]*debian-security[^ ]*' | head -n1 || true)}"
-RECIPE_HASH=$(printf '%s\n' "v3 $SUITE $VARIANT $MIRROR $SECURITY_MIRROR" | sha256sum | cut -c1-16)
+RECIPE_HASH=$(printf '%s\n' "v4 $SUITE $VARIANT $MIRROR $SECURITY_MIRROR" | sha256sum | cut -c1-16)
 
 if [ "${1:-}" != "--force" ]; then
   have=$(docker image inspect -f '{{ index .Config.Labels "org.mlpl.recipe-hash" }}' "$TAG" 2>/dev/null || true)
@@ -41,7 +42,7 @@ printf 'deb %s %s main\ndeb %s %s-updates main\n' "$MIRROR" "$SUITE" "$MIRROR" "
 if [ -n "$SECURITY_MIRROR" ]; then
   printf 'deb %s %s-security main\n' "$SECURITY_MIRROR" "$SUITE" >> "$ROOT/etc/apt/sources.list"
 fi
-printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\n' > "$ROOT/etc/apt/apt.conf.d/90mlpl-no-recommends"
+printf 'APT::Install-Recommends "false";\nAPT::Install-Suggests "false";\nAcquire::Languages "none";\n' > "$ROOT/etc/apt/apt.conf.d/90mlpl-no-recommends"
 rm -rf "$ROOT"/var/cache/apt/archives/*.deb "$ROOT"/var/lib/apt/lists/* "$ROOT"/tmp/* || true
 tar -C "$ROOT" --numeric-owner -c . | docker import \
   --change "LABEL org.mlpl.recipe-hash=$RECIPE_HASH" \
