@@ -22,10 +22,11 @@ SUMMARY=""
 total_start=$(now)
 
 t=$(now)
-if [ "${NO_CACHE:-0}" = 1 ]; then
-  BASE=$(./make-debian-base.sh --force); NO_CACHE_ARG=--no-cache
-else
-  BASE=$(./make-debian-base.sh); NO_CACHE_ARG=
+if [ "${NO_CACHE:-0}" = 1 ]; then FORCE=--force; NO_CACHE_ARG=--no-cache; else FORCE=; NO_CACHE_ARG=; fi
+if [ "${VERBOSE:-0}" = 1 ]; then
+  BASE=$(./make-debian-base.sh $FORCE)
+elif ! BASE=$(./make-debian-base.sh $FORCE 2>"$LOG"); then
+  cat "$LOG" >&2; echo "base image failed" >&2; exit 1
 fi
 SUMMARY="$SUMMARY$(printf '%-28s %6ss' "$BASE" "$(secs "$t" "$(now)")")\n"
 
