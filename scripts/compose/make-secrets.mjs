@@ -26,7 +26,10 @@ import path from 'node:path';
 const ROOT = process.env.SECRETS_ROOT || '/secrets';
 const ALL = path.join(ROOT, 'all');
 
-/** Every secret compose needs; 32 random bytes, base64url: 43 characters, safe in a URL or a shell. */
+/**
+ * Every secret compose needs; 24 random bytes (192 bits), base64url: 32 characters, safe in a URL
+ * or a shell. Not longer: MinIO refuses a secret key over 40 characters.
+ */
 const SECRETS = [
   'mysql_root_password',
   'mysql_password',
@@ -97,7 +100,7 @@ function ensureSecret(name) {
     chmodSync(file, 0o400); // one written by hand may be readable by all
     return [kept, false];
   }
-  const value = randomBytes(32).toString('base64url');
+  const value = randomBytes(24).toString('base64url');
   const temporary = path.join(ALL, `.${name}.${process.pid}.tmp`);
   writeFileSync(temporary, `${value}\n`, { mode: 0o400 });
   chmodSync(temporary, 0o400);
