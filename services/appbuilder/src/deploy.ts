@@ -24,8 +24,10 @@ export type DeployTarget = {
   proxyUrl?: string;
   /** Side by side: how long a drained container may finish its requests, in ms (default 30 s). */
   drainGraceMs?: number;
-  /** Side by side: how long the proxy may take to see an alias change, in ms (default SETTLE_MS). */
+  /** Side by side: how long the proxy may take to see an alias change or a new port listening, in ms (default SETTLE_MS). */
   settleMs?: number;
+  /** Side by side under host networking: the two host ports the proxy sends to; a new container takes the one the serving one does not use. */
+  webappPorts?: readonly [number, number];
   /**
    * Under 'network' reach, a container is checked by its name; 'address': by its address on its
    * first network (the tests, where the appbuilder runs on the host beside a bridge network).

@@ -17,14 +17,14 @@ export type DockerTargetOptions = {
 };
 
 /**
- * Versions as webapp images, deployed side by side behind the proxy (compose) or by replacing
- * the webapp container in place (the stack where Docker runs, no proxy).
+ * Versions as webapp images, deployed side by side behind the proxy (compose; the stack where
+ * Docker runs) or by replacing the webapp container in place (no proxy).
  */
 export function dockerTarget(options: DockerTargetOptions): ReleaseTarget {
   const { docker, containerName } = options.deploy;
   const { repo } = options;
   const sideBySide = options.deploy.rollout === 'side-by-side';
-  /** The container serving now: the newest one with the alias (side by side), or the one with the name. */
+  /** The container serving now: the newest one the proxy sends to (side by side), or the one with the name. */
   const serving = async () => (sideBySide ? (await servingContainers(docker, containerName))[0] : await inspectContainer(docker, containerName));
   return {
     kind: 'docker',
@@ -58,7 +58,8 @@ export function dockerTarget(options: DockerTargetOptions): ReleaseTarget {
       baseImage: () => resolveBaseImage(docker, repo, options.baseImage),
       webappContainer: async () => {
         if ((await serving()) === undefined) {
-          throw new Error(sideBySide ? `no running container named ${containerName} or ${containerName}-<version> with a network alias` : `no container named ${containerName}`);
+          const how = options.deploy.reach === 'host' ? 'under host networking' : 'with a network alias';
+          throw new Error(sideBySide ? `no running container named ${containerName} or ${containerName}-<version> ${how}` : `no container named ${containerName}`);
         }
       },
     },

@@ -78,6 +78,7 @@ function createTarget(settings: AppbuilderSettings, probeImage: Buffer, logger: 
       rollout: settings.rollout,
       drainGraceMs: settings.drainGraceMs,
       ...(settings.proxyUrl === undefined ? {} : { proxyUrl: settings.proxyUrl }),
+      ...(settings.webappPorts === undefined ? {} : { webappPorts: settings.webappPorts }),
     },
   });
 }

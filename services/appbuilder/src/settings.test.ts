@@ -91,16 +91,16 @@ describe('appbuilder settings', () => {
     assert.deepEqual([set.proxyUrl, set.drainGraceMs, set.imageRetention], ['http://proxy:5050', 0, 3]);
   });
 
-  test('when a side-by-side rollout is asked for without network reach, or the rollout settings are wrong, then one error names each', () => {
+  test('when a side-by-side rollout is asked for with published ports, or the rollout settings are wrong, then one error names each', () => {
     assert.throws(
-      () => loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'host', WEBAPP_ROLLOUT: 'side-by-side', PROXY_URL: 'proxy:5050', DRAIN_GRACE_MS: '-1', IMAGE_RETENTION: 'all' }),
+      () => loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'published', WEBAPP_ROLLOUT: 'side-by-side', PROXY_URL: 'proxy:5050', DRAIN_GRACE_MS: '-1', IMAGE_RETENTION: 'all' }),
       (error: unknown) =>
         error instanceof SettingsError &&
         JSON.stringify(error.problems) ===
           JSON.stringify([
             'DRAIN_GRACE_MS must be between 0 and 600000, got -1',
             'IMAGE_RETENTION must be a whole number, got "all"',
-            'WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network, got "host"',
+            'WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network or host, got "published"',
             'PROXY_URL must be http(s)://host[:port], got "proxy:5050"',
           ]),
     );
@@ -108,6 +108,30 @@ describe('appbuilder settings', () => {
       () => loadAppbuilderSettings({ ...REQUIRED, WEBAPP_ROLLOUT: 'blue-green' }),
       (error: unknown) => error instanceof SettingsError && JSON.stringify(error.problems) === JSON.stringify(['WEBAPP_ROLLOUT must be one of side-by-side, in-place, got "blue-green"']),
     );
+  });
+
+  test('when side by side runs under host networking (the stack) with its two ports, then they are kept; network reach needs none', () => {
+    const stack = loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'host', WEBAPP_ROLLOUT: 'side-by-side', WEBAPP_PORTS: ' 5051, 5052 ', PROXY_URL: 'http://127.0.0.1:5050' });
+    assert.deepEqual([stack.rollout, stack.reach, stack.webappPorts, stack.proxyUrl], ['side-by-side', 'host', [5051, 5052], 'http://127.0.0.1:5050']);
+    assert.equal(loadAppbuilderSettings(REQUIRED).webappPorts, undefined);
+    assert.equal(loadAppbuilderSettings({ ...REQUIRED, WEBAPP_PORTS: '5051,5052' }).webappPorts, undefined, 'only side by side under host networking uses them');
+    assert.equal(loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'host', WEBAPP_PORTS: '5051,5052' }).rollout, 'in-place', 'the default rollout under host reach stays in place');
+  });
+
+  test('when side by side under host networking lacks WEBAPP_PORTS or they are not two different ports, then it is named', () => {
+    const problems = (env: Record<string, string>) => {
+      try {
+        loadAppbuilderSettings({ ...REQUIRED, DEPLOY_REACH: 'host', WEBAPP_ROLLOUT: 'side-by-side', ...env });
+      } catch (error) {
+        if (error instanceof SettingsError) return error.problems;
+        throw error;
+      }
+      return [];
+    };
+    assert.deepEqual(problems({}), ['WEBAPP_ROLLOUT=side-by-side with DEPLOY_REACH=host needs WEBAPP_PORTS (two host ports, "A,B")']);
+    for (const raw of ['5051', '5051,5051', '5051,5052,5053', '5051,port', '0,5052', '5051,70000', '5051;5052']) {
+      assert.deepEqual(problems({ WEBAPP_PORTS: raw }), [`WEBAPP_PORTS must be two different ports "A,B", got "${raw}"`], raw);
+    }
   });
 
   test("when LOCAL_REGISTRY is set as compose writes it (with a slash), then images are named in it", () => {

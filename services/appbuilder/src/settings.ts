@@ -8,9 +8,10 @@ export type DeployReach = (typeof DEPLOY_REACHES)[number];
 
 /**
  * How a new webapp container replaces the old one on the Docker target. 'side-by-side': started
- * beside it, gated, given the alias the proxy routes to, then the old one drained (compose,
- * where the proxy holds the port; no request fails). 'in-place': the old one stopped and the new
- * one started with its name and port (host networking or published ports, no proxy: a gap).
+ * beside it, gated, given the alias the proxy routes to (network reach) or on the other of the
+ * two host ports the proxy sends to (host reach, WEBAPP_PORTS), then the old one drained; no
+ * request fails. 'in-place': the old one stopped and the new one started with its name and port
+ * (no proxy: a gap).
  */
 export const WEBAPP_ROLLOUTS = ['side-by-side', 'in-place'] as const;
 export type WebappRollout = (typeof WEBAPP_ROLLOUTS)[number];
@@ -40,8 +41,13 @@ export type AppbuilderSettings = {
    */
   reach: DeployReach;
   healthTimeoutMs: number;
-  /** Default 'side-by-side' under 'network' reach, else 'in-place' (the only one host networking and published ports allow). */
+  /** Default 'side-by-side' under 'network' reach, else 'in-place'; side by side needs 'network' or 'host' reach. */
   rollout: WebappRollout;
+  /**
+   * Side by side under host networking: the two host ports the proxy sends requests to; the
+   * serving container listens on one, a new one starts on the other. Undefined otherwise.
+   */
+  webappPorts: readonly [number, number] | undefined;
   /** The proxy in front of the webapps (`http://proxy:5050`): a side-by-side rollout checks the new version answers through it. */
   proxyUrl: string | undefined;
   /** How long a drained webapp may take to finish its requests before it is killed, in ms. */
@@ -84,6 +90,7 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     reach: reader.oneOf('DEPLOY_REACH', DEPLOY_REACHES, 'network'),
     healthTimeoutMs: reader.int('HEALTH_TIMEOUT_MS', { default: 60_000, min: 1000, max: 600_000 }),
     rollout: 'in-place',
+    webappPorts: undefined,
     proxyUrl: reader.optionalString('PROXY_URL')?.replace(/\/+$/, ''),
     drainGraceMs: reader.int('DRAIN_GRACE_MS', { default: 30_000, min: 0, max: 600_000 }),
     imageRetention: reader.int('IMAGE_RETENTION', { default: 10, min: 0, max: 1000 }),
@@ -105,8 +112,11 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
   if (!REPOSITORY.test(settings.webappImage)) reader.problem(`WEBAPP_IMAGE must be an image repository name, got "${settings.webappImage}"`);
   if (settings.registry !== undefined && !REGISTRY.test(settings.registry)) reader.problem(`LOCAL_REGISTRY must be host[:port], got "${settings.registry}"`);
   settings.rollout = reader.oneOf('WEBAPP_ROLLOUT', WEBAPP_ROLLOUTS, settings.reach === 'network' ? 'side-by-side' : 'in-place');
-  // Two containers on one host port, or on the host's network, cannot both listen.
-  if (settings.target === 'docker' && settings.rollout === 'side-by-side' && settings.reach !== 'network') reader.problem(`WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network, got "${settings.reach}"`);
+  if (settings.target === 'docker' && settings.rollout === 'side-by-side') {
+    // Two containers cannot both listen on one published port, or on one port of the host's network.
+    if (settings.reach === 'published') reader.problem('WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network or host, got "published"');
+    if (settings.reach === 'host') settings.webappPorts = readPortPair(reader, 'WEBAPP_PORTS', 'WEBAPP_ROLLOUT=side-by-side with DEPLOY_REACH=host');
+  }
   if (settings.proxyUrl !== undefined && !/^https?:\/\/[^/]+$/.test(settings.proxyUrl)) reader.problem(`PROXY_URL must be http(s)://host[:port], got "${settings.proxyUrl}"`);
   if (settings.target === 'process') {
     const webappUrl = reader.string('WEBAPP_URL', 'http://127.0.0.1:5050').replace(/\/+$/, '');
@@ -115,6 +125,23 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
   }
   reader.done();
   return settings;
+}
+
+/** `A,B`: two different ports; `why` says what needs them when they are missing. */
+function readPortPair(reader: EnvReader, name: string, why: string): readonly [number, number] | undefined {
+  const raw = reader.optionalString(name);
+  if (raw === undefined) {
+    reader.problem(`${why} needs ${name} (two host ports, "A,B")`);
+    return undefined;
+  }
+  const ports = raw.split(',').map((part) => part.trim());
+  const valid = (part: string) => /^\d{1,5}$/.test(part) && Number(part) >= 1 && Number(part) <= 65535;
+  const [a, b] = ports;
+  if (ports.length !== 2 || a === undefined || b === undefined || !valid(a) || !valid(b) || a === b) {
+    reader.problem(`${name} must be two different ports "A,B", got "${raw}"`);
+    return undefined;
+  }
+  return [Number(a), Number(b)];
 }
 
 /** `<registry>/<repository>` when a registry is set. */

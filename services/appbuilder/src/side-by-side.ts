@@ -1,14 +1,17 @@
 import type { ContainerInspectInfo } from 'dockerode';
 import { connectNetwork, containerLogs, disconnectNetwork, inspectContainer, inspectImage, listContainerNames, removeContainer, startContainer, stopContainer, updateContainer } from './docker.js';
 import type { Docker } from './docker.js';
-import { createOnNetworks, DeployError, locate, networksOf, optionsLike, ownSettings, probe, recoverInterruptedDeploy } from './deploy.js';
+import { createOnNetworks, DeployError, isHostNetwork, listenPort, locate, networksOf, optionsLike, ownSettings, probe, recoverInterruptedDeploy } from './deploy.js';
 import type { DeployResult, DeployTarget } from './deploy.js';
 import { LABELS } from './images.js';
 
 /**
  * The proxy (deploy/proxy/nginx.conf) caches the alias's addresses for `valid=1s`, and nginx's
- * clock ticks in whole seconds: an alias change is seen by every worker within 2 s. The old
- * container is drained only after this much longer.
+ * clock ticks in whole seconds: an alias change is seen by every worker within 2 s. Under host
+ * networking (the stack's proxy, scripts/src/stack-proxy.ts) a port that refused a connection
+ * before the new container listened is skipped for `fail_timeout=1s`, again within 2 s; were
+ * the old port to refuse meanwhile, that worker would have no port left. The old container is
+ * drained only after this much longer.
  */
 export const SETTLE_MS = 3000;
 /** How long the new version may take to answer through the proxy. */
@@ -32,9 +35,18 @@ export async function webappContainers(docker: Docker, prefix: string): Promise<
 const nameOf = (container: ContainerInspectInfo) => container.Name.replace(/^\//, '');
 const versionOf = (container: ContainerInspectInfo) => container.Config.Labels?.[LABELS.version];
 
-/** Running and holding an alias on some network: the proxy sends it requests. */
+/**
+ * The proxy sends it requests: running and holding an alias on some network, or running under
+ * host networking (the proxy sends to both WEBAPP_PORTS; the container listens on one).
+ */
 function serves(container: ContainerInspectInfo): boolean {
-  return container.State.Running && networksOf(container).some((network) => network.aliases.length > 0);
+  return container.State.Running && (isHostNetwork(container) || networksOf(container).some((network) => network.aliases.length > 0));
+}
+
+/** Under host networking: the one of the two ports that `old` does not listen on. */
+function otherPort(ports: readonly [number, number] | undefined, old: ContainerInspectInfo, fallback: number): number {
+  if (ports === undefined) throw new DeployError('a side-by-side rollout under host networking needs the two ports the proxy sends to (WEBAPP_PORTS)');
+  return listenPort(old.Config.Env ?? [], fallback) === ports[0] ? ports[1] : ports[0];
 }
 
 /** The containers that serve now, newest first (two only in the middle of a rollout). */
@@ -98,31 +110,38 @@ async function drain(docker: Docker, id: string, graceMs: number): Promise<void>
  *    connections retried by the proxy on the new one) and removed.
  * A failure in a–c removes the new container (drained if it had the alias); the old one is
  * never touched before d. A failure in d is logged: the next start drains what is left.
+ * Under host networking (the stack) there is no alias: the new container listens on the other
+ * of the two ports the proxy sends to (`webappPorts`) and is gated there. The proxy sends it
+ * requests as soon as it listens, i.e. once its model loaded, while the gate runs; one that
+ * fails the gate is drained before it is removed.
  */
 export async function deploySideBySide(target: DeployTarget, image: string, version: string): Promise<DeployResult> {
   const { docker, containerName: prefix, logger } = target;
   const serving = await servingContainers(docker, prefix);
   const old = serving[0];
-  if (old === undefined) throw new DeployError(`no running webapp container named ${prefix} or ${prefix}-<version> with a network alias to roll out beside`);
+  if (old === undefined) throw new DeployError(`no running webapp container named ${prefix} or ${prefix}-<version> ${target.reach === 'host' ? 'under host networking' : 'with a network alias'} to roll out beside`);
   const newImage = await inspectImage(docker, image);
   if (newImage === undefined) throw new DeployError(`image ${image} not found`);
   const own = ownSettings(old, await inspectImage(docker, old.Image));
   const previousVersion = versionOf(old) ?? null;
   const networks = networksOf(old);
   const name = newName(prefix, version, serving);
+  const host = target.reach === 'host';
+  const port = host ? otherPort(target.webappPorts, old, target.webappPort) : target.webappPort;
   // A stopped leftover of an earlier rollout of this version.
   await removeContainer(docker, name);
 
-  const options = optionsLike(old, own, { ref: image, id: newImage.Id }, { name, final: true, publish: false });
+  const options = optionsLike(old, own, { ref: image, id: newImage.Id }, { name, final: true, publish: false, ...(host ? { port } : {}) });
   // No restart until it passed the gate: a version that crashes must fail it, not loop.
   const restartPolicy = options.HostConfig?.RestartPolicy;
   const id = await createOnNetworks(docker, { ...options, HostConfig: { ...options.HostConfig, RestartPolicy: { Name: 'no' } } }, networks, false);
-  let aliased = false;
+  // Under host networking the proxy sends it requests as soon as it listens.
+  let takesTraffic = host;
   try {
     await startContainer(docker, id);
-    const url = () => locate(target, id, name, target.webappPort);
+    const url = () => locate(target, id, name, port);
     await probe(target, id, await url(), version);
-    logger.info({ version, container: name }, 'new container answered; giving it the alias');
+    logger.info({ version, container: name, ...(host ? { port } : {}) }, host ? 'new container answered' : 'new container answered; giving it the alias');
     if (restartPolicy !== undefined && restartPolicy.Name !== undefined && restartPolicy.Name !== 'no' && restartPolicy.Name !== '') {
       await updateContainer(docker, id, { RestartPolicy: { Name: restartPolicy.Name, ...(restartPolicy.MaximumRetryCount === undefined ? {} : { MaximumRetryCount: restartPolicy.MaximumRetryCount }) } });
     }
@@ -130,10 +149,11 @@ export async function deploySideBySide(target: DeployTarget, image: string, vers
     const before = addresses(await inspectContainer(docker, id));
     for (const network of networks.filter((n) => n.aliases.length > 0)) {
       await disconnectNetwork(docker, network.name, id);
-      aliased = true;
+      takesTraffic = true;
       await connectNetwork(docker, network.name, id, network.aliases);
     }
-    const aliasedAt = Date.now();
+    // From here every proxy worker is to learn the new route (the alias, or the port listening).
+    const routedAt = Date.now();
     const after = addresses(await inspectContainer(docker, id));
     if (Object.entries(before).some(([network, address]) => after[network] !== address)) {
       // Connections it opened (database, storage) are bound to its old address and would hang;
@@ -144,10 +164,10 @@ export async function deploySideBySide(target: DeployTarget, image: string, vers
     }
     await probe(target, id, await url(), version);
     if (target.proxyUrl !== undefined) await answersThroughProxy(target.proxyUrl, version);
-    await sleep(Math.max(0, (target.settleMs ?? SETTLE_MS) - (Date.now() - aliasedAt)));
+    await sleep(Math.max(0, (target.settleMs ?? SETTLE_MS) - (Date.now() - routedAt)));
   } catch (error) {
     const logs = await containerLogs(docker, id);
-    if (aliased) await stopContainer(docker, id, Math.ceil((target.drainGraceMs ?? DEFAULT_DRAIN_MS) / 1000)).catch(() => undefined);
+    if (takesTraffic) await stopContainer(docker, id, Math.ceil((target.drainGraceMs ?? DEFAULT_DRAIN_MS) / 1000)).catch(() => undefined);
     await removeContainer(docker, id);
     const message = error instanceof Error ? error.message : String(error);
     throw new DeployError(`${name}: ${message}${logs === '' ? '' : `\n--- its last output ---\n${logs}`}`);
