@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import { createDocker, inspectContainer } from '@mlpl/appbuilder/docker';
 import { requireDocker } from '@mlpl/appbuilder/docker-fixtures';
 import { LABELS } from '@mlpl/appbuilder/images';
+import { webappContainers } from '@mlpl/appbuilder/side-by-side';
 import { appbuilderRecords, correct, findMisclassified, score, servedVersion, someDigits, startLoad, trainingStatus, waitForBaseData, waitForNewVersion } from './loop-support.js';
 import type { Digit } from './loop-support.js';
 import { killAppbuilderMidway, removeDockerLeftovers, startTestStack } from './loop-fixtures.js';
@@ -12,9 +13,10 @@ import type { Stack } from './stack.js';
 
 /**
  * The whole loop with a real Docker engine: the webapp is a container built from its own
- * Dockerfile (on the local Node base image, no registry reachable here), and each promoted
- * model is baked into a new image that replaces it, as under compose. A load generator
- * predicts throughout; the swap of containers has a gap, which is reported.
+ * Dockerfile (on the local Node base image, no registry reachable here) behind the stack's
+ * nginx proxy (the stand-in image), and each promoted model is baked into a new image whose
+ * container is rolled out beside the old one, as under compose. A load generator predicts
+ * through the proxy throughout: no request may fail.
  */
 describe('the loop on the Docker deploy target', () => {
   const suffix = randomBytes(3).toString('hex');
@@ -36,7 +38,7 @@ describe('the loop on the Docker deploy target', () => {
     await removeDockerLeftovers(repo, container);
   });
 
-  test('when 10 corrections of misclassified digits arrive, then a new image is built and its container replaces the old one and answers them better; the load during the swap is counted', async (t) => {
+  test('when 10 corrections of misclassified digits arrive, then a new image is built, its container replaces the old one without a failed request and answers them better', async (t) => {
     const before = await servedVersion(stack.urls.webapp);
     const scoreBefore = await score(stack.urls.webapp, wrong);
     const load = startLoad(stack.urls.webapp, (await someDigits(20, 5000)).map((digit) => digit.png), { concurrency: 2 });
@@ -50,10 +52,15 @@ describe('the loop on the Docker deploy target', () => {
       ((await trainingStatus(stack)).runs ?? []).some((r) => r.modelVersion === version && r.status !== 'running'),
     );
     t.diagnostic(`Docker rollout under load: ${report.ok} ok, ${report.failed} failed within ${Math.round(report.failureWindowMs)} ms, longest gap ${Math.round(report.longestGapMs)} ms, versions ${JSON.stringify(report.versions)}; first failures: ${report.failures.join(' | ')}`);
+    assert.equal(report.failed, 0, `failed requests: ${report.failures.join(' | ')}`);
 
-    const served = await inspectContainer(createDocker('/var/run/docker.sock'), container);
-    assert.equal(served?.Config.Labels?.[LABELS.version], version, 'the container under the webapp name runs the new image');
-    assert.equal(served?.Config.Image, `${repo}:${version}`);
+    const docker = createDocker('/var/run/docker.sock');
+    const running = (await webappContainers(docker, container)).filter((c) => c.State.Running);
+    assert.deepEqual(running.map((c) => c.Name), [`/${container}-${version}`], 'one webapp container runs, the new version\'s; the old one is removed');
+    assert.equal(running[0]?.Config.Labels?.[LABELS.version], version);
+    assert.equal(running[0]?.Config.Image, `${repo}:${version}`);
+    assert.equal(await inspectContainer(docker, container), undefined, 'the first container was drained and removed');
+    assert.equal((await inspectContainer(docker, `${container}-proxy`))?.State.Running, true, 'the proxy runs');
     const { builds, deployments } = await appbuilderRecords(stack);
     assert.equal(builds.find((b) => b.modelVersion === version)?.status, 'built');
     assert.equal(deployments.find((d) => d.modelVersion === version)?.status, 'deployed');
@@ -66,7 +73,7 @@ describe('the loop on the Docker deploy target', () => {
     assert.ok((report.versions[before] ?? 0) > 0 && (report.versions[version] ?? 0) > 0, 'the load was answered by both versions');
   });
 
-  test('when the appbuilder is killed in the middle of a build, then after a restart the next cycle builds and deploys, and the old container served meanwhile', async (t) => {
+  test('when the appbuilder is killed in the middle of a build, then after a restart the next cycle builds and deploys, and the old container served meanwhile without a failed request', async (t) => {
     const before = await servedVersion(stack.urls.webapp);
     const load = startLoad(stack.urls.webapp, (await someDigits(20, 5000)).map((digit) => digit.png), { concurrency: 1 });
     for (const digit of await someDigits(10, 3000)) assert.equal((await correct(stack.urls.webapp, digit)).status, 201);
@@ -84,6 +91,7 @@ describe('the loop on the Docker deploy target', () => {
     }, undefined, 500);
     const report = await load.stop();
     t.diagnostic(`load across the kill and the next rollout: ${report.ok} ok, ${report.failed} failed within ${Math.round(report.failureWindowMs)} ms, longest gap ${Math.round(report.longestGapMs)} ms; first failures: ${report.failures.join(' | ')}`);
+    assert.equal(report.failed, 0, `failed requests: ${report.failures.join(' | ')}`);
     const { builds } = await appbuilderRecords(stack);
     assert.ok(!builds.some((b) => b.status === 'building'), 'the interrupted build is closed at restart');
   });

@@ -13,14 +13,25 @@ import type { Stack, StackOptions } from './stack.js';
 
 const run = promisify(execFile);
 
+/** The Debian-nginx stand-in for nginx:1.30.4-alpine (scripts/compose-test/proxy): no registry can be reached here. */
+export const TEST_PROXY_IMAGE = 'mlpl-test/proxy:latest';
+
 /** A stack on free ports in a folder of its own, removed by `cleanup`. */
 export async function startTestStack(options: Pick<StackOptions, 'deploy' | 'docker' | 'env' | 'trainingInterval'>): Promise<{ stack: Stack; cleanup(): Promise<void> }> {
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'mlpl-stack-'));
-  const ports = { webapp: await freePort(), training: await freePort(), appbuilder: await freePort(), database: await freePort(), storage: await freePort() };
+  const ports = {
+    webapp: await freePort(),
+    training: await freePort(),
+    appbuilder: await freePort(),
+    database: await freePort(),
+    storage: await freePort(),
+    webappContainers: [await freePort(), await freePort()] as const,
+  };
   const stack = await startStack({
     stateDir,
     ports,
     trainingInterval: '3s',
+    proxyImage: process.env.STACK_PROXY_IMAGE ?? TEST_PROXY_IMAGE,
     ...options,
     // 'warn' keeps the logs small; they are in stateDir/logs for a failing run.
     env: { LOG_LEVEL: 'info', ...options.env },
@@ -72,7 +83,7 @@ export async function killAppbuilderMidway(stack: Stack, timeoutMs: number): Pro
   return caught;
 }
 
-/** Removes the test's webapp containers (with any candidate or parked one) and its images. */
+/** Removes the test's webapp containers (with any candidate or parked one, and the proxy `<container>-proxy`) and its images. */
 export async function removeDockerLeftovers(repo: string, container: string): Promise<void> {
   const docker = async (...args: string[]) => (await run('docker', args, { timeout: 60_000 }).catch(() => ({ stdout: '' }))).stdout;
   const names = (await docker('ps', '-a', '--format', '{{.Names}}')).split('\n').filter((name) => name === container || name.startsWith(`${container}-`));

@@ -14,6 +14,8 @@ const USAGE = `usage: npm run stack [-- --deploy auto|process|docker] [--state-d
   --state-dir  where data, models, logs and secrets are kept (default .stack/)
   Ports (environment): STACK_WEBAPP_PORT 5050, STACK_TRAINING_PORT 5001,
   STACK_APPBUILDER_PORT 5000, STACK_DATABASE_PORT 3307, STACK_STORAGE_PORT 9000;
+  docker: the proxy (STACK_PROXY_IMAGE, default nginx:1.30.4-alpine) holds the webapp
+  port and sends to the webapp containers on the next two (5051, 5052);
   TRAINING_INTERVAL (10s) and TRAINING_THRESHOLD (10) are passed on.`;
 
 function port(name: string, fallback: number): number {
@@ -78,11 +80,19 @@ async function main(): Promise<void> {
     database: port('STACK_DATABASE_PORT', 3307),
     storage: port('STACK_STORAGE_PORT', 9000),
   };
+  const proxyImage = process.env.STACK_PROXY_IMAGE;
   const interval = process.env.TRAINING_INTERVAL;
   const threshold = process.env.TRAINING_THRESHOLD;
   console.log(`mlpl stack: deploy target ${deploy}, state in ${stateDir}`);
   const stack = await startStack(
-    { stateDir, deploy, ports, ...(interval === undefined ? {} : { trainingInterval: interval }), ...(threshold === undefined ? {} : { threshold: Number(threshold) }) },
+    {
+      stateDir,
+      deploy,
+      ports,
+      ...(proxyImage === undefined || proxyImage === '' ? {} : { proxyImage }),
+      ...(interval === undefined ? {} : { trainingInterval: interval }),
+      ...(threshold === undefined ? {} : { threshold: Number(threshold) }),
+    },
     (line) => console.log(line),
   );
   console.log(`
@@ -103,7 +113,7 @@ Ctrl-C stops everything; the data stays in ${stateDir}.`);
       return;
     }
     stopping = true;
-    console.log(`\n${signal}: stopping training, appbuilder, webapp, storage, database`);
+    console.log(`\n${signal}: stopping training, appbuilder, ${deploy === 'docker' ? 'proxy, ' : ''}webapp, storage, database`);
     following.abort();
     stack.stop().then(
       () => console.log('stopped'),

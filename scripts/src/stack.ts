@@ -6,31 +6,46 @@ import mysql from 'mysql2/promise';
 import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import type { MariaDbServer, S3Server } from '@mlpl/shared/testing';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
-import { createDocker, inspectContainer, startContainer, stopContainer, tagImage } from '@mlpl/appbuilder/docker';
+import { createDocker, removeContainer, startContainer, stopContainer, tagImage } from '@mlpl/appbuilder/docker';
 import type { Docker } from '@mlpl/appbuilder/docker';
+import { listenPort } from '@mlpl/appbuilder/deploy';
 import { buildWebappImage, startWebappContainer } from '@mlpl/appbuilder/docker-fixtures';
+import { webappContainers } from '@mlpl/appbuilder/side-by-side';
 import { REPO_ROOT, rssOf, ServiceProcess, waitUntil } from './service-process.js';
+import { DEFAULT_PROXY_IMAGE, proxyPart } from './stack-proxy.js';
 
 /**
  * The whole pipeline on this machine's loopback, without compose: MariaDB and s3rver on
  * folders under `stateDir` (a restart keeps the data), then webapp, appbuilder and training as
  * processes. `deploy: 'process'` (no Docker engine needed): the webapp is a process serving
  * `<stateDir>/models/current`, and the appbuilder deploys a version by writing its folder and
- * asking the webapp to swap. `deploy: 'docker'`: the webapp is a container built from its
- * Dockerfile (target webapp, host networking), and the appbuilder builds and replaces it as under compose.
+ * asking the webapp to swap. `deploy: 'docker'`: as under compose, an nginx proxy holds the
+ * webapp's port and sends to webapp containers built from the Dockerfile (target webapp), which
+ * the appbuilder rolls out side by side; here all with host networking, the containers taking
+ * turns on two loopback ports behind the proxy (stack-proxy.ts).
  */
 export type StackOptions = {
   stateDir: string;
   deploy: 'process' | 'docker';
-  ports: { webapp: number; training: number; appbuilder: number; database: number; storage: number };
+  /**
+   * `webapp`: where the page and the API answer (the process webapp, or the Docker target's
+   * proxy). `webappContainers`: the Docker target's two ports behind the proxy, default webapp
+   * + 1 and + 2.
+   */
+  ports: { webapp: number; training: number; appbuilder: number; database: number; storage: number; webappContainers?: readonly [number, number] };
   /** TRAINING_INTERVAL, default 10s. */
   trainingInterval?: string;
   /** TRAINING_THRESHOLD, default 10. */
   threshold?: number;
   /** More settings for every service (LOG_LEVEL, TRAINING_TEST_LIMIT, …). */
   env?: Record<string, string>;
-  /** The docker deploy's image repository and container name (tests make them unique). */
+  /**
+   * The docker deploy's image repository and webapp container name (tests make them unique;
+   * a rollout's containers are `<container>-<version>`, the proxy `<container>-proxy`).
+   */
   docker?: { repo: string; container: string };
+  /** The docker deploy's proxy image: default nginx:1.30.4-alpine, compose's. */
+  proxyImage?: string;
 };
 
 /** One part that can be stopped and started again, as the fault tests need. */
@@ -125,37 +140,53 @@ async function seedModels(modelsRoot: string): Promise<void> {
   await symlink(version, path.join(modelsRoot, 'current'));
 }
 
-type WebappContainer = { image: string; container: string; port: number; database: DatabaseSettings; storage: StorageSettings; env: Record<string, string> };
+type WebappContainers = { image: string; prefix: string; ports: readonly [number, number]; database: DatabaseSettings; storage: StorageSettings; env: Record<string, string> };
 
-function dockerWebapp(docker: Docker, options: WebappContainer): Part {
+/**
+ * The webapp containers (host networking) behind the stack's proxy: `prefix` at first, then
+ * `prefix-<version>` after each rollout, on one of `ports` (two only in the middle of one).
+ */
+function dockerWebapp(docker: Docker, options: WebappContainers): Part {
   let running = false;
-  const pid = async () => (await inspectContainer(docker, options.container))?.State.Pid;
-  const url = `http://127.0.0.1:${options.port}`;
+  const all = () => webappContainers(docker, options.prefix);
   return {
     name: 'webapp',
     get running() {
       return running;
     },
     async start() {
-      // After a deployment the container under this name runs the version in service: keep it.
-      if ((await inspectContainer(docker, options.container)) === undefined) {
-        await startWebappContainer(docker, { ...options, name: options.container, label: { 'mlpl.stack': 'webapp' } });
+      let image = options.image;
+      for (const container of await all()) {
+        const port = listenPort(container.Config.Env ?? [], 5050);
+        if (options.ports.includes(port)) continue;
+        // A stack from before the proxy ran its container on the webapp's port: the proxy's now.
+        image = container.Config.Image;
+        await removeContainer(docker, container.Id);
+      }
+      const kept = await all();
+      if (kept.length === 0) {
+        await startWebappContainer(docker, { ...options, image, name: options.prefix, port: options.ports[0], label: { 'mlpl.stack': 'webapp' } });
       } else {
-        await startContainer(docker, options.container);
-        await waitUntil(`${options.container} to answer`, 90_000, async () => (await fetch(`${url}/healthz`)).ok);
+        // After a deployment the container running is the version in service: keep it. Were
+        // two left (the stack stopped mid-rollout), the appbuilder keeps the recorded one.
+        for (const container of kept) await startContainer(docker, container.Id);
+        await waitUntil(`${kept.map((c) => c.Name.replace(/^\//, '')).join(' or ')} to answer`, 90_000, async () => {
+          for (const port of options.ports) if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return true;
+          return false;
+        });
       }
       running = true;
     },
     async stop() {
-      await stopContainer(docker, options.container);
+      for (const container of await all()) if (container.State.Running) await stopContainer(docker, container.Id);
       running = false;
     },
     async kill() {
       await this.stop();
     },
     async rss() {
-      const id = await pid();
-      return id === undefined || id === 0 ? undefined : rssOf(id);
+      const pid = (await all()).find((container) => container.State.Running)?.State.Pid;
+      return pid === undefined || pid === 0 ? undefined : rssOf(pid);
     },
   };
 }
@@ -216,6 +247,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   // The registry's rollback: the webapp checks the admin token and relays it to the appbuilder.
   const registryEnv = { ADMIN_TOKEN: secret.admin, APPBUILDER_URL: urls.appbuilder };
   let webapp: Part;
+  let proxy: Part | undefined;
   let deployEnv: Record<string, string>;
   if (options.deploy === 'process') {
     await seedModels(modelsRoot);
@@ -225,18 +257,37 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     const docker = createDocker('/var/run/docker.sock');
     const repo = options.docker?.repo ?? 'mlpl-stack/mywebapp';
     const container = options.docker?.container ?? 'mlpl-stack-webapp';
-    if ((await inspectContainer(docker, container)) === undefined) {
+    const backends = ports.webappContainers ?? [ports.webapp + 1, ports.webapp + 2];
+    if ((await webappContainers(docker, container)).length === 0) {
       say('building the webapp image (scripts/make-base-image.sh, then the root Dockerfile, target webapp; cached after the first time)');
       await tagImage(docker, await buildWebappImage(), repo, 'latest');
     }
     webapp = dockerWebapp(docker, {
       image: `${repo}:latest`,
-      container,
-      port: ports.webapp,
+      prefix: container,
+      ports: backends,
       ...settings,
       env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv },
     });
-    deployEnv = { DEPLOY_TARGET: 'docker', WEBAPP_IMAGE: repo, WEBAPP_CONTAINER: container, WEBAPP_PORT: String(ports.webapp), DEPLOY_REACH: 'host', APPBUILDER_USER: 'root' };
+    // Named after the webapp's containers, which it is not one of: it has no model version label.
+    proxy = proxyPart(docker, {
+      image: options.proxyImage ?? DEFAULT_PROXY_IMAGE,
+      container: `${container}-proxy`,
+      configFile: path.join(stateDir, 'proxy', 'nginx.conf'),
+      listen: ports.webapp,
+      backends,
+    });
+    deployEnv = {
+      DEPLOY_TARGET: 'docker',
+      WEBAPP_IMAGE: repo,
+      WEBAPP_CONTAINER: container,
+      WEBAPP_PORT: String(backends[0]),
+      DEPLOY_REACH: 'host',
+      WEBAPP_ROLLOUT: 'side-by-side',
+      WEBAPP_PORTS: backends.join(','),
+      PROXY_URL: urls.webapp,
+      APPBUILDER_USER: 'root',
+    };
   }
   // A swap or a build may be under way: give it time, as compose's stop_grace_period does.
   const appbuilder = service('appbuilder', ports.appbuilder, { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ADMIN_TOKEN: secret.admin, ...deployEnv }, 60_000);
@@ -251,7 +302,8 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     DATA_DIR: path.join(stateDir, 'training'),
   });
 
-  const parts: Part[] = [database, storage, webapp, appbuilder, training];
+  // The proxy after the webapp: a stack from before the proxy frees the port for it there.
+  const parts: Part[] = [database, storage, webapp, ...(proxy === undefined ? [] : [proxy]), appbuilder, training];
   const stack: Stack = {
     urls,
     tokens: { training: secret.training, appbuilder: secret.appbuilder, modelSwap: secret.modelSwap, admin: secret.admin },
