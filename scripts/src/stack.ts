@@ -159,8 +159,9 @@ function dockerWebapp(docker: Docker, options: WebappContainers): Part {
       for (const container of await all()) {
         const port = listenPort(container.Config.Env ?? [], 5050);
         if (options.ports.includes(port)) continue;
-        // A stack from before the proxy ran its container on the webapp's port: the proxy's now.
-        image = container.Config.Image;
+        // A stack from before the proxy ran its container (and candidates) elsewhere, on the
+        // webapp's port, the proxy's now: the version that container ran starts on ports[0].
+        if (container.Name === `/${options.prefix}`) image = container.Config.Image;
         await removeContainer(docker, container.Id);
       }
       const kept = await all();
