@@ -20,11 +20,12 @@ describe("the stack's proxy config", () => {
       lines.filter((line) => line.startsWith('server 127.0.0.1:')),
       ['server 127.0.0.1:5051 max_fails=1 fail_timeout=1s;', 'server 127.0.0.1:5052 max_fails=1 fail_timeout=1s;'],
     );
+    assert.ok(lines.includes('zone webapp 64k;'), 'the workers share which port is skipped');
     assert.equal(lines.filter((line) => line === 'proxy_pass http://webapp;').length, 2);
     assert.ok(!/resolver|\$webapp_upstream|listen 5050;/.test(config), 'nothing of the alias is left');
     assert.ok(!lines.some((line) => line.startsWith('user ')), 'no user directive: the image default runs the workers');
     // Everything else is compose's, directive for directive.
-    const changed = /^(resolver|resolver_timeout|set \$webapp_upstream|proxy_pass|listen|upstream|server 127|\})/;
+    const changed = /^(resolver|resolver_timeout|set \$webapp_upstream|proxy_pass|listen|upstream|zone|server 127|\})/;
     assert.deepEqual(
       lines.filter((line) => !changed.test(line)),
       directives(template).filter((line) => !changed.test(line)),

@@ -28,8 +28,9 @@ function edit(text: string, pattern: RegExp, replacement: string, count: number)
  * listening on 127.0.0.1:`listen` with host networking, and sending to a static upstream of the
  * two loopback ports the webapp containers take turns on (`backends`) instead of resolving
  * compose's network alias. A port nothing listens on refuses at once; it is then skipped for a
- * second (max_fails=1 fail_timeout=1s), so a request costs at most one refused connection.
- * Comments are left out: they describe compose's variant.
+ * second (max_fails=1 fail_timeout=1s, shared by the workers), so a request costs at most one
+ * refused connection and the log one line a second. Comments are left out: they describe
+ * compose's variant.
  */
 export function stackProxyConfig(template: string, options: { listen: number; backends: readonly [number, number] }): string {
   let config = template
@@ -45,7 +46,12 @@ export function stackProxyConfig(template: string, options: { listen: number; ba
     'http {',
     '    # The webapp containers (host networking): the serving one listens on one of these ports, a',
     '    # new version starts on the other (services/appbuilder: side by side under host networking).',
+    '    # A port that refused is skipped for fail_timeout; then one request tries it while the others',
+    '    # skip it, until one succeeds. The zone shares that state between the workers, so the',
+    "    # appbuilder's request through the proxy to the new version clears its port for all of them",
+    '    # before the old one is drained (were it still skipped when the old one refuses: a 503).',
     '    upstream webapp {',
+    '        zone webapp 64k;',
     ...options.backends.map((port) => `        server 127.0.0.1:${port} max_fails=1 fail_timeout=1s;`),
     '    }',
     '',
