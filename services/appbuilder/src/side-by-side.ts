@@ -9,9 +9,10 @@ import { LABELS } from './images.js';
  * The proxy (deploy/proxy/nginx.conf) caches the alias's addresses for `valid=1s`, and nginx's
  * clock ticks in whole seconds: an alias change is seen by every worker within 2 s. Under host
  * networking (the stack's proxy, scripts/src/stack-proxy.ts) a port that refused a connection
- * before the new container listened is skipped for `fail_timeout=1s`, again within 2 s; were
- * the old port to refuse meanwhile, that worker would have no port left. The old container is
- * drained only after this much longer.
+ * before the new container listened is skipped for `fail_timeout=1s`, then tried by one request
+ * at a time until one succeeds; the check through PROXY_URL is that success for every worker
+ * (its `zone`). Were it still skipped when the old port refuses, nginx would answer 503. The
+ * old container is drained only after this much longer.
  */
 export const SETTLE_MS = 3000;
 /** How long the new version may take to answer through the proxy. */
