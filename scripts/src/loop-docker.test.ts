@@ -95,4 +95,15 @@ describe('the loop on the Docker deploy target', () => {
     const { builds } = await appbuilderRecords(stack);
     assert.ok(!builds.some((b) => b.status === 'building'), 'the interrupted build is closed at restart');
   });
+
+  test('when the stack is stopped and started again, then its proxy is removed and made afresh and the version in service answers through it', async () => {
+    const docker = createDocker('/var/run/docker.sock');
+    const serving = await servedVersion(stack.urls.webapp);
+    await stack.stop();
+    assert.equal(await inspectContainer(docker, `${container}-proxy`), undefined, 'the proxy container is removed');
+    assert.ok((await webappContainers(docker, container)).every((c) => !c.State.Running), 'no webapp container runs');
+    for (const part of stack.parts) await part.start();
+    assert.equal(await servedVersion(stack.urls.webapp), serving);
+    assert.equal((await webappContainers(docker, container)).filter((c) => c.State.Running).length, 1);
+  });
 });
