@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { createLogger, readBundleDir } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
@@ -105,10 +107,20 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     return id;
   }
 
+  // Between the Docker engine's answers this process may hold no open handle for a moment (the
+  // load clients' sockets closed by a draining container, their timeouts unref'd); node:test
+  // then ends the file with every promise pending. A timer keeps it alive until the suite ends.
+  let keepAlive: NodeJS.Timeout | undefined;
+
   before(async () => {
+    keepAlive = setInterval(() => undefined, 1000);
     const baseImage = await buildWebappImage();
     docker = createDocker('/var/run/docker.sock');
-    if ((await inspectImage(docker, PROXY_IMAGE)) === undefined) throw new Error(`${PROXY_IMAGE} is missing: build it from scripts/compose-test/proxy`);
+    // The stand-in for the pinned nginx image (no registry here), made from Debian's nginx;
+    // idempotent and cached, so a second call costs nothing.
+    if ((await inspectImage(docker, PROXY_IMAGE)) === undefined) {
+      await promisify(execFile)('bash', [path.join(REPO_ROOT, 'scripts/compose-test/build-standins.sh'), 'proxy'], { cwd: REPO_ROOT, timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
+    }
     await tagImage(docker, baseImage, repo, 'latest');
     await tagImage(docker, baseImage, repo, 'pretrained-1');
     const base = (await inspectImage(docker, baseImage))?.Id ?? '';
@@ -158,6 +170,7 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
   });
 
   after(async () => {
+    clearInterval(keepAlive);
     if (docker === undefined) return;
     if (process.env.ROLLOUT_LOG === '1') console.log(await containerLogs(docker, `mlpl-test-proxy-${suffix}`, 5000));
     for (const container of await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } })) await removeContainer(docker, container.Id);
