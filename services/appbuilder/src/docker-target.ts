@@ -42,9 +42,9 @@ export function dockerTarget(options: DockerTargetOptions): ReleaseTarget {
       return (await inspectImage(docker, `${repo}:latest`))?.Config.Labels?.[LABELS.version] ?? null;
     },
     markLatest: (image) => tagLatest(docker, image, repo, options.push),
-    async prune() {
+    async prune(previous) {
       if (options.imageRetention === undefined) return [];
-      return pruneVersionImages(docker, repo, { keep: options.imageRetention, serving: (await serving())?.Config.Labels?.[LABELS.version] });
+      return pruneVersionImages(docker, repo, { keep: options.imageRetention, serving: (await serving())?.Config.Labels?.[LABELS.version], previous });
     },
     adoptBase: (record, known) => adoptBaseImage(docker, repo, record, known),
     recover: (lastDeployed) =>

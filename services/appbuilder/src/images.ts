@@ -114,18 +114,24 @@ export async function adoptBaseImage(
 
 type RepoTag = { tag: string; id: string; created: number; labels: Record<string, string> };
 
+/** What pruning keeps whatever its age: the serving version and the one that served before it. */
+export type PruneOptions = { keep: number; serving: string | undefined; previous?: string | null | undefined };
+
 /**
- * The tags of old versions beyond the newest `keep` (by build time), newest first. Never
- * among them: `latest`, the serving version, an image either of them is (the same id), and
- * the base images the model images are built on (the pretrained one).
+ * The tags of old versions beyond the newest `keep` (by build time, the serving one counted),
+ * newest first. Never among them: `latest`, the serving version, the version that served just
+ * before it (the first rollback a bad release needs, however old it is: it may itself have been
+ * rolled back to), an image any of them is (the same id), and the base images the model images
+ * are built on (the pretrained one).
  */
-export function toPrune(tags: RepoTag[], options: { keep: number; serving: string | undefined }): string[] {
-  const protectedIds = new Set(tags.filter((t) => t.tag === 'latest' || t.tag === options.serving).map((t) => t.id));
+export function toPrune(tags: RepoTag[], options: PruneOptions): string[] {
+  const kept = new Set(['latest', options.serving, options.previous ?? undefined].filter((tag) => tag !== undefined));
+  const protectedIds = new Set(tags.filter((t) => kept.has(t.tag)).map((t) => t.id));
   const bases = new Set(tags.map((t) => t.labels[LABELS.base]).filter((base) => base !== undefined));
   return tags
     .filter((t) => t.tag !== 'latest')
     .sort((a, b) => b.created - a.created || b.tag.localeCompare(a.tag))
-    .filter((t, index) => index >= options.keep && t.tag !== options.serving && !protectedIds.has(t.id) && !bases.has(t.id))
+    .filter((t, index) => index >= options.keep && !kept.has(t.tag) && !protectedIds.has(t.id) && !bases.has(t.id))
     .map((t) => t.tag);
 }
 
@@ -135,7 +141,7 @@ export function toPrune(tags: RepoTag[], options: { keep: number; serving: strin
  * skipped until the next deployment. Only the local engine's tags: a registry keeps what was
  * pushed. Returns the references removed.
  */
-export async function pruneVersionImages(docker: Docker, repo: string, options: { keep: number; serving: string | undefined }): Promise<string[]> {
+export async function pruneVersionImages(docker: Docker, repo: string, options: PruneOptions): Promise<string[]> {
   const removed: string[] = [];
   for (const tag of toPrune(await listRepoTags(docker, repo), options)) {
     try {

@@ -80,7 +80,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       logger.warn({ err: error, version }, 'could not mark the serving version as latest'),
     );
     // Old versions beyond the retention, once `latest` names the new one; best effort too.
-    await deps.target.prune?.().then(
+    await deps.target.prune?.(result.previousVersion).then(
       (removed) => removed.length > 0 && logger.info({ removed }, 'removed old versions beyond the retention'),
       (error: unknown) => logger.warn({ err: error }, 'could not remove old versions'),
     );

@@ -33,7 +33,7 @@ export type ReleaseTarget = {
    */
   recover(lastDeployed?: string): Promise<string[]>;
   /** After a deployment: removes old versions' artifacts beyond the retention; returns what it removed. */
-  prune?(): Promise<string[]>;
+  prune?(previousVersion: string | null): Promise<string[]>;
   /** The version the webapp serves now, when it can be told. */
   serving(): Promise<string | undefined>;
   /** Resolves once what the target needs answers (the Docker engine; the webapp process): awaited, with retries, at start-up. */

@@ -282,4 +282,9 @@ describe('image retention', () => {
     assert.deepEqual(toPrune(tags, { keep: 0, serving: undefined }), ['v3', 'v2', 'v1']);
     assert.deepEqual(toPrune(tags, { keep: 10, serving: 'v4' }), []);
   });
+
+  test('when the version that served before is older than the retention, then it is kept for the rollback a bad release needs', () => {
+    assert.deepEqual(toPrune(tags, { keep: 2, serving: 'v4', previous: 'v1' }), ['v2']);
+    assert.deepEqual(toPrune(tags, { keep: 0, serving: 'v4', previous: null }), ['v3', 'v2', 'v1']);
+  });
 });

@@ -30,7 +30,8 @@ export async function webappContainers(docker: Docker, prefix: string): Promise<
     const container = await inspectContainer(docker, name);
     if (container?.Config.Labels?.[LABELS.version] !== undefined) found.push(container);
   }
-  return found.sort((a, b) => b.Created.localeCompare(a.Created));
+  // By time, not by text: Docker's RFC 3339 timestamps drop trailing zeros of the fraction.
+  return found.sort((a, b) => Date.parse(b.Created) - Date.parse(a.Created));
 }
 
 const nameOf = (container: ContainerInspectInfo) => container.Name.replace(/^\//, '');
@@ -200,13 +201,19 @@ export async function recoverSideBySide(docker: Docker, prefix: string, preferre
   if (keep === undefined) return recoverInterruptedDeploy(docker, prefix);
   const done: string[] = [];
   // The ones taking no traffic first: removing them cuts nothing.
+  // Each one on its own: a container that cannot be removed now is reported and tried again at
+  // the next start, as after a deployment, instead of stopping the appbuilder from starting.
   for (const container of all.filter((c) => !serves(c))) {
-    await removeContainer(docker, container.Id);
-    done.push(`removed ${nameOf(container)}`);
+    await removeContainer(docker, container.Id).then(
+      () => done.push(`removed ${nameOf(container)}`),
+      (error: unknown) => done.push(`could not remove ${nameOf(container)}: ${(error as Error).message}`),
+    );
   }
   for (const container of serving.filter((c) => c.Id !== keep.Id)) {
-    await drain(docker, container.Id, drainGraceMs);
-    done.push(`drained ${nameOf(container)}`);
+    await drain(docker, container.Id, drainGraceMs).then(
+      () => done.push(`drained ${nameOf(container)}`),
+      (error: unknown) => done.push(`could not drain ${nameOf(container)}: ${(error as Error).message}`),
+    );
   }
   return done;
 }
