@@ -7,6 +7,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# Node itself is the one prerequisite not installed here: Debian 12's own nodejs is 18, too old.
+node_major="$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)"
+if [ "$node_major" -lt 20 ]; then
+  echo "scripts/test.sh: Node.js 20 or later with npm is needed on the host (found: $(node --version 2>/dev/null || echo none)); the images bring their own Node 24" >&2
+  exit 1
+fi
+
 export DEBIAN_FRONTEND=noninteractive
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
