@@ -205,6 +205,9 @@ describe('docker compose up, through the published ports', { timeout: 40 * 60_00
   it('when the containers are inspected, then no secret is in any environment and each service holds only its own secrets', async () => {
     const secretValues = (await quiet('docker', ['run', '--rm', '--entrypoint', 'sh', '-v', 'mlpl-secrets-all:/s:ro', 'mlpl-secrets:latest', '-c', 'for f in /s/*; do cat "$f"; echo; done'])).split('\n').filter((value) => value.length >= 16);
     assert.ok(secretValues.length >= 7, `the secrets were made (${secretValues.length})`);
+    // The README's command shows the admin token again.
+    const adminToken = (await quiet('docker-compose', ['-f', 'docker-compose.yml', '-f', OVERRIDE, 'run', '--rm', '-T', 'secrets', 'admin-token'])).split('\n').pop() ?? '';
+    assert.ok(adminToken.length >= 16 && secretValues.includes(adminToken), 'docker compose run --rm secrets admin-token prints the admin token');
     for (const container of await projectContainers()) {
       for (const entry of container.Config.Env ?? []) {
         const [name = '', value = ''] = [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)];
