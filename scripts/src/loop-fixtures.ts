@@ -7,7 +7,7 @@ import type { RowDataPacket } from 'mysql2/promise';
 import { createStorage, objectExists } from '@mlpl/shared';
 import { freePort } from '@mlpl/shared/testing';
 import { appbuilderRecords } from './loop-support.js';
-import { waitUntil } from './service-process.js';
+import { REPO_ROOT, waitUntil } from './service-process.js';
 import { startStack } from './stack.js';
 import type { Stack, StackOptions } from './stack.js';
 
@@ -15,6 +15,17 @@ const run = promisify(execFile);
 
 /** The Debian-nginx stand-in for nginx:1.30.4-alpine (scripts/compose-test/proxy): no registry can be reached here. */
 export const TEST_PROXY_IMAGE = 'mlpl-test/proxy:latest';
+
+/**
+ * Builds the proxy stand-in when the engine lacks it (a fresh machine): idempotent and cached
+ * by scripts/compose-test/build-standins.sh. STACK_PROXY_IMAGE names another image instead.
+ */
+export async function testProxyImage(): Promise<string> {
+  if (process.env.STACK_PROXY_IMAGE !== undefined) return process.env.STACK_PROXY_IMAGE;
+  const present = await run('docker', ['image', 'inspect', TEST_PROXY_IMAGE]).then(() => true, () => false);
+  if (!present) await run('bash', [path.join(REPO_ROOT, 'scripts/compose-test/build-standins.sh'), 'proxy'], { timeout: 600_000, maxBuffer: 64 * 1024 * 1024 });
+  return TEST_PROXY_IMAGE;
+}
 
 /** A stack on free ports in a folder of its own, removed by `cleanup`. */
 export async function startTestStack(options: Pick<StackOptions, 'deploy' | 'docker' | 'env' | 'trainingInterval'>): Promise<{ stack: Stack; cleanup(): Promise<void> }> {
@@ -31,7 +42,7 @@ export async function startTestStack(options: Pick<StackOptions, 'deploy' | 'doc
     stateDir,
     ports,
     trainingInterval: '3s',
-    proxyImage: process.env.STACK_PROXY_IMAGE ?? TEST_PROXY_IMAGE,
+    ...(options.deploy === 'docker' ? { proxyImage: await testProxyImage() } : {}),
     ...options,
     // 'warn' keeps the logs small; they are in stateDir/logs for a failing run.
     env: { LOG_LEVEL: 'info', ...options.env },

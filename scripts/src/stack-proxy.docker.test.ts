@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { createDocker, inspectContainer } from '@mlpl/appbuilder/docker';
 import { requireDocker } from '@mlpl/appbuilder/docker-fixtures';
 import { freePort } from '@mlpl/shared/testing';
-import { TEST_PROXY_IMAGE } from './loop-fixtures.js';
+import { testProxyImage } from './loop-fixtures.js';
 import { proxyPart } from './stack-proxy.js';
 import type { Part } from './stack.js';
 
@@ -62,7 +62,7 @@ describe("the stack's proxy on a real Docker engine", () => {
     ports = [await freePort(), await freePort()];
     const listen = await freePort();
     url = `http://127.0.0.1:${listen}`;
-    proxy = proxyPart(docker, { image: process.env.STACK_PROXY_IMAGE ?? TEST_PROXY_IMAGE, container, configFile: path.join(stateDir, 'proxy', 'nginx.conf'), listen, backends: ports });
+    proxy = proxyPart(docker, { image: await testProxyImage(), container, configFile: path.join(stateDir, 'proxy', 'nginx.conf'), listen, backends: ports });
     await proxy.start();
   });
 
