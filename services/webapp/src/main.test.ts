@@ -6,20 +6,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { freePort, loadMnistDigits, renderDigitPng } from '@mlpl/shared/testing';
+import { freePort, loadMnistDigits, renderDigitPng, runToExit } from '@mlpl/shared/testing';
 
 const MAIN = path.join(path.dirname(fileURLToPath(import.meta.url)), 'main.js');
 
-function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [MAIN], { env: { PATH: process.env.PATH ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.once('exit', (code) => resolve({ code, stderr, stdout }));
-  });
-}
+const runMain = (env: Record<string, string>) => runToExit(MAIN, env);
 
 describe('webapp main', () => {
   it('when settings are missing or wrong, then it stops at once naming every problem', async () => {
