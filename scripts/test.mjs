@@ -4,7 +4,8 @@
 // servers already running (TEST_DATABASE_* / TEST_STORAGE_*, see packages/shared/src/testing).
 // Usage: node scripts/test.mjs [test files or folders...]
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startMariaDb, startS3rver, TEST_ENV } from '../packages/shared/dist/testing/index.js';
@@ -67,33 +68,64 @@ if (files.length === 0) {
 // cores, and their figures (gaps, RSS) would measure the neighbours.
 const endToEnd = path.join(root, 'scripts', 'dist') + path.sep;
 const phases = [
-  { files: files.filter((file) => !file.startsWith(endToEnd)), concurrency: 2 },
-  { files: files.filter((file) => file.startsWith(endToEnd)), concurrency: 1 },
+  { name: 'unit and medium', files: files.filter((file) => !file.startsWith(endToEnd)), concurrency: 2 },
+  { name: 'end-to-end', files: files.filter((file) => file.startsWith(endToEnd)), concurrency: 1 },
 ].filter((phase) => phase.files.length > 0);
 
 let current;
 const forward = (signal) => current?.kill(signal);
 process.on('SIGINT', forward);
 process.on('SIGTERM', forward);
-function runPhase({ files: phaseFiles, concurrency }) {
-  current = spawn(process.execPath, ['--test', `--test-concurrency=${concurrency}`, '--test-timeout=900000', ...phaseFiles], {
+// Each phase prints its own report as usual and also writes TAP to a file, whose closing
+// counts are added up at the end: the last summary on the screen is then the whole suite's,
+// not the last phase's.
+const reports = mkdtempSync(path.join(tmpdir(), 'mlpl-test-report-'));
+const COUNTS = ['tests', 'pass', 'fail', 'cancelled', 'skipped', 'todo'];
+function phaseCounts(file) {
+  const counts = {};
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return counts;
+  }
+  // The runner's closing lines, unindented: "# tests 363", "# pass 363", …
+  for (const match of text.matchAll(/^# (tests|pass|fail|cancelled|skipped|todo) (\d+)$/gm)) counts[match[1]] = Number(match[2]);
+  return counts;
+}
+
+function runPhase({ files: phaseFiles, concurrency }, index) {
+  const report = path.join(reports, `phase-${index + 1}.tap`);
+  const screen = process.stdout.isTTY ? 'spec' : 'tap';
+  const reporters = [`--test-reporter=${screen}`, '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${report}`];
+  current = spawn(process.execPath, ['--test', ...reporters, `--test-concurrency=${concurrency}`, '--test-timeout=900000', ...phaseFiles], {
     stdio: 'inherit',
     env: process.env,
   });
-  return new Promise((resolve) => current.once('exit', (exitCode) => resolve(exitCode ?? 1)));
+  return new Promise((resolve) => current.once('exit', (exitCode) => resolve({ code: exitCode ?? 1, counts: phaseCounts(report) })));
 }
 
 let code = 0;
+const started = Date.now();
+const results = [];
 try {
   await startServers();
-  for (const phase of phases) {
-    const phaseCode = await runPhase(phase);
-    if (phaseCode !== 0) code = phaseCode;
+  for (const [index, phase] of phases.entries()) {
+    const result = await runPhase(phase, index);
+    results.push(result);
+    if (result.code !== 0) code = result.code;
   }
 } catch (error) {
   console.error(error);
   code = 1;
 } finally {
   await stopServers();
+  rmSync(reports, { recursive: true, force: true });
+}
+if (results.length > 0) {
+  const total = Object.fromEntries(COUNTS.map((name) => [name, results.reduce((sum, r) => sum + (r.counts[name] ?? 0), 0)]));
+  const perPhase = results.map((r, i) => `${phases[i].name} ${r.counts.tests ?? '?'}`).join(', ');
+  const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+  console.log(`\n# whole suite: ${total.tests} tests (${perPhase}), ${total.pass} passed, ${total.fail} failed, ${total.cancelled} cancelled, ${total.skipped} skipped, ${total.todo} todo, in ${minutes} min`);
 }
 process.exitCode = code;
