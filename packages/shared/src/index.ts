@@ -13,3 +13,4 @@ export * from './digit-tensors.js';
 export * from './process.js';
 export * from './auth.js';
 export * from './registry-db.js';
+export * from './route-fallback.js';

@@ -78,7 +78,8 @@ export class ImageRejectedError extends Error {
   }
 }
 
-function formatBytes(bytes: number): string {
+/** A size as the API's messages say it: MiB from 1 MiB up, bytes below. */
+export function formatBytes(bytes: number): string {
   return bytes >= 1024 * 1024 ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB` : `${bytes} bytes`;
 }
 

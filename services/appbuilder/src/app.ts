@@ -1,7 +1,7 @@
 import express from 'express';
 import type { ErrorRequestHandler, Express, NextFunction, Request, Response } from 'express';
 import multer from 'multer';
-import { bearerMatches, listBuilds, listDeployments, MODEL_VERSION_PATTERN } from '@mlpl/shared';
+import { bearerMatches, listBuilds, listDeployments, MODEL_VERSION_PATTERN, routeFallback } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
 import type { Pipeline } from './pipeline.js';
 import { PipelineError } from './pipeline.js';
@@ -131,9 +131,7 @@ export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
     });
   });
 
-  app.use((req) => {
-    throw new UploadError(404, 'not_found', `no route for ${req.method} ${req.path}`);
-  });
+  app.use(routeFallback(app.router, (status, code, message) => new UploadError(status, code, message)));
   const errors: ErrorRequestHandler = (error, req, res, _next) => {
     const http = toHttp(error);
     if (http.status >= 500) deps.logger.error({ err: error, path: req.path }, http.message);

@@ -183,4 +183,24 @@ describe('training HTTP interface', () => {
     assert.equal(response.status, 404);
     assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'not_found');
   });
+
+  test('when a route is asked with a method it does not take, then it is a JSON 405 naming the methods, also in Allow, and no cycle starts', async () => {
+    const started = calls.length;
+    for (const [method, route, allow, use] of [
+      ['GET', '/train', 'POST', 'POST'],
+      ['PUT', '/train', 'POST', 'POST'],
+      ['POST', '/status', 'GET, HEAD', 'GET or HEAD'],
+      ['DELETE', '/healthz', 'GET, HEAD', 'GET or HEAD'],
+    ] as const) {
+      const response = await fetch(`${base}${route}`, { method, headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(response.status, 405, `${method} ${route}`);
+      assert.equal(response.headers.get('allow'), allow);
+      assert.deepEqual(await response.json(), { error: { code: 'method_not_allowed', message: `${method} is not allowed on ${route}; use ${use}` } });
+    }
+    assert.equal(calls.length, started);
+    const options = await fetch(`${base}/train`, { method: 'OPTIONS' });
+    assert.equal(options.status, 200);
+    assert.equal(options.headers.get('allow'), 'POST');
+    assert.equal((await fetch(`${base}/nope`, { method: 'POST' })).status, 404);
+  });
 });

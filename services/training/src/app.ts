@@ -1,6 +1,6 @@
 import express from 'express';
 import type { ErrorRequestHandler, Express, Request } from 'express';
-import { bearerMatches, countBaseImagesBySplit, countUnusedFeedbackByClass, listRuns } from '@mlpl/shared';
+import { bearerMatches, countBaseImagesBySplit, countUnusedFeedbackByClass, listRuns, routeFallback } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
 import { LOCK_HELD_REASON } from './cycle.js';
 import type { CycleOptions } from './cycle.js';
@@ -135,9 +135,7 @@ export function createTrainingApp(deps: TrainingAppDeps): Express {
     else res.json(body);
   });
 
-  app.use((req) => {
-    throw new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
-  });
+  app.use(routeFallback(app.router, (status, code, message) => new HttpError(status, code, message)));
   const errors: ErrorRequestHandler = (error, req, res, _next) => {
     const known = error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'internal error');
     if (known.status >= 500) deps.logger.error({ err: error, path: req.path }, 'request failed');

@@ -29,6 +29,11 @@ const AUTO_PREDICT_DELAY_MS = 600;
 
 const percent = new Intl.NumberFormat('en', { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
+/** "a 7", "an 8": of the digits 0–9, only 8 is said with a vowel sound. */
+function aDigit(digit) {
+  return `${Number(digit) === 8 ? 'an' : 'a'} ${digit}`;
+}
+
 /** The uploaded file shown on the canvas, sent byte for byte; null when the drawing is the image. */
 let upload = null;
 /** True while there is nothing to predict (no stroke, no upload). */
@@ -194,8 +199,8 @@ async function predict({ show = false } = {}) {
     if (request !== requests || forGeneration !== generation) return;
     answer = { predictionId: body.predictionId, digit: body.digit, blob };
     digitEl.textContent = String(body.digit);
-    answerText.textContent = `It looks like a ${body.digit} (${percent.format(body.probabilities[body.digit])} sure).`;
-    correctButton.textContent = `Yes, it is a ${body.digit}`;
+    answerText.textContent = `It looks like ${aDigit(body.digit)} (${percent.format(body.probabilities[body.digit])} sure).`;
+    correctButton.textContent = `Yes, it is ${aDigit(body.digit)}`;
     showProbabilities(body.probabilities);
     resultPanel.dataset.predictionId = body.predictionId ?? '';
     setFeedbackEnabled(true);
@@ -224,7 +229,7 @@ async function sendFeedback(label) {
   try {
     await api('/api/feedback', { method: 'POST', body: imageForm(sent.blob, fields) });
     const note = label === sent.digit ? '' : ` (the model said ${sent.digit})`;
-    setStatus(`Thank you: stored as a ${label}${note}. It will be used in the next training run.`, 'ok');
+    setStatus(`Thank you: stored as ${aDigit(label)}${note}. It will be used in the next training run.`, 'ok');
   } catch (error) {
     setStatus(`Not stored: ${error.message}.`, 'error');
     // Let the person try again, unless the image has changed meanwhile.

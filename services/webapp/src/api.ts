@@ -33,6 +33,8 @@ export type ApiDeps = {
   decodes: Limiter;
 };
 
+const FEEDBACK_FIELDS = { label: 'the true digit, 0 to 9', predictionId: 'optional: the id /api/predict answered for this image' };
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -72,7 +74,7 @@ export function apiRouter(deps: ApiDeps): Router {
   const router = Router();
   const log = deps.logger.child({ module: 'api' });
 
-  router.post('/predict', ...imageUpload(deps.limits.maxBytes, []), (req, res) => deps.inFlight.run(async () => {
+  router.post('/predict', ...imageUpload(deps.limits.maxBytes, {}), (req, res) => deps.inFlight.run(async () => {
     const started = performance.now();
     const bytes = uploadedBytes(req);
     const input = await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
@@ -99,7 +101,7 @@ export function apiRouter(deps: ApiDeps): Router {
     res.json({ digit, probabilities, modelVersion, predictionId });
   }));
 
-  router.post('/feedback', ...imageUpload(deps.limits.maxBytes, ['label', 'predictionId']), (req, res) => deps.inFlight.run(async () => {
+  router.post('/feedback', ...imageUpload(deps.limits.maxBytes, FEEDBACK_FIELDS), (req, res) => deps.inFlight.run(async () => {
     const label = parseLabel(req.body?.label);
     const predictionId = parsePredictionId(req.body?.predictionId);
     const bytes = uploadedBytes(req);

@@ -257,4 +257,42 @@ describe('webapp API', () => {
     assert.equal(response.status, 404);
     assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'not_found');
   });
+
+  it('when a route is asked with a method it does not take, then it is a JSON 405 naming the methods to use, also in Allow', async () => {
+    const cases = [
+      ['GET', '/api/predict', 'POST', 'POST'],
+      ['PUT', '/api/feedback/', 'POST', 'POST'],
+      ['POST', '/api/model', 'GET, HEAD', 'GET or HEAD'],
+      ['DELETE', '/api/models/pretrained-1', 'GET, HEAD', 'GET or HEAD'],
+      ['GET', '/api/models/pretrained-1/rollback', 'POST', 'POST'],
+      ['POST', '/healthz', 'GET, HEAD', 'GET or HEAD'],
+      ['POST', '/models', 'GET, HEAD', 'GET or HEAD'],
+    ] as const;
+    for (const [method, route, allow, use] of cases) {
+      const before = await counts();
+      const response = await fetch(`${app.url}${route}`, { method });
+      assert.equal(response.status, 405, `${method} ${route}`);
+      assert.equal(response.headers.get('allow'), allow, `${method} ${route}`);
+      const { error } = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(error.code, 'method_not_allowed');
+      assert.equal(error.message, `${method} is not allowed on ${route}; use ${use}`);
+      assert.deepEqual(await counts(), before);
+    }
+    // OPTIONS asks which methods: answered, not refused, for a route in a mounted router and for one of the app's own.
+    for (const [route, allow] of [['/api/predict', 'POST'], ['/models', 'GET, HEAD']] as const) {
+      const options = await fetch(`${app.url}${route}`, { method: 'OPTIONS' });
+      assert.equal(options.status, 200, route);
+      assert.equal(options.headers.get('allow'), allow, route);
+    }
+  });
+
+  it('when a path is unknown, whatever the method, then it stays a 404', async () => {
+    // /apimodel and /api/model/x only look like served paths: the router mounted at /api and the route /api/model do not match them.
+    for (const [method, route] of [['POST', '/api/nothing'], ['GET', '/apimodel'], ['POST', '/api/model/x'], ['DELETE', '/docs/nothing'], ['OPTIONS', '/nothing']] as const) {
+      const response = await fetch(`${app.url}${route}`, { method });
+      assert.equal(response.status, 404, `${method} ${route}`);
+      assert.equal(response.headers.get('allow'), null);
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'not_found');
+    }
+  });
 });

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Express } from 'express';
-import { recordModelVersion } from '@mlpl/shared';
+import { recordModelVersion, routeFallback } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import { apiRouter } from './api.js';
 import type { Classifier } from './classifier.js';
@@ -89,9 +89,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
-  app.use((req) => {
-    throw new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
-  });
+  app.use(routeFallback(app.router, (status, code, message) => new HttpError(status, code, message)));
   app.use(errorHandler(deps.logger));
   return app;
 }

@@ -1,5 +1,4 @@
 import type { ErrorRequestHandler } from 'express';
-import multer from 'multer';
 import { BundleError, ImageRejectedError } from '@mlpl/shared';
 import type { Logger } from '@mlpl/shared';
 
@@ -31,25 +30,10 @@ const IMAGE_STATUS: Readonly<Record<string, number>> = {
   blank_image: 422,
 };
 
-const MULTER_STATUS: Readonly<Record<string, [number, string]>> = {
-  LIMIT_FILE_SIZE: [413, 'image_too_large'],
-  LIMIT_UNEXPECTED_FILE: [400, 'unexpected_field'],
-  LIMIT_FILE_COUNT: [400, 'too_many_files'],
-  LIMIT_FIELD_COUNT: [400, 'too_many_fields'],
-  LIMIT_FIELD_KEY: [400, 'field_name_too_long'],
-  LIMIT_FIELD_VALUE: [400, 'field_too_long'],
-  LIMIT_PART_COUNT: [400, 'too_many_parts'],
-};
-
 export function toHttpError(error: unknown): HttpError {
   if (error instanceof HttpError) return error;
   if (error instanceof ImageRejectedError) return new HttpError(IMAGE_STATUS[error.code] ?? 400, error.code, error.message);
   if (error instanceof BundleError) return new HttpError(422, error.code, error.message);
-  if (error instanceof multer.MulterError) {
-    const [status, code] = MULTER_STATUS[error.code] ?? [400, 'bad_multipart'];
-    const field = error.field === undefined ? '' : ` (field "${error.field}")`;
-    return new HttpError(status, code, `${error.message}${field}`);
-  }
   const status = (error as { status?: unknown; type?: unknown } | null)?.status;
   // body parsers and busboy report malformed bodies with a 4xx status.
   if (typeof status === 'number' && status >= 400 && status < 500) {

@@ -37,7 +37,9 @@ export const openApiDocument = {
     title: 'mlpl webapp',
     version: '1.0.0',
     description:
-      'Classify a handwritten digit and correct the answer. Corrections are stored (image in object storage, label in MySQL) and used by the training service.',
+      'Classify a handwritten digit and correct the answer. Corrections are stored (image in object storage, label in MySQL) and used by the training service. ' +
+      'Every error is `{error: {code, message}}`, the message saying what to send instead. A path answers only the methods listed for it: ' +
+      'another method gets 405 `method_not_allowed` with an `Allow` header naming those it takes (OPTIONS gets 200 with `Allow`); a path not listed gets 404 `not_found`.',
   },
   paths: {
     '/api/predict': {
@@ -49,8 +51,8 @@ export const openApiDocument = {
         },
         responses: {
           '200': { description: 'The prediction', content: { 'application/json': { schema: { $ref: '#/components/schemas/Prediction' } } } },
-          '400': errorResponse('Missing image, empty file, unexpected field, too many files or fields, malformed multipart body'),
-          '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES'),
+          '400': errorResponse('No image file (`missing_image`, also when `image` came as text), an empty file, a file in another field than `image` or an unexpected field (`unexpected_field`), two files (`too_many_files`), too many fields or parts, a field name or value too long, a part with no name, a malformed multipart body'),
+          '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES (`image_too_large`; the message names the limit)'),
           '415': errorResponse('Not an image of an accepted format'),
           '422': errorResponse('Corrupt image, too many pixels (MAX_IMAGE_PIXELS) or no ink'),
         },
@@ -79,8 +81,8 @@ export const openApiDocument = {
         },
         responses: {
           '201': { description: 'Stored', content: { 'application/json': { schema: { $ref: '#/components/schemas/Feedback' } } } },
-          '400': errorResponse('Missing or invalid label, image or predictionId, an unexpected field, too many files or fields, malformed multipart body'),
-          '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES'),
+          '400': errorResponse('Missing or invalid label, image or predictionId, a file in another field than `image` or an unexpected field (`unexpected_field`), two files (`too_many_files`), too many fields or parts, a field name or value too long, a part with no name, a malformed multipart body'),
+          '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES (`image_too_large`; the message names the limit)'),
           '415': errorResponse('Not an image of an accepted format'),
           '422': errorResponse('Corrupt or blank image, too many pixels, an unknown predictionId, or one made for a different image'),
           '503': errorResponse('Database or storage unavailable or stalled; no row was written (an uploaded object may stay, harmlessly: it is content-addressed)'),

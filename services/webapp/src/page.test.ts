@@ -309,6 +309,23 @@ describe('the page', () => {
     });
   });
 
+  it('when the answer is an 8, then the page says "an 8", and "a" before the other digits', async () => {
+    const png = await renderDigitPng(clearDigit(8), { scale: 3 });
+    await withPage(DESKTOP, async (page) => {
+      await page.locator('#file').setInputFiles({ name: 'eight.png', mimeType: 'image/png', buffer: png });
+      assert.equal((await shownAnswer(page)).digit, '8');
+      assert.match(await page.locator('#answer-text').textContent() ?? '', /^It looks like an 8 \(/);
+      assert.equal(await page.locator('#correct').textContent(), 'Yes, it is an 8');
+      await page.locator('#correct').click();
+      assert.match(await feedbackStatus(page), /stored as an 8\./);
+
+      await page.locator('#file').setInputFiles({ name: 'seven.png', mimeType: 'image/png', buffer: await renderDigitPng(clearDigit(7), { scale: 3 }) });
+      await page.locator('#digit', { hasText: '7' }).waitFor();
+      assert.match(await page.locator('#answer-text').textContent() ?? '', /^It looks like a 7 \(/);
+      assert.equal(await page.locator('#correct').textContent(), 'Yes, it is a 7');
+    });
+  });
+
   it('when an answer is refused, then the server\'s message is shown', async () => {
     const blank = await renderDigitPng(new Float32Array(784), { scale: 2 });
     await withPage(DESKTOP, async (page) => {
