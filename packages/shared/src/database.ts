@@ -687,7 +687,8 @@ export async function listFeedback(pool: Pool): Promise<(TrainingImageRow & { us
 /** Unused feedback images per class (index = label): what the per-class retrain rule looks at. */
 export async function countUnusedFeedbackByClass(pool: Pool): Promise<number[]> {
   const [rows] = await pool.execute<RowDataPacket[]>(
-    'SELECT label, COUNT(*) AS n FROM images WHERE source = ? AND used_in_run IS NULL GROUP BY label',
+    // Bounded: the webapp counts on the request path of a feedback, after the row is stored.
+    { sql: 'SELECT label, COUNT(*) AS n FROM images WHERE source = ? AND used_in_run IS NULL GROUP BY label', timeout: STATEMENT_TIMEOUT_MS },
     [FEEDBACK_SOURCE],
   );
   const counts = new Array<number>(10).fill(0);

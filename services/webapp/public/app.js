@@ -18,6 +18,8 @@ const modelVersionEl = $('model-version');
 const modelAccuracyEl = $('model-accuracy');
 const predictButton = $('predict');
 const clearButton = $('clear');
+const trainingEl = $('training');
+const modelNewsEl = $('model-news');
 
 /** Stroke width as a fraction of the canvas side: a digit drawn across most of the canvas is
  * shrunk to MNIST's 20-pixel box by the server, where this leaves strokes 2–3 px wide, as in MNIST. */
@@ -26,6 +28,11 @@ const INK = '#111111';
 const PAPER = '#ffffff';
 /** Pause after a stroke before predicting by itself, ms: long enough to start the next stroke of a 4 or a 7. */
 const AUTO_PREDICT_DELAY_MS = 600;
+/** How often an open, visible page asks which model serves, ms: a rollout shows within this. */
+const MODEL_POLL_MS = 5000;
+/** How long a replaced version may still answer, ms: during a rollout the old and the new container
+ * both take requests until the old one is drained. Its answers then are not a change of model. */
+const REPLACED_GRACE_MS = 60_000;
 
 const percent = new Intl.NumberFormat('en', { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 });
 
@@ -48,6 +55,11 @@ let autoPredictTimer;
 /** The stroke in progress: one pointer draws at a time, so a resting palm does not scribble. */
 let stroke = null;
 let modelVersion = null;
+let modelPollTimer;
+/** True while a poll of /api/model is in flight, so a page shown again does not start a second chain. */
+let modelPolling = false;
+/** Versions this page saw replaced → when (performance.now()). */
+const replacedAt = new Map();
 
 function setStatus(message, kind = 'info') {
   statusEl.textContent = message;
@@ -148,21 +160,79 @@ function showProbabilities(probabilities) {
   }
 }
 
+/** A link to the model registry, where every version, its training and its test scores are listed. */
+function registryLink(text) {
+  const link = document.createElement('a');
+  link.href = '/models';
+  link.textContent = text;
+  return link;
+}
+
+/** After a feedback is stored: how far the next training run is (the server's count); nothing when it could not count. */
+function showTraining(training) {
+  trainingEl.replaceChildren();
+  trainingEl.hidden = training == null;
+  if (training == null) return;
+  const { pending, threshold } = training;
+  const progress =
+    pending < threshold
+      ? `Collected for the next training: ${pending} of ${threshold} labelled digits (corrections and confirmations) — the model retrains at ${threshold}. `
+      : `Collected for the next training: ${pending} labelled digits, enough (it needs ${threshold}) — training starts at its next check; its model replaces this one only if it passes the check on test digits. `;
+  trainingEl.append(progress, registryLink('See every model version'), '.');
+}
+
+/** True when `version` is one the page saw replaced moments ago: a draining container's answer, not news. */
+function justReplaced(version) {
+  const at = replacedAt.get(version);
+  return at !== undefined && performance.now() - at < REPLACED_GRACE_MS;
+}
+
+/** Another version serves than the one shown (a training run's model was rolled out, or one was rolled back to). */
+function modelReplaced(version, { answeredByIt }) {
+  const previous = modelVersion;
+  replacedAt.set(previous, performance.now());
+  replacedAt.delete(version);
+  showModel(version);
+  // The training line counted towards the run that made this model: it is out of date now.
+  showTraining(null);
+  const news = answeredByIt
+    ? `This answer comes from model ${version}, which now serves in place of ${previous}. `
+    : answer !== null
+      ? `Model ${version} now serves in place of ${previous}: press Predict to try your digit on it. `
+      : `Model ${version} now serves in place of ${previous}. `;
+  modelNewsEl.replaceChildren(news, registryLink('What changed'));
+  modelNewsEl.hidden = false;
+}
+
 function showModel(version) {
   modelVersion = version;
   modelVersionEl.textContent = version;
 }
 
-async function loadModel() {
+/**
+ * Asks which model serves, shows its accuracy, and says so when it is another than the one shown;
+ * then asks again in MODEL_POLL_MS while the page is visible (a hidden page asks again when shown).
+ */
+async function pollModel() {
+  clearTimeout(modelPollTimer);
+  if (document.hidden || modelPolling) return;
+  modelPolling = true;
   try {
     const model = await api('/api/model');
-    showModel(model.version);
-    const { accuracy, testCount } = model.metrics ?? {};
-    modelAccuracyEl.textContent =
-      typeof accuracy === 'number' ? `· ${percent.format(accuracy)} right on ${Number(testCount).toLocaleString('en')} test digits` : '';
+    if (modelVersion === null) showModel(model.version);
+    else if (model.version !== modelVersion && !justReplaced(model.version)) modelReplaced(model.version, { answeredByIt: false });
+    if (model.version === modelVersion) {
+      const { accuracy, testCount } = model.metrics ?? {};
+      modelAccuracyEl.textContent =
+        typeof accuracy === 'number' ? `· ${percent.format(accuracy)} right on ${Number(testCount).toLocaleString('en')} test digits` : '';
+    }
   } catch (error) {
-    modelAccuracyEl.textContent = `(details unavailable: ${error.message})`;
+    // Once a version is shown, a failed poll changes nothing: the next one may answer.
+    if (modelVersion === null) modelAccuracyEl.textContent = `(details unavailable: ${error.message})`;
+  } finally {
+    modelPolling = false;
   }
+  if (!document.hidden) modelPollTimer = setTimeout(pollModel, MODEL_POLL_MS);
 }
 
 function canvasBlob() {
@@ -206,10 +276,11 @@ async function predict({ show = false } = {}) {
     setFeedbackEnabled(true);
     setState('answered');
     if (show) reveal(digitEl, resultPanel);
-    // A new model was rolled out since the page loaded: its accuracy is news too.
-    if (body.modelVersion !== modelVersion) {
-      showModel(body.modelVersion);
-      void loadModel();
+    // Another model was rolled out since the page last asked: say so, and show its accuracy.
+    if (body.modelVersion !== modelVersion && !justReplaced(body.modelVersion)) {
+      if (modelVersion === null) showModel(body.modelVersion);
+      else modelReplaced(body.modelVersion, { answeredByIt: true });
+      void pollModel();
     }
   } catch (error) {
     if (request !== requests || forGeneration !== generation) return;
@@ -227,9 +298,10 @@ async function sendFeedback(label) {
   const fields = { label: String(label) };
   if (sent.predictionId) fields.predictionId = sent.predictionId;
   try {
-    await api('/api/feedback', { method: 'POST', body: imageForm(sent.blob, fields) });
+    const stored = await api('/api/feedback', { method: 'POST', body: imageForm(sent.blob, fields) });
+    showTraining(stored.training);
     const note = label === sent.digit ? '' : ` (the model said ${sent.digit})`;
-    setStatus(`Thank you: stored as ${aDigit(label)}${note}. It will be used in the next training run.`, 'ok');
+    setStatus(`Thank you: stored as ${aDigit(label)}${note}.`, 'ok');
   } catch (error) {
     setStatus(`Not stored: ${error.message}.`, 'error');
     // Let the person try again, unless the image has changed meanwhile.
@@ -351,4 +423,7 @@ correctButton.addEventListener('click', () => {
 
 buildRows();
 clearAll();
-void loadModel();
+document.addEventListener('visibilitychange', () => {
+  if (!document.hidden) void pollModel();
+});
+void pollModel();

@@ -4,6 +4,7 @@ import { Router } from 'express';
 import type { Request } from 'express';
 import {
   contentAddressedKey,
+  countUnusedFeedbackByClass,
   getPrediction,
   insertImage,
   inspectImage,
@@ -31,9 +32,24 @@ export type ApiDeps = {
   inFlight: InFlight;
   /** Bounds how many uploads are decoded at once, and so the memory decoding can take. */
   decodes: Limiter;
+  /** The training service's TRAINING_THRESHOLD, for the progress a feedback answer reports. */
+  trainingThreshold: number;
 };
 
 const FEEDBACK_FIELDS = { label: 'the true digit, 0 to 9', predictionId: 'optional: the id /api/predict answered for this image' };
+
+/**
+ * Where stored feedback stands against the training service's trigger: the unused feedback
+ * images it counts (the same query; all ten classes, training's default TRAINING_NUMBERS) and
+ * the threshold at which it starts a run. `pending >= threshold`: a run starts at its next check.
+ * Training's optional per-class rule (TRAINING_CLASS_THRESHOLD, off by default) may start one sooner.
+ */
+export type TrainingProgress = { pending: number; threshold: number };
+
+async function trainingProgress(pool: Pool, threshold: number): Promise<TrainingProgress> {
+  const pending = (await countUnusedFeedbackByClass(pool)).reduce((sum, n) => sum + n, 0);
+  return { pending, threshold };
+}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
@@ -148,7 +164,12 @@ export function apiRouter(deps: ApiDeps): Router {
     });
     if (prediction !== undefined) deps.metrics.feedback.inc({ agreed: String(prediction.digit === label) });
     log.info({ id, label, predictionId }, 'feedback stored');
-    res.status(201).json({ id, ...row });
+    // The feedback is stored whatever happens here: without a count, the answer says nothing of training.
+    const training = await trainingProgress(deps.pool, deps.trainingThreshold).catch((error: unknown) => {
+      log.warn({ err: error }, 'unused feedback not counted; the answer leaves out the training progress');
+      return null;
+    });
+    res.status(201).json({ id, ...row, training });
   }));
 
   router.get('/model', (_req, res) => {

@@ -16,6 +16,7 @@ import { registryRouter } from './registry.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
 import { createMetrics } from './metrics.js';
+import { DEFAULT_TRAINING_THRESHOLD } from './settings.js';
 
 export type AppDeps = {
   logger: Logger;
@@ -32,6 +33,8 @@ export type AppDeps = {
   pending?: () => string[];
   /** The process deploy target's swap route (see model-swap.ts); absent in Docker images. */
   modelSwap?: Omit<ModelSwapDeps, 'logger'>;
+  /** The training service's TRAINING_THRESHOLD (default 10, as there): feedback answers report progress towards it. */
+  trainingThreshold?: number;
   /** Rollback from the registry: the admin token and the appbuilder; default none (rollback refused). */
   admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
   /** Aborted when the process stops: answers then close their connection, and a relayed rollback lets go. */
@@ -70,6 +73,7 @@ export function createApp(deps: AppDeps): Express {
       metrics,
       inFlight: deps.inFlight ?? new InFlight(),
       decodes: new Limiter(deps.maxConcurrentDecodes ?? 4),
+      trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD,
     }),
   );
   if (deps.modelSwap !== undefined) {

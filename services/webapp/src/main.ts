@@ -55,6 +55,7 @@ async function main(): Promise<void> {
     limits: { maxBytes: settings.maxUploadBytes, maxPixels: settings.maxImagePixels },
     backend,
     pending: () => [...pending],
+    trainingThreshold: settings.trainingThreshold,
     admin: { adminToken: settings.adminToken, appbuilderUrl: settings.appbuilderUrl },
     stopping: stopping.signal,
     ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),

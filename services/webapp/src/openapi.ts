@@ -254,6 +254,20 @@ export const openApiDocument = {
           predictionId: { type: 'string', nullable: true },
           predictedDigit: { type: 'integer', nullable: true },
           modelVersion: { type: 'string', nullable: true },
+          training: {
+            type: 'object',
+            nullable: true,
+            required: ['pending', 'threshold'],
+            description:
+              'Progress towards the next training run, counted after this feedback was stored; null when the database could not count (the feedback is stored all the same).',
+            properties: {
+              pending: { type: 'integer', description: 'Feedback images no training run has used yet, this one included' },
+              threshold: {
+                type: 'integer',
+                description: 'TRAINING_THRESHOLD: at this many the training service starts a run at its next check; its model serves only if it passes the gate',
+              },
+            },
+          },
         },
       },
       Model: {

@@ -1,19 +1,23 @@
-// The page in a real headless Chromium against the real app: drawing, uploading, correcting, and
-// the phone layout. Set MLPL_SCREENSHOTS=1 to rewrite docs/screenshot*.png (tracked files, so CI
+// The page in a real headless Chromium against the real app: drawing, uploading, correcting, what
+// becomes of a correction (the next training, a new model serving), and the phone layout. Set MLPL_SCREENSHOTS=1 to rewrite docs/screenshot*.png (tracked files, so CI
 // leaves them alone).
 
 import assert from 'node:assert/strict';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { getObjectBytes, inspectImage } from '@mlpl/shared';
+import { getObjectBytes, inspectImage, readBundleDir, writeBundleDir } from '@mlpl/shared';
+import type { ModelMetadata } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, MNIST_SIZE, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
-import { startTestApp } from './test-support.js';
+import { DEFAULT_MODEL_DIR } from './settings.js';
+import { post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const CHROMIUM_ARGS = [
@@ -31,6 +35,11 @@ const PHONE: BrowserContextOptions = { viewport: { width: 375, height: 667 }, de
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SCREENSHOTS = process.env.MLPL_SCREENSHOTS === '1';
 const DOCS_DIR = fileURLToPath(new URL('../../../docs/', import.meta.url));
+const SWAP_TOKEN = 'page-test-swap-token-0123456789';
+/** The version the page sees start serving while it is open: the pretrained weights, renamed. */
+const NEXT_VERSION = 'page-test-2';
+/** The training threshold the app runs with: training's default, as the webapp's settings have it. */
+const THRESHOLD = 10;
 
 type Point = { x: number; y: number };
 /** A pen stroke: points in units of the canvas side (0..1), drawn in order. */
@@ -184,6 +193,7 @@ describe('the page', () => {
   let s3: TestStorage | undefined;
   let app: RunningApp;
   let browser: Browser | undefined;
+  let modelsRoot: string | undefined;
   const mnist = loadPackagedMnist();
   const digitPixels = (index: number) => mnist.images.subarray(index * 784, (index + 1) * 784);
 
@@ -212,6 +222,20 @@ describe('the page', () => {
     }
   }
 
+  /** Unused feedback, as the training service's trigger counts it. */
+  async function pendingFeedback(): Promise<number> {
+    assert.ok(db);
+    const [rows] = await db.pool.query<RowDataPacket[]>("SELECT COUNT(*) AS n FROM images WHERE source = 'feedback' AND used_in_run IS NULL");
+    return Number(rows[0]?.n);
+  }
+
+  /** The line under a stored feedback, and where its link goes. */
+  async function trainingLine(page: Page) {
+    const line = page.locator('#training');
+    await line.waitFor();
+    return { text: await line.textContent(), link: await line.locator('a').getAttribute('href') };
+  }
+
   async function feedbackRows() {
     assert.ok(db);
     const [rows] = await db.pool.query<RowDataPacket[]>(
@@ -223,7 +247,13 @@ describe('the page', () => {
   before(async () => {
     db = await createTestDatabase();
     s3 = await createTestStorage();
-    app = await startTestApp({ database: db.settings, storage: s3.settings });
+    // Models the app can be told to serve (POST /internal/model), as the local stack's process target does.
+    modelsRoot = await mkdtemp(path.join(tmpdir(), 'mlpl-page-models-'));
+    const pretrained = await readBundleDir(DEFAULT_MODEL_DIR);
+    const metadata = JSON.parse(pretrained.metadataJson.toString('utf8')) as ModelMetadata;
+    await writeBundleDir(path.join(modelsRoot, metadata.version), pretrained);
+    await writeBundleDir(path.join(modelsRoot, NEXT_VERSION), { ...pretrained, metadataJson: Buffer.from(JSON.stringify({ ...metadata, version: NEXT_VERSION })) });
+    app = await startTestApp({ database: db.settings, storage: s3.settings, modelSwap: { modelsRoot, token: SWAP_TOKEN } });
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
     if (SCREENSHOTS) await mkdir(DOCS_DIR, { recursive: true });
   });
@@ -233,6 +263,7 @@ describe('the page', () => {
     await browser?.close().catch((error: unknown) => console.error('closing the browser:', error));
     await app?.close().catch((error: unknown) => console.error('closing the app:', error));
     await db?.drop().catch((error: unknown) => console.error('dropping the test database:', error));
+    if (modelsRoot !== undefined) await rm(modelsRoot, { recursive: true, force: true });
   });
 
   it('when a digit is drawn and corrected, then the answer is shown and the correction stored with its prediction', async () => {
@@ -261,6 +292,12 @@ describe('the page', () => {
       const correction = (label + 1) % 10;
       await page.locator(`[data-label="${correction}"]`).click();
       assert.match(await feedbackStatus(page), new RegExp(`stored as a ${correction}`));
+      const pending = await pendingFeedback();
+      assert.equal(pending, 1, 'the first feedback of this database');
+      assert.deepEqual(await trainingLine(page), {
+        text: `Collected for the next training: 1 of ${THRESHOLD} labelled digits (corrections and confirmations) — the model retrains at ${THRESHOLD}. See every model version.`,
+        link: '/models',
+      });
 
       const rows = await feedbackRows();
       const row = rows.find((candidate) => candidate.prediction_id === shown.predictionId);
@@ -286,6 +323,8 @@ describe('the page', () => {
 
       await page.locator('#correct').click();
       await feedbackStatus(page);
+      // A confirmation counts towards the next training as a correction does.
+      assert.match((await trainingLine(page)).text ?? '', new RegExp(`: ${await pendingFeedback()} of ${THRESHOLD} labelled digits`));
       const row = (await feedbackRows()).find((candidate) => candidate.prediction_id === shown.predictionId);
       assert.ok(row);
       assert.equal(row.label, label);
@@ -353,6 +392,81 @@ describe('the page', () => {
       assert.equal(await page.evaluate(() => window.scrollY), 0, 'drawing did not scroll the page');
       assert.ok((await fits()) <= width, 'no horizontal scroll with an answer shown');
       if (SCREENSHOTS) await page.screenshot({ path: `${DOCS_DIR}screenshot-phone.png`, fullPage: true });
+    });
+  });
+
+  it('when a correction brings the feedback to the threshold, then the page says training starts at its next check', async () => {
+    // Others' feedback, through the API, up to one short of the threshold.
+    const png = await renderDigitPng(clearDigit(1), { scale: 2 });
+    while ((await pendingFeedback()) < THRESHOLD - 1) {
+      assert.equal((await post(`${app.url}/api/feedback`, [{ name: 'image', file: png }, { name: 'label', value: '1' }])).status, 201);
+    }
+    const label = 2;
+    await withPage(DESKTOP, async (page) => {
+      await page.locator('#file').setInputFiles({ name: 'two.png', mimeType: 'image/png', buffer: await renderDigitPng(clearDigit(label), { scale: 4 }) });
+      await shownAnswer(page);
+      await page.locator(`[data-label="${label + 1}"]`).click();
+      await feedbackStatus(page);
+      assert.equal(await pendingFeedback(), THRESHOLD);
+      assert.deepEqual(await trainingLine(page), {
+        text: `Collected for the next training: ${THRESHOLD} labelled digits, enough (it needs ${THRESHOLD}) — training starts at its next check; its model replaces this one only if it passes the check on test digits. See every model version.`,
+        link: '/models',
+      });
+    });
+  });
+
+  it('when another model starts serving while the page is open, then the page says so without a new prediction', async () => {
+    const original = app.classifier.metadata.version;
+    const swapTo = async (version: string) => {
+      const response = await fetch(`${app.url}/internal/model`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${SWAP_TOKEN}` },
+        body: JSON.stringify({ version }),
+      });
+      assert.equal(response.status, 200, await response.text());
+    };
+    await withPage(DESKTOP, async (page) => {
+      await page.locator('#file').setInputFiles({ name: 'seven.png', mimeType: 'image/png', buffer: await renderDigitPng(clearDigit(7), { scale: 4 }) });
+      await shownAnswer(page);
+      await page.locator('#correct').click();
+      await feedbackStatus(page);
+      await trainingLine(page);
+      let predictions = 0;
+      page.on('request', (request) => {
+        if (new URL(request.url()).pathname === '/api/predict') predictions += 1;
+      });
+
+      await swapTo(NEXT_VERSION);
+      let swappedBack = false;
+      try {
+        const news = page.locator('#model-news');
+        await news.waitFor();
+        assert.equal(
+          await news.textContent(),
+          `Model ${NEXT_VERSION} now serves in place of ${original}: press Predict to try your digit on it. What changed`,
+        );
+        assert.equal(await news.locator('a').getAttribute('href'), '/models');
+        assert.equal(await page.locator('#model-version').textContent(), NEXT_VERSION);
+        assert.equal(predictions, 0, 'the page learnt of the new model by itself');
+        // The count towards the next training belonged to the run that made this model.
+        assert.equal(await page.locator('#training').isHidden(), true);
+
+        await page.locator('#predict').click();
+        await page.locator('#result[data-state="answered"]').waitFor();
+        assert.equal(predictions, 1);
+        assert.equal(await page.locator('#model-version').textContent(), NEXT_VERSION);
+
+        // The version replaced a moment ago answering again is what a rollout looks like while the
+        // old container drains (both take requests): not news. The second poll after the swap is
+        // only asked once the first one's answer has been shown.
+        await swapTo(original);
+        swappedBack = true;
+        for (let poll = 0; poll < 2; poll++) await page.waitForRequest((request) => new URL(request.url()).pathname === '/api/model');
+        assert.equal(await page.locator('#model-version').textContent(), NEXT_VERSION);
+        assert.match(await page.locator('#model-news').textContent() ?? '', new RegExp(`^Model ${NEXT_VERSION} now serves`));
+      } finally {
+        if (!swappedBack) await swapTo(original);
+      }
     });
   });
 });

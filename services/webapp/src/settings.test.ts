@@ -42,6 +42,16 @@ describe('webapp settings', () => {
     assert.deepEqual([settings.maxUploadBytes, settings.maxImagePixels, settings.modelDir], [2048, 1_000_000, '/models/v3']);
   });
 
+  it('when TRAINING_THRESHOLD is not set, then it is training\'s default of 10; when set, it is used', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).trainingThreshold, 10);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, TRAINING_THRESHOLD: '3' }).trainingThreshold, 3);
+  });
+
+  it('when TRAINING_THRESHOLD is not a whole number of at least 1, then the error names it', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, TRAINING_THRESHOLD: '0' }), ['TRAINING_THRESHOLD must be between 1 and 1000000, got 0']);
+    assert.deepEqual(problems({ ...ACCOUNTS, TRAINING_THRESHOLD: 'ten' }), ['TRAINING_THRESHOLD must be a whole number, got "ten"']);
+  });
+
   it('when ADMIN_TOKEN is not set, then rollbacks are refused and the appbuilder is compose\'s', () => {
     const settings = loadWebappSettings(ACCOUNTS);
     assert.equal(settings.adminToken, undefined);

@@ -21,10 +21,18 @@ export type WebappSettings = {
   adminToken: string | undefined;
   /** The appbuilder a rollback is sent to (with the admin's own token, which it also accepts). */
   appbuilderUrl: string;
+  /**
+   * The training service's TRAINING_THRESHOLD (same name, same default): unused feedback images
+   * that start a training run. The webapp only reports progress towards it after a feedback.
+   */
+  trainingThreshold: number;
   logLevel: LogLevel;
   database: DatabaseSettings;
   storage: StorageSettings;
 };
+
+/** Training's default TRAINING_THRESHOLD (services/training/src/settings.ts): both must agree. */
+export const DEFAULT_TRAINING_THRESHOLD = 10;
 
 /** The repository's pretrained model: `services/webapp/dist/settings.js` → `pretrained/`. */
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../pretrained');
@@ -44,6 +52,7 @@ export function loadWebappSettings(env: Env): WebappSettings {
     modelSwap: undefined,
     adminToken: reader.optionalSecret('ADMIN_TOKEN'),
     appbuilderUrl: reader.string('APPBUILDER_URL', 'http://appbuilder:5000'),
+    trainingThreshold: reader.int('TRAINING_THRESHOLD', { default: DEFAULT_TRAINING_THRESHOLD, min: 1, max: 1_000_000 }),
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),
     storage: readStorageSettings(reader),

@@ -22,6 +22,7 @@ export async function startTestApp(options: {
   modelDir?: string;
   modelSwap?: { modelsRoot: string; token: string };
   admin?: { adminToken: string | undefined; appbuilderUrl: string };
+  trainingThreshold?: number;
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
   const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
@@ -38,6 +39,7 @@ export async function startTestApp(options: {
     backend,
     ...(modelSwap === undefined ? {} : { modelSwap }),
     ...(options.admin === undefined ? {} : { admin: options.admin }),
+    ...(options.trainingThreshold === undefined ? {} : { trainingThreshold: options.trainingThreshold }),
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
