@@ -17,10 +17,10 @@ const USAGE = `usage: npm run stack [-- --deploy auto|process|docker] [--state-d
                checkout); one stack per folder. On the Docker target the names of its
                containers and images come from a hash of the folder's path
                (mlpl-stack-<hash>-webapp[-<version>], …-proxy, mlpl-stack-<hash>/mywebapp),
-               each labelled mlpl.stack.state-dir=<folder>: a container under these names
-               that another folder made is refused, with the docker rm -f that removes it.
-               A folder whose containers carry the earlier fixed names
-               (mlpl-stack-webapp…) keeps them.
+               the containers labelled mlpl.stack.state-dir=<folder>. A container under
+               these names made by another folder (or by this one before it was deleted)
+               is refused, with the docker rm -f that removes it. A folder whose containers
+               carry the earlier fixed names (mlpl-stack-webapp…) keeps them.
   Ports (environment): STACK_WEBAPP_PORT 5050, STACK_TRAINING_PORT 5001,
   STACK_APPBUILDER_PORT 5000, STACK_DATABASE_PORT 3307, STACK_STORAGE_PORT 9000;
   docker: the proxy (STACK_PROXY_IMAGE, default nginx:1.30.4-alpine) holds the webapp

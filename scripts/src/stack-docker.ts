@@ -66,11 +66,12 @@ function proxyNotOurs(container: ContainerInspectInfo, owner: Owner, configFile:
 
 const nameOf = (container: ContainerInspectInfo) => container.Name.replace(/^\//, '');
 
-/** One line per container, then the command that removes them. */
+/** One line per container: its name, state and why it is not this stack's. */
 function listing(found: { container: ContainerInspectInfo; why: string }[]): string {
-  const lines = found.map(({ container, why }) => `  ${nameOf(container)} (${container.State.Running ? 'running' : container.State.Status}): ${why}`);
-  return `${lines.join('\n')}\n  remove with: docker rm -f ${found.map(({ container }) => nameOf(container)).join(' ')}`;
+  return found.map(({ container, why }) => `  ${nameOf(container)} (${container.State.Running ? 'running' : container.State.Status}): ${why}`).join('\n');
 }
+
+const removal = (found: { container: ContainerInspectInfo }[]) => `docker rm -f ${found.map(({ container }) => nameOf(container)).join(' ')}`;
 
 /**
  * The names this start uses, checked against what the engine holds:
@@ -99,7 +100,10 @@ export async function resolveDockerNames(
       names = derivedNames(owner.stateDir);
       if (old.length > 0) {
         const found = old.map((container) => ({ container, why: notOurs(container, owner) ?? '' }));
-        notes.push(`not using these containers, which are not this state folder's (this stack's are named ${names.container}…):\n${listing(found)}\n  (left alone; a running one may hold the ports this stack needs)`);
+        notes.push(
+          `not using these containers, which are not this state folder's (this stack's are named ${names.container}…):\n${listing(found)}\n` +
+            `left alone (a running one may hold the ports this stack needs); when no longer needed: ${removal(found)}`,
+        );
       }
     }
   }
@@ -118,8 +122,8 @@ export async function resolveDockerNames(
   if (proxy !== undefined && proxyWhy !== undefined) foreign.push({ container: proxy, why: proxyWhy });
   if (foreign.length > 0) {
     throw new Error(
-      `these containers have the names of ${owner.stateDir}'s stack but are not its own, so it will not use them:\n${listing(foreign)}\n` +
-        '  (a container holds no data: the database, models and logs are in the state folder), or start with another --state-dir',
+      `the stack of ${owner.stateDir} will not use these containers: they have its names but are not its own.\n${listing(foreign)}\n` +
+        `Remove them (a container holds no data: the database, models and logs are in its state folder):\n  ${removal(foreign)}\nor start with another --state-dir.`,
     );
   }
   return { names, notes };

@@ -88,7 +88,21 @@ describe("the stack's Docker target and the containers it did not make", () => {
       const other = await resolveDockerNames(docker, { owner: { stateDir, databasePassword: 'a-new-folder' }, proxyConfig, legacy });
       assert.deepEqual(other.names, names);
       assert.match(other.names.container, /^mlpl-stack-[0-9a-f]{8}-webapp$/);
-      assert.match(other.notes.join('\n'), new RegExp(`${legacy.container} \\(created\\): it has no state folder label and its database password is not the one in ${path.join(stateDir, 'secrets.json')}[^\\n]*\\n\\s+remove with: docker rm -f ${legacy.container}`));
+      assert.match(other.notes.join('\n'), new RegExp(`${legacy.container} \\(created\\): it has no state folder label and its database password is not the one in ${path.join(stateDir, 'secrets.json')}[^]*when no longer needed: docker rm -f ${legacy.container}$`));
+    } finally {
+      await removeContainer(docker, id);
+    }
+  });
+
+  test('when this folder was deleted and made again, then what the old one left under its names is refused: it cannot reach the new database', async () => {
+    const owner = { stateDir, databasePassword: 'the-new-folder' };
+    const id = await leftover(names.container, 'the-old-folder', { [OWNER_LABEL]: stateDir });
+    try {
+      await assert.rejects(resolveDockerNames(docker, { owner, proxyConfig: path.join(stateDir, 'proxy', 'nginx.conf'), legacy }), (error: Error) => {
+        assert.ok(error.message.includes(`${names.container} (created): it was made for an earlier ${stateDir} (its database password is not the one in ${path.join(stateDir, 'secrets.json')}`), error.message);
+        assert.match(error.message, new RegExp(`\n  docker rm -f ${names.container}\n`));
+        return true;
+      });
     } finally {
       await removeContainer(docker, id);
     }
@@ -98,7 +112,7 @@ describe("the stack's Docker target and the containers it did not make", () => {
     const id = await leftover(names.container, 'another-password', { [OWNER_LABEL]: '/elsewhere/.stack' });
     await assert.rejects(startStack(options), (error: Error) => {
       assert.match(error.message, new RegExp(`${names.container} \\(created\\): it belongs to the state folder /elsewhere/\\.stack`));
-      assert.match(error.message, new RegExp(`remove with: docker rm -f ${names.container}`));
+      assert.match(error.message, new RegExp(`\n  docker rm -f ${names.container}\n`));
       return true;
     });
     assert.equal((await inspectContainer(docker, id))?.State.Running, false, 'the foreign container is not started');
