@@ -7,6 +7,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { freePort } from '@mlpl/shared/testing';
+import { correct, someDigits } from './loop-support.js';
 import { REPO_ROOT, waitUntil } from './service-process.js';
 
 type Run = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
@@ -20,6 +21,9 @@ function startCli(stateDir: string, ports: Record<string, number>): Run {
       STACK_APPBUILDER_PORT: String(ports.appbuilder),
       STACK_DATABASE_PORT: String(ports.database),
       STACK_STORAGE_PORT: String(ports.storage),
+      // Three corrections start a training run within seconds.
+      TRAINING_THRESHOLD: '3',
+      TRAINING_INTERVAL: '2s',
     },
     stdio: ['ignore', 'pipe', 'pipe'],
     // A process group of its own, so the test can signal it as a terminal's Ctrl-C does: the whole group.
@@ -50,6 +54,16 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     if (stateDir !== undefined) await rm(stateDir, { recursive: true, force: true });
   });
 
+  test('when asked for --help, then it describes --state-dir and how the Docker names come from it', async () => {
+    const { execFile } = await import('node:child_process');
+    const help = await new Promise<string>((resolve, reject) =>
+      execFile(process.execPath, [path.join(REPO_ROOT, 'scripts/dist/run-stack.js'), '--help'], (error, stdout) => (error === null ? resolve(stdout) : reject(error))),
+    );
+    assert.match(help, /--state-dir\s+where data, models, logs and secrets are kept/);
+    assert.match(help, /mlpl-stack-<hash>-webapp/);
+    assert.match(help, /docker rm -f/);
+  });
+
   test('when started, then it prints the URLs and the registration progress; on Ctrl-C everything stops; started again, the data is still there', async () => {
     stateDir = await mkdtemp(path.join(os.tmpdir(), 'mlpl-run-stack-'));
     const ports = { webapp: await freePort(), training: await freePort(), appbuilder: await freePort(), database: await freePort(), storage: await freePort() };
@@ -60,8 +74,16 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     assert.match(out, new RegExp(`webapp\\s+http://127\\.0\\.0\\.1:${ports.webapp}`));
     assert.match(out, /registering base data: train \d+\/9000/);
     assert.match(out, /base data ready: 10000 newly registered/);
+    assert.ok(out.includes(`admin token (rollbacks on /models): node -p "require('${path.join(stateDir, 'secrets.json')}').admin"`), out);
+    assert.match(out, /no training runs yet; serving pretrained-1/);
     assert.equal((await fetch(`http://127.0.0.1:${ports.webapp}/readyz`)).status, 200);
     assert.ok((await processesMentioning(stateDir)).length >= 5, 'database, storage and three services run');
+
+    for (const digit of await someDigits(3)) assert.equal((await correct(`http://127.0.0.1:${ports.webapp}`, digit)).status, 201);
+    await waitUntil('a training run to finish', 240_000, async () => /training run 1: (promoted|rejected|failed)/.test(first.output()));
+    const runLines = first.output().split('\n').filter((line) => line.startsWith('training run 1:'));
+    assert.equal(runLines.length, 2, runLines.join('\n'));
+    assert.equal(runLines[0], 'training run 1: running', 'a running run is told without its gate verdict');
 
     process.kill(-(first.child.pid as number), 'SIGINT');
     assert.equal(await first.exited, 0, first.output());
@@ -72,6 +94,9 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     const second = startCli(stateDir, ports);
     await waitUntil('the base data to be ready again', 240_000, async () => second.output().includes('base data ready'), () => (second.child.exitCode !== null ? `exited: ${second.output()}` : undefined));
     assert.match(second.output(), /base data ready: 0 newly registered/, 'the registered digits were kept');
+    await waitUntil('the earlier runs to be summed up', 30_000, async () => second.output().includes('earlier training runs'));
+    assert.match(second.output(), /earlier training runs: 1–1, the last (promoted|rejected|failed)[^\n]*; serving \S+/);
+    assert.doesNotMatch(second.output(), /training run 1:/, 'an earlier run is not told again as if new');
     process.kill(-(second.child.pid as number), 'SIGTERM');
     assert.equal(await second.exited, 0, second.output());
     assert.deepEqual(await processesMentioning(stateDir), []);

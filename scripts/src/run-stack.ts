@@ -2,6 +2,8 @@ import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { REPO_ROOT } from './service-process.js';
+import { RunReport } from './stack-output.js';
+import type { RunView } from './stack-output.js';
 import { startStack } from './stack.js';
 import type { Stack } from './stack.js';
 
@@ -11,12 +13,29 @@ const USAGE = `usage: npm run stack [-- --deploy auto|process|docker] [--state-d
                process: the webapp is a process whose model the appbuilder swaps;
                auto (default): docker where a Docker engine answers (and as root,
                to make the local base image), else process
-  --state-dir  where data, models, logs and secrets are kept (default .stack/)
+  --state-dir  where data, models, logs and secrets are kept (default .stack/ in the
+               checkout); one stack per folder. On the Docker target the names of its
+               containers and images come from a hash of the folder's path
+               (mlpl-stack-<hash>-webapp[-<version>], …-proxy, mlpl-stack-<hash>/mywebapp),
+               the containers labelled mlpl.stack.state-dir=<folder>. A container under
+               these names made by another folder (or by this one before it was deleted)
+               is refused, with the docker rm -f that removes it. A folder whose containers
+               carry the earlier fixed names (mlpl-stack-webapp…) keeps them.
   Ports (environment): STACK_WEBAPP_PORT 5050, STACK_TRAINING_PORT 5001,
   STACK_APPBUILDER_PORT 5000, STACK_DATABASE_PORT 3307, STACK_STORAGE_PORT 9000;
   docker: the proxy (STACK_PROXY_IMAGE, default nginx:1.30.4-alpine) holds the webapp
   port and sends to the webapp containers on the next two (5051, 5052);
   TRAINING_INTERVAL (10s) and TRAINING_THRESHOLD (10) are passed on.`;
+
+/**
+ * The command that prints the admin token, not the token: terminal output ends up in
+ * scrollback, shared screens and pasted bug reports, and the token rolls the model in service
+ * back. secrets.json is the user's alone (0600); reading it takes one command.
+ */
+function adminTokenCommand(stateDir: string): string {
+  const file = path.join(stateDir, 'secrets.json').replace(/\\/g, '\\\\').replace(/'/g, "\\'");
+  return `node -p "require('${file}').admin"`;
+}
 
 function port(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -32,13 +51,14 @@ async function dockerAnswers(): Promise<boolean> {
 
 type Status = {
   baseData?: { state: string; progress?: { split: string; done: number; total: number; imagesPerSecond: number }; source?: string; registered?: number; error?: string };
-  runs?: { id: number; status: string; modelVersion: string | null; gateReason: string | null; error: string | null }[];
+  runs?: RunView[];
 };
 
-/** Prints registration progress, then each training run as its status changes. */
+/** Prints registration progress, then what was there before (once), then each new training run: running, then its outcome. */
 function follow(stack: Stack, signal: AbortSignal): void {
   let lastLine = '';
-  const seen = new Map<number, string>();
+  const report = new RunReport();
+  let first = true;
   const tick = async () => {
     const status = (await (await fetch(`${stack.urls.training}/status`, { signal: AbortSignal.timeout(5000) })).json()) as Status;
     const base = status.baseData;
@@ -52,14 +72,26 @@ function follow(stack: Stack, signal: AbortSignal): void {
     }
     if (line !== lastLine) console.log(line);
     lastLine = line;
-    for (const run of [...(status.runs ?? [])].reverse()) {
-      const text = `${run.status}${run.modelVersion === null ? '' : ` ${run.modelVersion}`}${run.gateReason === null ? '' : ` (${run.gateReason})`}${run.error === null ? '' : ` (${run.error})`}`;
-      if (seen.get(run.id) !== text) console.log(`training run ${run.id}: ${text}`);
-      seen.set(run.id, text);
-    }
+    // /status without runs: the database is not reachable this second; not "no runs".
+    if (status.runs === undefined) return;
+    const serving = first ? await servedVersion(stack.urls.webapp) : undefined;
+    first = false;
+    for (const text of report.lines(status.runs, serving)) console.log(text);
   };
-  const timer = setInterval(() => void tick().catch(() => undefined), 1000);
+  let ticking = false;
+  const timer = setInterval(() => {
+    if (ticking) return;
+    ticking = true;
+    void tick()
+      .catch(() => undefined)
+      .finally(() => (ticking = false));
+  }, 1000);
   signal.addEventListener('abort', () => clearInterval(timer));
+}
+
+async function servedVersion(webapp: string): Promise<string | undefined> {
+  const response = await fetch(`${webapp}/api/model`, { signal: AbortSignal.timeout(5000) }).catch(() => undefined);
+  return response?.ok === true ? ((await response.json()) as { version?: string }).version : undefined;
 }
 
 async function main(): Promise<void> {
@@ -101,7 +133,8 @@ async function main(): Promise<void> {
   appbuilder  ${stack.urls.appbuilder}/deployments
   database    mysql://mlpl@127.0.0.1:${ports.database}/mlpl   (password in ${path.join(stateDir, 'secrets.json')})
   storage     http://127.0.0.1:${ports.storage}   (s3rver; key ${stack.settings.storage.accessKey}, secret in secrets.json)
-  logs        ${path.join(stateDir, 'logs')}/
+  logs        ${path.join(stateDir, 'logs')}/   (webapp.log, appbuilder.log, training.log)
+  admin token (rollbacks on /models): ${adminTokenCommand(stateDir)}
 Ctrl-C stops everything; the data stays in ${stateDir}.`);
   const following = new AbortController();
   follow(stack, following.signal);
@@ -128,6 +161,6 @@ Ctrl-C stops everything; the data stays in ${stateDir}.`);
 }
 
 main().catch((error: unknown) => {
-  console.error('the stack did not start:', error instanceof Error ? error.message : error);
+  console.error('the stack did not start (what it had started is stopped again):', error instanceof Error ? error.message : error);
   process.exitCode = 1;
 });

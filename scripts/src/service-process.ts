@@ -68,8 +68,14 @@ export class ServiceProcess {
       resolve();
     }));
     await waitUntil(`${this.name} to answer ${this.options.readyUrl}`, this.options.readyTimeoutMs ?? 120_000, async () => (await fetch(this.options.readyUrl, { signal: AbortSignal.timeout(2000) })).ok, () =>
-      child.exitCode !== null || child.signalCode !== null ? `exited (${child.exitCode ?? child.signalCode}) while starting; see ${this.options.logFile}` : undefined,
-    );
+      child.exitCode !== null || child.signalCode !== null
+        ? `exited (${child.exitCode === null ? `signal ${child.signalCode}` : `code ${child.exitCode}`}) while starting; its log: ${this.options.logFile}`
+        : undefined,
+    ).catch((error: unknown) => {
+      // Timed out (or exited): what it wrote says why.
+      const message = (error as Error).message;
+      throw new Error(message.includes(this.options.logFile) ? message : `${message} (${this.running ? 'still running' : 'exited'}); its log: ${this.options.logFile}`);
+    });
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after the grace period. */

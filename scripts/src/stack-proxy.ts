@@ -65,7 +65,8 @@ export function stackProxyConfig(template: string, options: { listen: number; ba
   return `${header}${config.replace(/^\n+/, '')}`;
 }
 
-type ProxyOptions = { image: string; container: string; configFile: string; listen: number; backends: readonly [number, number] };
+/** `labels`: added to the container's (the stack's owner label). */
+type ProxyOptions = { image: string; container: string; configFile: string; listen: number; backends: readonly [number, number]; labels?: Record<string, string> };
 
 /** The image, pulled if this engine does not have it yet. */
 async function ensureImage(docker: Docker, image: string): Promise<void> {
@@ -96,7 +97,7 @@ export function proxyPart(docker: Docker, options: ProxyOptions): Part {
       const id = await createContainer(docker, {
         name: options.container,
         Image: options.image,
-        Labels: { 'mlpl.stack': 'proxy' },
+        Labels: { ...options.labels, 'mlpl.stack': 'proxy' },
         HostConfig: { NetworkMode: 'host', Binds: [`${options.configFile}:/etc/nginx/nginx.conf:ro`], RestartPolicy: { Name: 'unless-stopped' } },
       });
       await startContainer(docker, id);

@@ -6,12 +6,12 @@ import mysql from 'mysql2/promise';
 import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import type { MariaDbServer, S3Server } from '@mlpl/shared/testing';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
-import { createDocker, removeContainer, startContainer, stopContainer, tagImage } from '@mlpl/appbuilder/docker';
-import type { Docker } from '@mlpl/appbuilder/docker';
-import { listenPort } from '@mlpl/appbuilder/deploy';
-import { buildWebappImage, startWebappContainer } from '@mlpl/appbuilder/docker-fixtures';
+import { createDocker, tagImage } from '@mlpl/appbuilder/docker';
+import { buildWebappImage } from '@mlpl/appbuilder/docker-fixtures';
 import { webappContainers } from '@mlpl/appbuilder/side-by-side';
-import { REPO_ROOT, rssOf, ServiceProcess, waitUntil } from './service-process.js';
+import { REPO_ROOT, rssOf, ServiceProcess } from './service-process.js';
+import { dockerWebapp, OWNER_LABEL, resolveDockerNames } from './stack-docker.js';
+import type { DockerNames } from './stack-docker.js';
 import { DEFAULT_PROXY_IMAGE, proxyPart } from './stack-proxy.js';
 
 /**
@@ -22,7 +22,9 @@ import { DEFAULT_PROXY_IMAGE, proxyPart } from './stack-proxy.js';
  * asking the webapp to swap. `deploy: 'docker'`: as under compose, an nginx proxy holds the
  * webapp's port and sends to webapp containers built from the Dockerfile (target webapp), which
  * the appbuilder rolls out side by side; here all with host networking, the containers taking
- * turns on two loopback ports behind the proxy (stack-proxy.ts).
+ * turns on two loopback ports behind the proxy (stack-proxy.ts). Their names come from the
+ * state folder and a container another folder made is refused (stack-docker.ts). Either way
+ * the stack is started once the webapp's /readyz says it can do its whole job.
  */
 export type StackOptions = {
   stateDir: string;
@@ -39,11 +41,19 @@ export type StackOptions = {
   threshold?: number;
   /** More settings for every service (LOG_LEVEL, TRAINING_TEST_LIMIT, …). */
   env?: Record<string, string>;
+  /** Settings for the webapp alone (its process or container), after all others: a test's fault. */
+  webappEnv?: Record<string, string>;
   /**
-   * The docker deploy's image repository and webapp container name (tests make them unique;
-   * a rollout's containers are `<container>-<version>`, the proxy `<container>-proxy`).
+   * The docker deploy's image repository and webapp container name (a rollout's containers are
+   * `<container>-<version>`, the proxy `<container>-proxy`). Default: derived from the state
+   * folder (stack-docker.ts), or the previous version's fixed names where this folder's
+   * containers carry them. Tests name their own.
    */
-  docker?: { repo: string; container: string };
+  docker?: DockerNames;
+  /** The previous version's fixed names (default mlpl-stack-webapp, mlpl-stack/mywebapp): a test names others. */
+  legacyDocker?: DockerNames;
+  /** How long the webapp may take to answer /readyz once started; default 60 s. */
+  readyTimeoutMs?: number;
   /** The docker deploy's proxy image: default nginx:1.30.4-alpine, compose's. */
   proxyImage?: string;
 };
@@ -140,56 +150,39 @@ async function seedModels(modelsRoot: string): Promise<void> {
   await symlink(version, path.join(modelsRoot, 'current'));
 }
 
-type WebappContainers = { image: string; prefix: string; ports: readonly [number, number]; database: DatabaseSettings; storage: StorageSettings; env: Record<string, string> };
+/** Why a /readyz answer is not ready: the checks that are not ok, else the body. */
+function notReady(status: number, body: string): string {
+  try {
+    const checks = (JSON.parse(body) as { checks?: Record<string, string> }).checks ?? {};
+    const failed = Object.entries(checks).filter(([, value]) => value !== 'ok');
+    if (failed.length > 0) return `${status}, ${failed.map(([name, value]) => `${name}: ${value}`).join('; ')}`;
+  } catch {
+    // Not the webapp's JSON (the proxy's error page, say): the body as it came.
+  }
+  return `${status} ${body.slice(0, 500)}`;
+}
 
 /**
- * The webapp containers (host networking) behind the stack's proxy: `prefix` at first, then
- * `prefix-<version>` after each rollout, on one of `ports` (two only in the middle of one).
+ * Waits until the webapp says it can do its whole job (/readyz: model, database, storage,
+ * start-up work), not only that it answers: one that reaches the wrong database answers
+ * /healthz. Throws with what /readyz said last and where to look.
  */
-function dockerWebapp(docker: Docker, options: WebappContainers): Part {
-  let running = false;
-  const all = () => webappContainers(docker, options.prefix);
-  return {
-    name: 'webapp',
-    get running() {
-      return running;
-    },
-    async start() {
-      let image = options.image;
-      for (const container of await all()) {
-        const port = listenPort(container.Config.Env ?? [], 5050);
-        if (options.ports.includes(port)) continue;
-        // A stack from before the proxy ran its container (and candidates) elsewhere, on the
-        // webapp's port, the proxy's now: the version that container ran starts on ports[0].
-        if (container.Name === `/${options.prefix}`) image = container.Config.Image;
-        await removeContainer(docker, container.Id);
-      }
-      const kept = await all();
-      if (kept.length === 0) {
-        await startWebappContainer(docker, { ...options, image, name: options.prefix, port: options.ports[0], label: { 'mlpl.stack': 'webapp' } });
-      } else {
-        // After a deployment the container running is the version in service: keep it. Were
-        // two left (the stack stopped mid-rollout), the appbuilder keeps the recorded one.
-        for (const container of kept) await startContainer(docker, container.Id);
-        await waitUntil(`${kept.map((c) => c.Name.replace(/^\//, '')).join(' or ')} to answer`, 90_000, async () => {
-          for (const port of options.ports) if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return true;
-          return false;
-        });
-      }
-      running = true;
-    },
-    async stop() {
-      for (const container of await all()) if (container.State.Running) await stopContainer(docker, container.Id);
-      running = false;
-    },
-    async kill() {
-      await this.stop();
-    },
-    async rss() {
-      const pid = (await all()).find((container) => container.State.Running)?.State.Pid;
-      return pid === undefined || pid === 0 ? undefined : rssOf(pid);
-    },
-  };
+async function webappReady(url: string, timeoutMs: number, where: () => Promise<string>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last = 'no answer';
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
+      if (response.ok) return;
+      last = notReady(response.status, await response.text());
+    } catch (error) {
+      // fetch says only "fetch failed"; the reason (ECONNREFUSED, …) is its cause.
+      const cause = (error as Error & { cause?: unknown }).cause;
+      last = `no answer (${cause instanceof Error ? cause.message : (error as Error).message})`;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`the webapp did not become ready within ${Math.round(timeoutMs / 1000)} s: ${url}/readyz answered ${last}; ${await where()}`);
 }
 
 export async function startStack(options: StackOptions, say: (line: string) => void = () => undefined): Promise<Stack> {
@@ -249,34 +242,50 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   const registryEnv = { ADMIN_TOKEN: secret.admin, APPBUILDER_URL: urls.appbuilder };
   let webapp: Part;
   let proxy: Part | undefined;
+  // Where the webapp's state is told when it does not become ready.
+  let whereWebapp: () => Promise<string> = async () => `its log: ${path.join(logDir, 'webapp.log')}`;
   let deployEnv: Record<string, string>;
   if (options.deploy === 'process') {
     await seedModels(modelsRoot);
-    webapp = service('webapp', ports.webapp, { ...registryEnv, PORT: String(ports.webapp), HOST: host, MODEL_DIR: path.join(modelsRoot, 'current'), MODELS_ROOT: modelsRoot, MODEL_SWAP_TOKEN: secret.modelSwap });
+    webapp = service('webapp', ports.webapp, { ...registryEnv, PORT: String(ports.webapp), HOST: host, MODEL_DIR: path.join(modelsRoot, 'current'), MODELS_ROOT: modelsRoot, MODEL_SWAP_TOKEN: secret.modelSwap, ...options.webappEnv });
     deployEnv = { DEPLOY_TARGET: 'process', MODELS_ROOT: modelsRoot, WEBAPP_URL: urls.webapp, MODEL_SWAP_TOKEN: secret.modelSwap };
   } else {
     const docker = createDocker('/var/run/docker.sock');
-    const repo = options.docker?.repo ?? 'mlpl-stack/mywebapp';
-    const container = options.docker?.container ?? 'mlpl-stack-webapp';
+    const owner = { stateDir: path.resolve(stateDir), databasePassword: secret.databasePassword };
+    const proxyConfig = path.join(owner.stateDir, 'proxy', 'nginx.conf');
+    const { names, notes } = await resolveDockerNames(docker, {
+      owner,
+      proxyConfig,
+      ...(options.docker === undefined ? {} : { explicit: options.docker }),
+      ...(options.legacyDocker === undefined ? {} : { legacy: options.legacyDocker }),
+    });
+    for (const note of notes) say(note);
+    const { repo, container } = names;
+    say(`Docker: webapp containers ${container}[-<version>], proxy ${container}-proxy, images ${repo}, labelled ${OWNER_LABEL}=${owner.stateDir}`);
     const backends = ports.webappContainers ?? [ports.webapp + 1, ports.webapp + 2];
     if ((await webappContainers(docker, container)).length === 0) {
       say('building the webapp image (scripts/make-base-image.sh, then the root Dockerfile, target webapp; cached after the first time)');
       await tagImage(docker, await buildWebappImage(), repo, 'latest');
     }
-    webapp = dockerWebapp(docker, {
+    const containers = dockerWebapp(docker, {
       image: `${repo}:latest`,
       prefix: container,
       ports: backends,
+      owner,
+      logFile: path.join(logDir, 'webapp.log'),
       ...settings,
-      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv },
+      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv, ...options.webappEnv },
     });
+    webapp = containers;
+    whereWebapp = () => containers.describe();
     // Named after the webapp's containers, which it is not one of: it has no model version label.
     proxy = proxyPart(docker, {
       image: options.proxyImage ?? DEFAULT_PROXY_IMAGE,
       container: `${container}-proxy`,
-      configFile: path.join(stateDir, 'proxy', 'nginx.conf'),
+      configFile: proxyConfig,
       listen: ports.webapp,
       backends,
+      labels: { [OWNER_LABEL]: owner.stateDir },
     });
     deployEnv = {
       DEPLOY_TARGET: 'docker',
@@ -328,10 +337,16 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       }
     },
   };
+  // The part that answers on the webapp's URL: from then on /readyz tells whether it can do its job.
+  const front = proxy ?? webapp;
   try {
     for (const part of parts) {
       say(`starting ${part.name}`);
       await part.start();
+      if (part === front) {
+        say(`waiting for ${urls.webapp}/readyz`);
+        await webappReady(urls.webapp, options.readyTimeoutMs ?? 60_000, whereWebapp);
+      }
     }
   } catch (error) {
     await stack.stop();
