@@ -30,13 +30,15 @@ export async function predict(webapp: string, png: Buffer): Promise<Prediction> 
 }
 
 /** Sends a correction as the page does: the prediction's id with the same bytes. Returns the HTTP status and body. */
-export async function sendFeedback(webapp: string, png: Buffer, label: number, predictionId: string | null): Promise<{ status: number; body: { id?: number; error?: { code: string } } }> {
+type FeedbackAnswer = { id?: number; error?: { code: string }; training?: { pending: number; threshold: number } | null };
+
+export async function sendFeedback(webapp: string, png: Buffer, label: number, predictionId: string | null): Promise<{ status: number; body: FeedbackAnswer }> {
   const response = await fetch(`${webapp}/api/feedback`, {
     method: 'POST',
     body: pngForm(png, { label: String(label), ...(predictionId === null ? {} : { predictionId }) }),
     signal: AbortSignal.timeout(30_000),
   });
-  return { status: response.status, body: (await response.json().catch(() => ({}))) as { id?: number } };
+  return { status: response.status, body: (await response.json().catch(() => ({}))) as FeedbackAnswer };
 }
 
 export async function servedVersion(webapp: string): Promise<string> {
@@ -88,10 +90,15 @@ export async function someDigits(count: number, offset = 0): Promise<Digit[]> {
 }
 
 /** Predicts and corrects with the true label; returns the feedback's status. */
-export async function correct(webapp: string, digit: Digit): Promise<{ status: number; id?: number; predictionId: string | null }> {
+export async function correct(webapp: string, digit: Digit): Promise<{ status: number; id?: number; predictionId: string | null; training?: FeedbackAnswer['training'] }> {
   const prediction = await predict(webapp, digit.png);
   const answer = await sendFeedback(webapp, digit.png, digit.label, prediction.predictionId);
-  return { status: answer.status, ...(answer.body.id === undefined ? {} : { id: answer.body.id }), predictionId: prediction.predictionId };
+  return {
+    status: answer.status,
+    ...(answer.body.id === undefined ? {} : { id: answer.body.id }),
+    predictionId: prediction.predictionId,
+    ...(answer.body.training === undefined ? {} : { training: answer.body.training }),
+  };
 }
 
 /** How long a load client waits after a failed request before the next one, ms. */

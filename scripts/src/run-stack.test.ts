@@ -79,7 +79,11 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     assert.equal((await fetch(`http://127.0.0.1:${ports.webapp}/readyz`)).status, 200);
     assert.ok((await processesMentioning(stateDir)).length >= 5, 'database, storage and three services run');
 
-    for (const digit of await someDigits(3)) assert.equal((await correct(`http://127.0.0.1:${ports.webapp}`, digit)).status, 201);
+    const answers = [];
+    for (const digit of await someDigits(3)) answers.push(await correct(`http://127.0.0.1:${ports.webapp}`, digit));
+    assert.deepEqual(answers.map((answer) => answer.status), [201, 201, 201]);
+    // The webapp is given training's threshold, so the page's progress line counts to the right number.
+    assert.deepEqual(answers[0]?.training, { pending: 1, threshold: 3 });
     await waitUntil('a training run to finish', 240_000, async () => /training run 1: (promoted|rejected|failed)/.test(first.output()));
     const runLines = first.output().split('\n').filter((line) => line.startsWith('training run 1:'));
     assert.equal(runLines.length, 2, runLines.join('\n'));

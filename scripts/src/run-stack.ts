@@ -1,7 +1,9 @@
 import { execFile } from 'node:child_process';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
+import { createDocker } from '@mlpl/appbuilder/docker';
 import { REPO_ROOT } from './service-process.js';
+import { DEFAULT_PROXY_IMAGE, pullProxyImage } from './stack-proxy.js';
 import { RunReport } from './stack-output.js';
 import type { RunView } from './stack-output.js';
 import { startStack } from './stack.js';
@@ -103,7 +105,17 @@ async function main(): Promise<void> {
   if (!['auto', 'process', 'docker'].includes(values.deploy)) throw new Error(`--deploy must be auto, process or docker, got "${values.deploy}"\n${USAGE}`);
   // The Docker target makes its base image from the host's files (scripts/make-base-image.sh), which needs root.
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
-  const deploy = values.deploy === 'auto' ? (root && (await dockerAnswers()) ? 'docker' : 'process') : (values.deploy as 'process' | 'docker');
+  const proxyImage = process.env.STACK_PROXY_IMAGE;
+  let deploy = values.deploy === 'auto' ? (root && (await dockerAnswers()) ? 'docker' : 'process') : (values.deploy as 'process' | 'docker');
+  if (values.deploy === 'auto' && deploy === 'docker') {
+    // Where no registry answers (our CI machines), the proxy's image cannot be pulled: auto
+    // means "Docker where it can work", so the stack runs on the process target and says why.
+    const problem = await pullProxyImage(createDocker('/var/run/docker.sock'), proxyImage === undefined || proxyImage === '' ? DEFAULT_PROXY_IMAGE : proxyImage);
+    if (problem !== undefined) {
+      console.log(`deploy target process, not docker: ${problem.replace(', or use `--deploy process`', '')}`);
+      deploy = 'process';
+    }
+  }
   const stateDir = path.resolve(values['state-dir'] ?? path.join(REPO_ROOT, '.stack'));
   const ports = {
     webapp: port('STACK_WEBAPP_PORT', 5050),
@@ -112,7 +124,6 @@ async function main(): Promise<void> {
     database: port('STACK_DATABASE_PORT', 3307),
     storage: port('STACK_STORAGE_PORT', 9000),
   };
-  const proxyImage = process.env.STACK_PROXY_IMAGE;
   const interval = process.env.TRAINING_INTERVAL;
   const threshold = process.env.TRAINING_THRESHOLD;
   console.log(`mlpl stack: deploy target ${deploy}, state in ${stateDir}`);

@@ -239,7 +239,8 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     });
 
   // The registry's rollback: the webapp checks the admin token and relays it to the appbuilder.
-  const registryEnv = { ADMIN_TOKEN: secret.admin, APPBUILDER_URL: urls.appbuilder };
+  // The webapp reports progress towards training's threshold after each feedback: the same value.
+  const registryEnv = { ADMIN_TOKEN: secret.admin, APPBUILDER_URL: urls.appbuilder, TRAINING_THRESHOLD: String(options.threshold ?? 10) };
   let webapp: Part;
   let proxy: Part | undefined;
   // Where the webapp's state is told when it does not become ready.
