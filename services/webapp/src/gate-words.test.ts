@@ -43,9 +43,9 @@ describe('the gate verdict in plain words', () => {
     });
   });
 
-  it('when it lost less than the tolerance, then it says it was within it, for each set', () => {
+  it('when it lost less than the tolerance, then it says it was within it, for each set, naming the version compared with once', () => {
     const verdict = run('promoted', [['test', 0.964, 0.97, 1000, true], ['feedback', 0.5, 0.5, 4, true]]);
-    assert.equal(verdict.summary, 'promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good as v3 on the held-out corrections');
+    assert.equal(verdict.summary, 'promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out corrections');
   });
 
   it('when it lost more than the tolerance, then the rejection says how much, in points and digits, and leaves out the sets that passed', () => {

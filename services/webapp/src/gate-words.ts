@@ -29,17 +29,20 @@ function digitsText(delta: number, testCount: number | undefined): string {
   return ` (${Math.round(Math.abs(delta) * testCount).toLocaleString('en')} of ${testCount.toLocaleString('en')} digits)`;
 }
 
-/** One set's result as a clause, or null when the numbers do not explain it. */
-function clause(check: GateCheck, testCount: number | undefined, against: string, tolerance: number | null): string | null {
+/**
+ * One set's result as a clause, or null when the numbers do not explain it. `against` names
+ * the version compared with; the summary names it in its first comparison only.
+ */
+function clause(check: GateCheck, testCount: number | undefined, tolerance: number | null, against: string | null): string | null {
   const where = setName(check.set);
   if (check.incumbent === null || check.delta === null) {
     return check.passed && Number.isFinite(check.candidate) ? `${(check.candidate * 100).toFixed(1)}% on ${where}, with nothing to compare it with` : null;
   }
   const delta = check.delta;
-  if (Math.abs(delta) <= FLOAT_SLACK) return check.passed ? `as good as ${against} on ${where}` : null;
+  if (Math.abs(delta) <= FLOAT_SLACK) return check.passed ? `as good${against === null ? '' : ` as ${against}`} on ${where}` : null;
   const points = pointsText(delta);
-  if (delta > 0) return check.passed ? `${points} ${pointsWord(points)} better than ${against} on ${where}` : null;
-  const lost = `lost ${points} ${pointsWord(points)} against ${against} on ${where}`;
+  if (delta > 0) return check.passed ? `${points} ${pointsWord(points)} better${against === null ? '' : ` than ${against}`} on ${where}` : null;
+  const lost = `lost ${points} ${pointsWord(points)}${against === null ? '' : ` against ${against}`} on ${where}`;
   if (tolerance === null) return `${lost}${digitsText(delta, testCount)}, ${check.passed ? 'which the gate allowed' : 'more than the gate allowed'}`;
   const allowed = `the ${pointsText(tolerance)}-point tolerance`;
   if (-delta <= tolerance + FLOAT_SLACK) return check.passed ? `${lost}, within ${allowed}` : null;
@@ -61,7 +64,10 @@ export function gateVerdict(run: VersionRunRow, evaluation: ModelDetail['evaluat
   const passed = checks.length > 0 ? checks.every((check) => check.passed) : run.status === 'promoted';
   const verdict = run.status === 'promoted' ? 'promoted' : !passed ? 'rejected' : run.status === 'running' ? 'passed the gate, being released' : 'passed the gate, not released';
   const shown = passed ? checks : checks.filter((check) => !check.passed);
-  const clauses = shown.map((check) => clause(check, evaluation?.candidate[check.set]?.testCount, against ?? 'the model in service', tolerance));
+  const firstCompared = shown.find((check) => check.incumbent !== null);
+  const clauses = shown.map((check) =>
+    clause(check, evaluation?.candidate[check.set]?.testCount, tolerance, check === firstCompared ? (against ?? 'the model in service then') : null),
+  );
   const explained = clauses.length > 0 && clauses.every((text) => text !== null);
   return {
     promoted: run.status === 'promoted',

@@ -32,7 +32,7 @@ const modelSummary = {
       promoted: { type: 'boolean', description: 'the run was promoted: its version was handed over to be built' },
       passed: { type: 'boolean', description: 'every check of the gate passed' },
       reason: { type: 'string', nullable: true, description: "the gate's own words, as the training service recorded them" },
-      summary: { type: 'string', description: 'the verdict in plain words, made from the recorded numbers, e.g. "promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance"' },
+      summary: { type: 'string', description: 'the verdict in plain words, made from the recorded numbers, e.g. "promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out corrections"' },
       against: { type: 'string', nullable: true, description: 'the version it was measured against (the one in service when it trained)' },
       tolerance: { type: 'number', nullable: true, description: 'the largest accuracy loss allowed on a set (0.01 = one point)' },
     },
