@@ -434,6 +434,9 @@ function pointsCount(fraction) {
 
 const signedCount = (n) => `${n > 0 ? '+' : n < 0 ? '−' : '±'}${count(Math.abs(n))}`;
 
+/** The evaluated sets as the gate's summary names them (src/gate-words.ts). */
+const setLabel = (set) => ({ test: 'the test set', feedback: 'the held-out corrections' })[set] ?? `the “${set}” set`;
+
 /** Per digit of one set: how many each model got right, from the two confusion matrices' diagonals. */
 function digitsTable(evaluation, set) {
   const mine = evaluation.candidate?.[set]?.confusionMatrix;
@@ -445,7 +448,7 @@ function digitsTable(evaluation, set) {
     const before = Number(theirs[t]?.[t] ?? 0);
     return { digit, total, right, before };
   }).filter((row) => row.total > 0);
-  return numbersTable(`Digits right on ${set === 'test' ? 'the test set' : `the “${set}” set`}, per digit`, ['Digit', 'This version', 'In service then', 'Difference'],
+  return numbersTable(`Digits right on ${setLabel(set)}, per digit`, ['Digit', 'This version', 'In service then', 'Difference'],
     rows.map((row) => h('tr', { 'data-class': row.digit },
       h('th', { scope: 'row', text: row.digit }),
       h('td', { class: 'number', text: `${count(row.right)} of ${count(row.total)}` }),
@@ -462,14 +465,14 @@ function gateSection(detail) {
   const numbers = [
     facts([
       ['Measured against', gate.against ?? 'nothing: no model was in service'],
-      ['Tolerance', gate.tolerance === null ? 'not recorded' : `${pointsCount(gate.tolerance)} of accuracy lost on a set at most`],
+      ['Tolerance', gate.tolerance === null ? 'not recorded' : `at most ${pointsCount(gate.tolerance)} lower on any set`],
     ]),
     checks.length === 0 ? null : numbersTable('Accuracy on each set', ['Set and check', 'This version', 'In service then', 'Difference (points)', 'Difference (digits)'],
       checks.map((check) => {
         const n = testCount(check.set);
         const digits = check.delta === null || !Number.isFinite(n) ? '–' : `${signedCount(Math.round(check.delta * n))} of ${count(n)}`;
         return h('tr', { 'data-set': check.set, 'data-passed': String(check.passed) },
-          h('th', { scope: 'row' }, check.set, ' ', h('span', { class: `badge ${check.passed ? 'gate-pass' : 'gate-fail'}`, text: check.passed ? 'passed' : 'failed' })),
+          h('th', { scope: 'row' }, setLabel(check.set).replace(/^the /, ''), ' ', h('span', { class: `badge ${check.passed ? 'gate-pass' : 'gate-fail'}`, text: check.passed ? 'passed' : 'failed' })),
           h('td', { class: 'number', text: pct(check.candidate, percent2) }),
           h('td', { class: 'number', text: check.incumbent === null ? 'none' : pct(check.incumbent, percent2) }),
           h('td', { class: `number ${check.delta > 0 ? 'better' : check.delta < 0 ? 'worse' : ''}`, text: check.delta === null ? '–' : signed(check.delta * 100) }),
