@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser } from 'playwright-core';
-import { correct, findMisclassified, servedVersion, waitForBaseData, waitForNewVersion } from './loop-support.js';
+import { correct, findMisclassified, predict, sendFeedback, servedVersion, waitForBaseData, waitForNewVersion } from './loop-support.js';
 import { startTestStack } from './loop-fixtures.js';
 import { REPO_ROOT } from './service-process.js';
 import type { Stack } from './stack.js';
@@ -14,7 +14,8 @@ import type { Stack } from './stack.js';
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const SCREENSHOTS = process.env.MLPL_SCREENSHOTS === '1';
 
-type Detail = { history: unknown[]; evaluation: { candidate: { test?: { testCount: number } } } | null };
+type Detail = { history: unknown[]; evaluation: { candidate: { test?: { testCount: number } } } | null; gate: { summary: string } | null };
+type FeedbackCounts = { counts: { correction: number; confirmation: number; unlinked: number } };
 
 describe('the /models page after two training runs', () => {
   let stack: Stack;
@@ -31,6 +32,12 @@ describe('the /models page after two training runs', () => {
       for (const digit of batch) assert.equal((await correct(stack.urls.webapp, digit)).status, 201);
       versions.push(await waitForNewVersion(stack.urls.webapp, before, 240_000));
     }
+    // Feedback of the two other kinds, too few to start a training run: a confirmation (the
+    // digit the model said) and a label sent without a prediction.
+    const sample = wrong[0]?.png as Buffer;
+    const said = await predict(stack.urls.webapp, sample);
+    assert.equal((await sendFeedback(stack.urls.webapp, sample, said.digit, said.predictionId)).status, 201);
+    assert.equal((await sendFeedback(stack.urls.webapp, sample, said.digit, null)).status, 201);
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS });
   });
 
@@ -67,6 +74,51 @@ describe('the /models page after two training runs', () => {
     assert.ok((await page.getByTestId('error-rate-chart').locator('path[data-version]').count()) >= 2, 'a line per version that served predictions');
     assert.ok((await page.getByTestId('corrections').locator('[data-correction-id]').count()) >= 10, 'the corrections as thumbnails');
     if (SCREENSHOTS) await page.screenshot({ path: path.join(REPO_ROOT, 'docs', 'models.png'), fullPage: true });
+
+    // The gate's verdict in words, the same in the row and the detail; its numbers one click away.
+    assert.match(detail.gate?.summary ?? '', /^promoted: /);
+    assert.equal(await table.locator(`[data-version="${second}"] .gate-summary`).textContent(), detail.gate?.summary);
+    assert.equal(await page.getByTestId('gate-summary').textContent(), detail.gate?.summary);
+    assert.equal(await page.getByTestId('gate-numbers').locator('table').first().isVisible(), false);
+    await page.getByTestId('gate-numbers').locator('summary').click();
+    assert.ok(await page.getByTestId('gate-numbers').locator('tr[data-set="test"]').isVisible(), 'the accuracies behind the verdict');
+
+    // The version in service and the one chosen look different, and say so in words.
+    const servingRow = table.locator(`[data-version="${second}"]`);
+    const pretrainedRow = table.locator('[data-version="pretrained-1"]');
+    await pretrainedRow.locator('button.link-button').click();
+    await page.locator('#detail-heading').filter({ hasText: 'pretrained-1' }).waitFor();
+    assert.equal(await pretrainedRow.getAttribute('aria-current'), 'true');
+    assert.equal(await servingRow.getAttribute('aria-current'), null);
+    assert.match((await servingRow.getAttribute('class')) ?? '', /\bserving\b/);
+    assert.doesNotMatch((await pretrainedRow.getAttribute('class')) ?? '', /\bserving\b/);
+    assert.ok(await servingRow.getByText('in service').first().isVisible());
+    assert.ok(await pretrainedRow.getByText('details below').isVisible());
+    assert.equal(await servingRow.getByText('details below').isVisible(), false);
+    const look = (row: typeof servingRow) => row.evaluate((tr) => ({ background: getComputedStyle(tr).backgroundColor, bar: getComputedStyle(tr.querySelector('th') as Element).boxShadow }));
+    const [served, chosen] = [await look(servingRow), await look(pretrainedRow)];
+    assert.notEqual(served.background, chosen.background, 'only the chosen row is tinted');
+    assert.match(served.bar, /inset/, 'the row in service has a bar at its start');
+    assert.equal(chosen.bar, 'none', 'the chosen row has none');
+
+    // The first model says when it served, and that this is inferred from the first start.
+    assert.match((await pretrainedRow.locator('td[data-label="Served"]').textContent()) ?? '', /from the first start,.*until/);
+    assert.match((await page.getByTestId('served').textContent()) ?? '', /^Served from the first start, .* until /);
+
+    // Feedback filtered by kind: each filter shows only its kind, as many as the API counts.
+    const { counts } = (await (await fetch(`${stack.urls.webapp}/api/corrections?limit=1`)).json()) as FeedbackCounts;
+    assert.ok(counts.correction >= 10 && counts.confirmation >= 1 && counts.unlinked >= 1, JSON.stringify(counts));
+    const shown = page.getByTestId('corrections').locator('[data-correction-id]');
+    for (const [kind, label] of [['correction', 'corrections'], ['confirmation', 'confirmations'], ['unlinked', 'no prediction']] as const) {
+      await page.getByTestId('feedback-kind').locator('label').filter({ hasText: label }).click();
+      await page.waitForFunction((k) => {
+        const items = Array.from(document.querySelectorAll('#corrections [data-correction-id]'));
+        return items.length > 0 && items.every((item) => item.getAttribute('data-kind') === k);
+      }, kind);
+      assert.equal(await shown.count(), Math.min(24, counts[kind]), kind);
+    }
+    await page.getByTestId('feedback-kind').locator('label').filter({ hasText: 'all' }).click();
+    await page.waitForFunction(() => new Set(Array.from(document.querySelectorAll('#corrections [data-correction-id]')).map((item) => item.getAttribute('data-kind'))).size > 1);
 
     // Compare the two trained versions.
     const left = page.getByTestId('compare-left');

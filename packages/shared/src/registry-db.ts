@@ -71,11 +71,32 @@ export async function liveSeries(pool: Pool, bucket: SeriesBucket): Promise<(Liv
   return rows.map((row) => ({ ...toLiveCounts(row), version: String(row.k), start: row.start as Date }));
 }
 
+/** When `version` answered its first recorded prediction; undefined if it answered none. */
+export async function firstPredictionAt(pool: Pool, version: string): Promise<Date | undefined> {
+  // MIN over the (model_version, created_at) index: one index lookup.
+  const [rows] = await pool.query<RowDataPacket[]>('SELECT MIN(created_at) AS first FROM predictions WHERE model_version = ?', [version]);
+  return (rows[0]?.first as Date | null | undefined) ?? undefined;
+}
+
+/**
+ * What a person's feedback says of the model's answer: 'correction' (another digit than the
+ * model said), 'confirmation' (the same digit), 'unlinked' (sent without a prediction, so
+ * the model's answer is unknown).
+ */
+export const FEEDBACK_KINDS = {
+  correction: 'predicted_digit IS NOT NULL AND label <> predicted_digit',
+  confirmation: 'predicted_digit IS NOT NULL AND label = predicted_digit',
+  unlinked: 'predicted_digit IS NULL',
+} as const;
+export type FeedbackKind = keyof typeof FEEDBACK_KINDS;
+
 export type CorrectionRow = { id: number; createdAt: Date; label: number; predictedDigit: number | null; modelVersion: string | null; objectKey: string; contentType: string };
 
-export async function recentCorrections(pool: Pool, limit: number): Promise<CorrectionRow[]> {
+/** The newest feedback images, newest first; only those of `kind` when given. */
+export async function recentCorrections(pool: Pool, limit: number, kind?: FeedbackKind): Promise<CorrectionRow[]> {
   const [rows] = await pool.query<RowDataPacket[]>(
-    "SELECT id, created_at, label, predicted_digit, model_version, object_key, content_type FROM images WHERE source = 'feedback' ORDER BY id DESC LIMIT ?",
+    `SELECT id, created_at, label, predicted_digit, model_version, object_key, content_type FROM images
+     WHERE source = 'feedback'${kind === undefined ? '' : ` AND ${FEEDBACK_KINDS[kind]}`} ORDER BY id DESC LIMIT ?`,
     [limit],
   );
   return rows.map((row) => ({
@@ -87,4 +108,15 @@ export async function recentCorrections(pool: Pool, limit: number): Promise<Corr
     objectKey: String(row.object_key),
     contentType: String(row.content_type),
   }));
+}
+
+/** How many feedback images there are of each kind, all time. */
+export async function countFeedbackKinds(pool: Pool): Promise<Record<FeedbackKind, number>> {
+  const [rows] = await pool.query<RowDataPacket[]>(
+    `SELECT COALESCE(SUM(${FEEDBACK_KINDS.correction}), 0) AS correction, COALESCE(SUM(${FEEDBACK_KINDS.confirmation}), 0) AS confirmation,
+       COALESCE(SUM(${FEEDBACK_KINDS.unlinked}), 0) AS unlinked
+     FROM images WHERE source = 'feedback'`,
+  );
+  // SUM answers a DECIMAL, which the driver returns as a string.
+  return { correction: Number(rows[0]?.correction ?? 0), confirmation: Number(rows[0]?.confirmation ?? 0), unlinked: Number(rows[0]?.unlinked ?? 0) };
 }

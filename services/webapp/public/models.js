@@ -1,5 +1,6 @@
 // The model registry page (/models): every version with its lineage, training, evaluation, gate
-// verdict and live error rate; two versions side by side; recent corrections; and rollback.
+// verdict and live error rate; two versions side by side; recent feedback (corrections,
+// confirmations), filtered by kind; and rollback.
 // Reads the JSON described by src/registry-types.ts. Plain ES module, no build step.
 
 import {
@@ -87,7 +88,17 @@ function periodParts({ from, until }) {
   return [shortDateTime(start), end === null ? 'now' : sameDay ? timeOnly.format(end) : shortDateTime(end)];
 }
 
-const period = (p) => periodParts(p).join(' → ');
+/** Why the first model's time in service has no deployment behind it. */
+const FIRST_START_NOTE = 'Inferred: the first model a webapp loads is in service without being deployed, so there is no deployment record. '
+  + 'Its time runs from its earliest record (first load or first prediction) until the first deployment.';
+
+/** A period in service in words: ["from 3 Mar 10:00", "until 10:25"]; the first start says so. */
+function periodWords(p) {
+  const [from, to] = periodParts(p);
+  return [p.basis === 'first-start' ? `from the first start, ${from},` : `from ${from}`, `until ${to}`];
+}
+
+const period = (p) => periodWords(p).join(' ');
 
 /** "sha256:0123456789abcdef…" → "sha256:0123456789ab"; the full value goes in the title. */
 function shortDigest(digest) {
@@ -210,9 +221,10 @@ function stateBadge(model) {
   return h('span', { class: `badge state-${model.state}${serving ? ' serving' : ''}`, 'data-state': model.state, text: serving ? 'in service' : model.state });
 }
 
-function gateBadge(gate) {
+/** The gate's verdict as the registry words it from the run's numbers; the words carry it, the colour only repeats it. */
+function gateSummary(gate) {
   if (gate === null) return h('span', { class: 'muted', text: 'not gated' });
-  return h('span', { class: `badge ${gate.promoted ? 'gate-pass' : 'gate-fail'}`, title: gate.reason ?? undefined, text: gate.promoted ? 'promoted' : 'rejected' });
+  return h('span', { class: 'gate-summary', 'data-passed': String(gate.passed), text: gate.summary });
 }
 
 const canDeploy = (model, serving) => model.version !== serving && model.image !== null && (model.state === 'retired' || model.state === 'built');
@@ -237,7 +249,10 @@ function servedCell(served) {
   return h('ul', { class: 'periods' },
     shown.map((p) => {
       const [from, to] = periodParts(p);
-      return h('li', {}, h('span', { class: 'nowrap', text: `${from} →` }), ' ', h('span', { class: 'nowrap', text: to }));
+      const start = p.basis === 'first-start'
+        ? [h('span', { class: 'nowrap', text: 'from the first start,' }), ' ', h('span', { class: 'nowrap', text: `${from},` })]
+        : [h('span', { class: 'nowrap', text: `from ${from}` })];
+      return h('li', { 'data-basis': p.basis, title: p.basis === 'first-start' ? FIRST_START_NOTE : undefined }, ...start, ' ', h('span', { class: 'nowrap', text: `until ${to}` }));
     }),
     newest.length > shown.length ? h('li', { class: 'muted', title: newest.slice(3).map(period).join('\n'), text: `and ${newest.length - 3} earlier` }) : null);
 }
@@ -261,8 +276,10 @@ function renderVersions() {
       },
       'data-version': model.version,
       'data-serving': model.version === serving ? 'true' : undefined,
+      // In service: a green bar at the row's start and the "in service" badge. Chosen: a tinted
+      // background, aria-current and the words "details below".
       'aria-current': selected ? 'true' : undefined,
-      class: selected ? 'selected' : undefined,
+      class: [model.version === serving ? 'serving' : '', selected ? 'selected' : ''].join(' ').trim() || undefined,
     },
     h('th', { scope: 'row', role: 'rowheader', class: 'version-cell' },
       h('button', {
@@ -272,12 +289,13 @@ function renderVersions() {
         'aria-pressed': selected ? 'true' : 'false',
         onclick: () => select(model.version, { reveal: true }),
       }, model.version),
-      h('span', { class: 'state' }, stateBadge(model))),
+      h('span', { class: 'state' }, stateBadge(model)),
+      h('span', { class: 'selected-note', hidden: !selected, text: 'details below' })),
     cell('Parent', model.parentVersion === null ? h('span', { class: 'muted', text: '—' }) : model.parentVersion),
     cell('Run', model.runId === null ? h('span', { class: 'muted', text: '—' }) : `#${model.runId}`),
     cell('Created', when(model.createdAt, { short: true })),
     cell('Test accuracy', h('span', { class: 'number nowrap', text: pct(model.testAccuracy, percent2) })),
-    cell('Gate', gateBadge(model.gate)),
+    cell('Gate', gateSummary(model.gate)),
     cell('Live', h('span', { class: model.live.predictions === 0 ? 'muted' : 'number nowrap', text: liveText(model.live) })),
     cell('Image', imageCell(model)),
     cell('Served', servedCell(model.served)),
@@ -399,23 +417,73 @@ function classSection(detail) {
   ];
 }
 
+/** A plain table with a caption. */
+function numbersTable(caption, head, rows, attrs = {}) {
+  return h('div', { class: 'table-scroll' },
+    h('table', { class: 'checks', ...attrs },
+      h('caption', { text: caption }),
+      h('thead', {}, h('tr', {}, head.map((name) => h('th', { scope: 'col', text: name })))),
+      h('tbody', {}, rows)));
+}
+
+/** 0.01 → "1 point", 0.005 → "0.5 points". */
+function pointsCount(fraction) {
+  const value = Number((fraction * 100).toFixed(2));
+  return `${value} ${value === 1 ? 'point' : 'points'}`;
+}
+
+const signedCount = (n) => `${n > 0 ? '+' : n < 0 ? '−' : '±'}${count(Math.abs(n))}`;
+
+/** The evaluated sets as the gate's summary names them (src/gate-words.ts). */
+const setLabel = (set) => ({ test: 'the test set', feedback: 'the held-out corrections' })[set] ?? `the “${set}” set`;
+
+/** Per digit of one set: how many each model got right, from the two confusion matrices' diagonals. */
+function digitsTable(evaluation, set) {
+  const mine = evaluation.candidate?.[set]?.confusionMatrix;
+  const theirs = evaluation.incumbent?.[set]?.confusionMatrix;
+  if (!Array.isArray(mine) || !Array.isArray(theirs)) return null;
+  const rows = DIGITS.map((digit, t) => {
+    const total = (mine[t] ?? []).reduce((a, b) => a + Number(b), 0);
+    const right = Number(mine[t]?.[t] ?? 0);
+    const before = Number(theirs[t]?.[t] ?? 0);
+    return { digit, total, right, before };
+  }).filter((row) => row.total > 0);
+  return numbersTable(`Digits right on ${setLabel(set)}, per digit`, ['Digit', 'This version', 'In service then', 'Difference'],
+    rows.map((row) => h('tr', { 'data-class': row.digit },
+      h('th', { scope: 'row', text: row.digit }),
+      h('td', { class: 'number', text: `${count(row.right)} of ${count(row.total)}` }),
+      h('td', { class: 'number', text: `${count(row.before)} of ${count(row.total)}` }),
+      h('td', { class: `number ${row.right > row.before ? 'better' : row.right < row.before ? 'worse' : ''}`, text: signedCount(row.right - row.before) }))));
+}
+
 function gateSection(detail) {
   const gate = detail.gate;
-  const checks = detail.evaluation?.checks ?? [];
-  const verdict = gate === null
-    ? h('p', { text: 'Not gated: no training run made this version.' })
-    : h('p', {}, gateBadge(gate), ' ', gate.reason ?? '');
-  if (checks.length === 0) return [verdict];
-  return [
-    verdict,
-    h('div', { class: 'table-scroll' },
-      h('table', { class: 'checks' },
-        h('thead', {}, h('tr', {}, ['Set and check', 'This version', 'In service then', 'Difference (points)'].map((name) => h('th', { scope: 'col', text: name })))),
-        h('tbody', {}, checks.map((check) => h('tr', { 'data-set': check.set, 'data-passed': String(check.passed) },
-          h('th', { scope: 'row' }, check.set, ' ', h('span', { class: `badge ${check.passed ? 'gate-pass' : 'gate-fail'}`, text: check.passed ? 'passed' : 'failed' })),
+  if (gate === null) return [h('p', { text: 'Not gated: no training run made this version.' })];
+  const evaluation = detail.evaluation;
+  const checks = evaluation?.checks ?? [];
+  const testCount = (set) => evaluation?.candidate?.[set]?.testCount;
+  const numbers = [
+    facts([
+      ['Measured against', gate.against ?? 'nothing: no model was in service'],
+      ['Tolerance', gate.tolerance === null ? 'not recorded' : `at most ${pointsCount(gate.tolerance)} lower on any set`],
+    ]),
+    checks.length === 0 ? null : numbersTable('Accuracy on each set', ['Set and check', 'This version', 'In service then', 'Difference (points)', 'Difference (digits)'],
+      checks.map((check) => {
+        const n = testCount(check.set);
+        const digits = check.delta === null || !Number.isFinite(n) ? '–' : `${signedCount(Math.round(check.delta * n))} of ${count(n)}`;
+        return h('tr', { 'data-set': check.set, 'data-passed': String(check.passed) },
+          h('th', { scope: 'row' }, setLabel(check.set).replace(/^the /, ''), ' ', h('span', { class: `badge ${check.passed ? 'gate-pass' : 'gate-fail'}`, text: check.passed ? 'passed' : 'failed' })),
           h('td', { class: 'number', text: pct(check.candidate, percent2) }),
           h('td', { class: 'number', text: check.incumbent === null ? 'none' : pct(check.incumbent, percent2) }),
-          h('td', { class: `number ${check.delta > 0 ? 'better' : check.delta < 0 ? 'worse' : ''}`, text: check.delta === null ? '–' : signed(check.delta * 100) })))))),
+          h('td', { class: `number ${check.delta > 0 ? 'better' : check.delta < 0 ? 'worse' : ''}`, text: check.delta === null ? '–' : signed(check.delta * 100) }),
+          h('td', { class: 'number', text: digits }));
+      })),
+    ...checks.map((check) => (evaluation ? digitsTable(evaluation, check.set) : null)),
+    gate.reason ? h('p', { class: 'hint' }, 'The gate’s own record: ', h('q', { text: gate.reason })) : null,
+  ];
+  return [
+    h('p', { class: 'gate-verdict', 'data-testid': 'gate-summary', 'data-passed': String(gate.passed), text: gate.summary }),
+    h('details', { class: 'gate-numbers', 'data-testid': 'gate-numbers' }, h('summary', { text: 'The numbers behind it' }), ...numbers),
   ];
 }
 
@@ -489,6 +557,15 @@ function parametersSection(detail) {
   return h('details', { class: 'card parameters' }, h('summary', {}, h('h3', { text: 'Parameters' })), h('pre', { text }));
 }
 
+/** Every period in service as a sentence; where one is inferred, the page says how. */
+function servedFact(served) {
+  if (served.length === 0) return h('span', { 'data-testid': 'served', text: 'never' });
+  const inferred = served.some((p) => p.basis === 'first-start');
+  return h('span', { 'data-testid': 'served' },
+    `Served ${served.map(period).join('; ')}.`,
+    inferred ? h('small', { class: 'muted', text: ` ${FIRST_START_NOTE}` }) : null);
+}
+
 function renderDetail(detail) {
   const serving = state.list.serving;
   $('detail-heading').replaceChildren(`Version ${detail.version} `, detail.version === serving ? h('span', { class: 'badge serving', text: 'in service' }) : stateBadge(detail));
@@ -497,6 +574,7 @@ function renderDetail(detail) {
       ['Parent', detail.parentVersion ?? '— (first or trained from scratch)'],
       ['Run', detail.runId === null ? '—' : `#${detail.runId}`],
       ['Created', when(detail.createdAt)],
+      ['Served', servedFact(detail.served), true],
       ['Test accuracy', pct(detail.testAccuracy, percent2)],
       ['Live', liveText(detail.live)],
       ['Image', detail.image === null ? 'none' : h('code', { text: detail.image }), true],
@@ -528,6 +606,8 @@ async function select(version, { reveal = false } = {}) {
     if (chosen) row.setAttribute('aria-current', 'true');
     else row.removeAttribute('aria-current');
     row.querySelector('.link-button')?.setAttribute('aria-pressed', String(chosen));
+    const note = row.querySelector('.selected-note');
+    if (note) note.hidden = !chosen;
   }
   const panel = $('detail-panel');
   panel.setAttribute('aria-busy', 'true');
@@ -741,29 +821,55 @@ async function renderCompare() {
 
 // ---- corrections ----
 
+/** How each kind of feedback is told, in the filter and on each thumbnail. */
+const FEEDBACK_KINDS = {
+  correction: { badge: 'correction', none: 'No corrections yet: people have not said the model was wrong.' },
+  confirmation: { badge: 'confirmation', none: 'No confirmations yet: people have not said the model was right.' },
+  unlinked: { badge: 'no prediction', none: 'No feedback without a prediction yet.' },
+};
+
+function feedbackCaption(c) {
+  if (c.kind === 'unlinked') return h('span', { class: 'said' }, 'person said ', h('strong', { text: String(c.label) }), ' (sent without a prediction)');
+  if (c.kind === 'confirmation') return h('span', { class: 'said' }, `model said ${c.predictedDigit}, person agreed`);
+  return h('span', { class: 'said' }, `model said ${c.predictedDigit} → person said `, h('strong', { text: String(c.label) }));
+}
+
+let correctionsRequest = 0;
 async function loadCorrections() {
   const container = $('corrections');
+  const kind = document.querySelector('input[name="feedback-kind"]:checked')?.value ?? 'all';
+  const request = ++correctionsRequest;
+  container.setAttribute('aria-busy', 'true');
   try {
-    const { corrections } = await api(`/api/corrections?limit=${CORRECTIONS_LIMIT}`);
+    const { corrections, counts } = await api(`/api/corrections?limit=${CORRECTIONS_LIMIT}&kind=${encodeURIComponent(kind)}`);
+    if (request !== correctionsRequest) return;
+    const total = Object.values(counts).reduce((a, b) => a + b, 0);
+    for (const node of document.querySelectorAll('[data-feedback-count]')) {
+      const n = node.dataset.feedbackCount === 'all' ? total : counts[node.dataset.feedbackCount];
+      // A no-break space: each label is a flex box, which drops a plain leading space.
+      node.textContent = Number.isFinite(n) ? `\u00a0(${count(n)})` : '';
+    }
     if (corrections.length === 0) {
-      container.replaceChildren(h('p', { class: 'empty', text: 'No corrections yet.' }));
+      container.replaceChildren(h('p', { class: 'empty', text: kind === 'all' ? 'No feedback yet.' : FEEDBACK_KINDS[kind]?.none ?? 'None.' }));
       return;
     }
     container.replaceChildren(h('ul', { class: 'corrections-grid' }, corrections.map((c) => {
-      const said = c.predictedDigit === null ? '?' : String(c.predictedDigit);
-      const agreed = c.predictedDigit === c.label;
       const image = h('img', { src: c.imageUrl, alt: `the digit as drawn, labelled ${c.label}`, width: 96, height: 96, decoding: 'async' });
       image.addEventListener('error', () => image.replaceWith(h('span', { class: 'no-image', text: 'image unavailable' })), { once: true });
-      return h('li', { 'data-correction-id': c.id, class: c.predictedDigit === null ? undefined : agreed ? 'agreed' : 'corrected' },
+      return h('li', { 'data-correction-id': c.id, 'data-kind': c.kind, class: c.kind === 'correction' ? 'corrected' : c.kind === 'confirmation' ? 'agreed' : undefined },
         h('figure', {},
           image,
           h('figcaption', {},
-            h('span', { class: 'said' }, `model said ${said} → person said `, h('strong', { text: String(c.label) })),
-            h('span', { class: 'muted' }, c.modelVersion ?? 'unknown version'),
+            h('span', { class: `badge kind-${c.kind}`, text: FEEDBACK_KINDS[c.kind]?.badge ?? c.kind }),
+            feedbackCaption(c),
+            h('span', { class: 'muted' }, c.modelVersion ?? 'no model version'),
             h('span', { class: 'muted' }, when(c.createdAt, { short: true })))));
     })));
   } catch (error) {
-    container.replaceChildren(h('p', { class: 'error', text: `Could not load the corrections: ${error.message}.` }));
+    if (request !== correctionsRequest) return;
+    container.replaceChildren(h('p', { class: 'error', text: `Could not load the feedback: ${error.message}.` }));
+  } finally {
+    if (request === correctionsRequest) container.setAttribute('aria-busy', 'false');
   }
 }
 
@@ -892,6 +998,7 @@ $('forget-token').addEventListener('click', () => {
 $('admin-form').addEventListener('submit', (event) => event.preventDefault());
 $('refresh').addEventListener('click', () => void loadAll());
 $('bucket').addEventListener('change', () => void loadSeries());
+$('feedback-kind').addEventListener('change', () => void loadCorrections());
 for (const id of ['compare-a', 'compare-b']) {
   $(id).addEventListener('change', () => {
     state.compareChosen = true;

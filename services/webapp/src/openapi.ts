@@ -24,10 +24,36 @@ const modelSummary = {
   createdAt: { type: 'string', format: 'date-time', nullable: true },
   state: { type: 'string', enum: ['serving', 'retired', 'built', 'unreleased'] },
   testAccuracy: { type: 'number', nullable: true },
-  gate: { type: 'object', nullable: true, properties: { promoted: { type: 'boolean' }, reason: { type: 'string', nullable: true } } },
+  gate: {
+    type: 'object',
+    nullable: true,
+    description: 'null for a version no training run made (the pretrained model)',
+    properties: {
+      promoted: { type: 'boolean', description: 'the run was promoted: its version was handed over to be built' },
+      passed: { type: 'boolean', description: 'every check of the gate passed' },
+      reason: { type: 'string', nullable: true, description: "the gate's own words, as the training service recorded them" },
+      summary: { type: 'string', description: 'the verdict in plain words, made from the recorded numbers, e.g. "promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out corrections"' },
+      against: { type: 'string', nullable: true, description: 'the version it was measured against (the one in service when it trained)' },
+      tolerance: { type: 'number', nullable: true, description: 'the largest accuracy loss allowed on a set (0.01 = one point)' },
+    },
+  },
   image: { type: 'string', nullable: true },
   digest: { type: 'string', nullable: true },
-  served: { type: 'array', items: { type: 'object', properties: { from: { type: 'string', format: 'date-time' }, until: { type: 'string', format: 'date-time', nullable: true } } } },
+  served: {
+    type: 'array',
+    items: {
+      type: 'object',
+      properties: {
+        from: { type: 'string', format: 'date-time' },
+        until: { type: 'string', format: 'date-time', nullable: true, description: 'null: still serving' },
+        basis: {
+          type: 'string',
+          enum: ['deployment', 'first-start'],
+          description: "'deployment': from the appbuilder's records; 'first-start': the first model a webapp loaded, inferred from its earliest record until the first deployment",
+        },
+      },
+    },
+  },
   live,
 } as const;
 
@@ -159,11 +185,19 @@ export const openApiDocument = {
     },
     '/api/corrections': {
       get: {
-        summary: 'Recent corrections, newest first, with what the model said and what the person said',
-        parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 999, default: 24 } }],
+        summary: 'Recent feedback, newest first, with what the model said and what the person said, and how many there are of each kind',
+        parameters: [
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 999, default: 24 } },
+          {
+            name: 'kind',
+            in: 'query',
+            description: 'correction: the person said another digit than the model; confirmation: the same one; unlinked: sent without a prediction',
+            schema: { type: 'string', enum: ['all', 'correction', 'confirmation', 'unlinked'], default: 'all' },
+          },
+        ],
         responses: {
           '200': { description: 'Corrections', content: { 'application/json': { schema: { $ref: '#/components/schemas/CorrectionList' } } } },
-          '400': errorResponse('Bad limit'),
+          '400': errorResponse('Bad limit or kind'),
         },
       },
     },
@@ -217,7 +251,23 @@ export const openApiDocument = {
         properties: {
           corrections: {
             type: 'array',
-            items: { type: 'object', properties: { id: { type: 'integer' }, createdAt: { type: 'string', format: 'date-time' }, label: { type: 'integer' }, predictedDigit: { type: 'integer', nullable: true }, modelVersion: { type: 'string', nullable: true }, imageUrl: { type: 'string' } } },
+            items: {
+              type: 'object',
+              properties: {
+                id: { type: 'integer' },
+                createdAt: { type: 'string', format: 'date-time' },
+                label: { type: 'integer' },
+                predictedDigit: { type: 'integer', nullable: true },
+                kind: { type: 'string', enum: ['correction', 'confirmation', 'unlinked'] },
+                modelVersion: { type: 'string', nullable: true },
+                imageUrl: { type: 'string' },
+              },
+            },
+          },
+          counts: {
+            type: 'object',
+            description: 'all feedback, by kind',
+            properties: { correction: { type: 'integer' }, confirmation: { type: 'integer' }, unlinked: { type: 'integer' } },
           },
         },
       },

