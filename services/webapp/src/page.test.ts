@@ -284,11 +284,6 @@ describe('the page', () => {
       assert.equal(shown.modelVersion, app.classifier.metadata.version);
       assert.match(await page.locator('#model-accuracy').textContent() ?? '', /\d+\.\d% right on [\d,]+ test digits/);
       assert.match(shown.predictionId ?? '', UUID);
-      if (SCREENSHOTS) {
-        await page.mouse.move(0, 0); // no hover colour on Predict in the picture
-        await page.screenshot({ path: `${DOCS_DIR}screenshot.png`, fullPage: true });
-      }
-
       const correction = (label + 1) % 10;
       await page.locator(`[data-label="${correction}"]`).click();
       assert.match(await feedbackStatus(page), new RegExp(`stored as a ${correction}`));
@@ -298,6 +293,10 @@ describe('the page', () => {
         text: `Collected for the next training: 1 of ${THRESHOLD} labelled digits (corrections and confirmations) — the model retrains at ${THRESHOLD}. See every model version.`,
         link: '/models',
       });
+      if (SCREENSHOTS) {
+        await page.mouse.move(0, 0); // no hover colour on a button in the picture
+        await page.screenshot({ path: `${DOCS_DIR}screenshot.png`, fullPage: true });
+      }
 
       const rows = await feedbackRows();
       const row = rows.find((candidate) => candidate.prediction_id === shown.predictionId);
