@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stopChild } from '@mlpl/shared/testing';
@@ -32,6 +33,18 @@ export async function waitUntil(what: string, timeoutMs: number, probe: () => Pr
  * with its environment, its output appended to `<logDir>/<name>.log`, ready once `readyUrl`
  * answers 2xx. It can be stopped (SIGTERM, SIGKILL after `graceMs`), killed, and started again.
  */
+/** Whether something accepts connections on 127.0.0.1:`port` (a part the stack stopped does not). */
+export function listening(port: number): Promise<boolean> {
+  return new Promise<boolean>((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.end();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
 export class ServiceProcess {
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -12,21 +11,11 @@ import { webappContainers } from '@mlpl/appbuilder/side-by-side';
 import { freePort } from '@mlpl/shared/testing';
 import { correct, someDigits } from './loop-support.js';
 import { feedbackRows, removeDockerLeftovers, testProxyImage } from './loop-fixtures.js';
-import { waitUntil } from './service-process.js';
+import { listening, waitUntil } from './service-process.js';
 import { derivedNames, OWNER_LABEL, resolveDockerNames } from './stack-docker.js';
 import type { DockerNames } from './stack-docker.js';
 import { startStack } from './stack.js';
 import type { Stack, StackOptions } from './stack.js';
-
-const listening = (port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    socket.once('connect', () => {
-      socket.end();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 
 /**
  * The Docker target's containers belong to one state folder: what another folder (or another

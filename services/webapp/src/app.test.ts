@@ -3,12 +3,12 @@ import { createHash } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { getObjectBytes, listObjectKeys } from '@mlpl/shared';
+import { getObjectBytes } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { openApiDocument } from './openapi.js';
-import { post, startTestApp } from './test-support.js';
+import { post, startTestApp, storedCounts } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -66,10 +66,7 @@ describe('webapp API', () => {
     await db.drop();
   });
 
-  async function counts() {
-    const [rows] = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images');
-    return { rows: Number(rows[0]?.n), objects: (await listObjectKeys(s3.storage, s3.settings.imagesBucket)).length };
-  }
+  const counts = () => storedCounts(db, s3);
 
   it('when a digit is uploaded, then the answer names it with ten probabilities and is recorded', async () => {
     const { status, body } = await post(`${app.url}/api/predict`, [{ name: 'image', file: sevenPng }]);

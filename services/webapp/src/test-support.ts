@@ -3,6 +3,9 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createLogger, createPool, createStorage, initTf, PREPROCESSING_VERSION } from '@mlpl/shared';
 import type { ImageLimits, Pool, Storage } from '@mlpl/shared';
+import { listObjectKeys } from '@mlpl/shared';
+import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
+import type { RowDataPacket } from 'mysql2/promise';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier, ModelSlot } from './classifier.js';
@@ -80,4 +83,10 @@ export async function post(url: string, parts: Part[]): Promise<{ status: number
     // not JSON: the test sees the text
   }
   return { status: response.status, body };
+}
+
+/** How many image rows and image objects are stored: the same before and after a refused upload. */
+export async function storedCounts(db: TestDatabase, s3: TestStorage): Promise<{ rows: number; objects: number }> {
+  const [rows] = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images');
+  return { rows: Number(rows[0]?.n), objects: (await listObjectKeys(s3.storage, s3.settings.imagesBucket)).length };
 }

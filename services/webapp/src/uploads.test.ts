@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import type { RowDataPacket } from 'mysql2/promise';
-import { listObjectKeys } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
-import { form, startTestApp } from './test-support.js';
+import { form, startTestApp, storedCounts } from './test-support.js';
 import type { Part, RunningApp } from './test-support.js';
 
 const MAX_BYTES = 64 * 1024;
@@ -52,10 +50,7 @@ describe('upload errors say what to send instead', () => {
     await db.drop();
   });
 
-  async function counts() {
-    const [rows] = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images');
-    return { rows: Number(rows[0]?.n), objects: (await listObjectKeys(s3.storage, s3.settings.imagesBucket)).length };
-  }
+  const counts = () => storedCounts(db, s3);
 
   async function send(path: string, parts: Part[] | RawPart[]): Promise<{ status: number; body: { error: { code: string; message: string } } }> {
     const raw = parts.length > 0 && 'disposition' in (parts[0] as object);
