@@ -23,7 +23,7 @@ sudo=""
 # engine, docker-compose (v1, the one Debian ships: it validates the compose files and runs the
 # compose test), docker-registry (a local registry for the push test), busybox-static for the
 # local Node base image (scripts/make-base-image.sh) and debootstrap for the Debian base of the
-# compose test's stand-in images (scripts/compose-test/).
+# compose test's stand-in images (scripts/compose-test/); curl runs the README's API examples.
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
@@ -32,6 +32,7 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 { command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; } || need+=(mariadb-server)
 command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 for idx in {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
   [ -f "/usr/share/datasets/fashion-mnist/$idx" ] || { need+=(dataset-fashion-mnist); break; }

@@ -79,6 +79,16 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     assert.equal((await fetch(`http://127.0.0.1:${ports.webapp}/readyz`)).status, 200);
     assert.ok((await processesMentioning(stateDir)).length >= 5, 'database, storage and three services run');
 
+    // A second start on the same folder, or on the same ports, is refused before it starts anything.
+    const again = startCli(stateDir, ports);
+    assert.equal(await again.exited, 1);
+    assert.match(again.output(), new RegExp(`a stack from ${stateDir.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} already runs \\(pid ${first.child.pid}\\)`));
+    const elsewhere = await mkdtemp(path.join(os.tmpdir(), 'mlpl-run-stack-'));
+    const beside = startCli(elsewhere, ports);
+    assert.equal(await beside.exited, 1);
+    assert.match(beside.output(), new RegExp(`ports ${ports.webapp} \\(STACK_WEBAPP_PORT\\), .*already in use`));
+    await rm(elsewhere, { recursive: true, force: true });
+
     const answers = [];
     for (const digit of await someDigits(3)) answers.push(await correct(`http://127.0.0.1:${ports.webapp}`, digit));
     assert.deepEqual(answers.map((answer) => answer.status), [201, 201, 201]);
@@ -104,5 +114,23 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
     process.kill(-(second.child.pid as number), 'SIGTERM');
     assert.equal(await second.exited, 0, second.output());
     assert.deepEqual(await processesMentioning(stateDir), []);
+  });
+
+  test('when Ctrl-C comes while it starts, then what had started is stopped and nothing is left running', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlpl-run-stack-'));
+    try {
+      const ports = { webapp: await freePort(), training: await freePort(), appbuilder: await freePort(), database: await freePort(), storage: await freePort() };
+      const run = startCli(dir, ports);
+      // The database and storage are up and the webapp is on its way.
+      await waitUntil('the webapp to be starting', 120_000, async () => run.output().includes('starting webapp'), () => (run.child.exitCode !== null ? `exited: ${run.output()}` : undefined));
+      process.kill(-(run.child.pid as number), 'SIGINT');
+      assert.equal(await run.exited, 130, run.output());
+      assert.match(run.output(), /SIGINT: stopping what has started so far/);
+      assert.match(run.output(), /stopped before it was ready; nothing of it runs/);
+      assert.deepEqual(await processesMentioning(dir), [], 'nothing of the stack is left running');
+      assert.ok(!existsSync(path.join(dir, 'stack.pid')), 'the folder is free for the next start');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

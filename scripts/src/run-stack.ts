@@ -1,12 +1,14 @@
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { createDocker } from '@mlpl/appbuilder/docker';
-import { REPO_ROOT } from './service-process.js';
+import { listening, REPO_ROOT } from './service-process.js';
 import { DEFAULT_PROXY_IMAGE, pullProxyImage } from './stack-proxy.js';
 import { RunReport } from './stack-output.js';
 import type { RunView } from './stack-output.js';
-import { startStack } from './stack.js';
+import { startStack, StartAborted } from './stack.js';
 import type { Stack } from './stack.js';
 
 const USAGE = `usage: npm run stack [-- --deploy auto|process|docker] [--state-dir DIR]
@@ -39,12 +41,63 @@ function adminTokenCommand(stateDir: string): string {
   return `node -p "require('${file}').admin"`;
 }
 
+/**
+ * The ports the Fetch standard blocks (https://fetch.spec.whatwg.org/#port-blocking): Node's
+ * fetch, which the stack and its services use to reach each other, refuses them ("bad port").
+ */
+const FETCH_BLOCKED_PORTS = new Set([
+  1, 7, 9, 11, 13, 15, 17, 19, 20, 21, 22, 23, 25, 37, 42, 43, 53, 69, 77, 79, 87, 95, 101, 102, 103, 104, 109, 110, 111, 113, 115, 117, 119, 123, 135, 137, 139, 143, 161,
+  179, 389, 427, 465, 512, 513, 514, 515, 526, 530, 531, 532, 540, 548, 554, 556, 563, 587, 601, 636, 989, 990, 993, 995, 1719, 1720, 1723, 2049, 3659, 4045, 4190, 5060,
+  5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6679, 6697, 10080,
+]);
+
 function port(name: string, fallback: number): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${name} must be a port number, got "${raw}"`);
+  if (FETCH_BLOCKED_PORTS.has(value)) throw new Error(`${name}=${value} is a port web clients refuse to connect to (the Fetch standard's blocked ports, e.g. 6000, 6665-6669): choose another`);
   return value;
+}
+
+/**
+ * Refuses to start beside a stack already running from this folder (its runner's pid is in
+ * `stack.pid`) or where a port is taken, saying which and what to do; else writes the pid file.
+ */
+async function claim(stateDir: string, ports: Record<string, number>): Promise<() => void> {
+  const pidFile = path.join(stateDir, 'stack.pid');
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+    throw new Error(`a stack from ${stateDir} already runs (pid ${pid}): use it, or stop it with Ctrl-C in its terminal (or kill -INT ${pid}) first`);
+  }
+  const taken = [];
+  for (const [name, value] of Object.entries(ports)) if (await listening(value)) taken.push(`${value} (${PORT_SETTINGS[name] ?? name})`);
+  if (taken.length > 0) {
+    throw new Error(
+      `port${taken.length > 1 ? 's' : ''} ${taken.join(', ')} already in use on 127.0.0.1: another stack (from another --state-dir or checkout) or another program holds ${taken.length > 1 ? 'them' : 'it'}. ` +
+        'Stop it, or give this stack other ports, e.g. STACK_WEBAPP_PORT=6050 STACK_TRAINING_PORT=6051 STACK_APPBUILDER_PORT=6052 STACK_DATABASE_PORT=6053 STACK_STORAGE_PORT=6054 (the Docker target also uses the two ports after STACK_WEBAPP_PORT)',
+    );
+  }
+  await mkdir(stateDir, { recursive: true });
+  await writeFile(pidFile, `${process.pid}\n`);
+  return () => rmSync(pidFile, { force: true });
+}
+
+const PORT_SETTINGS: Record<string, string> = {
+  webapp: 'STACK_WEBAPP_PORT',
+  training: 'STACK_TRAINING_PORT',
+  appbuilder: 'STACK_APPBUILDER_PORT',
+  database: 'STACK_DATABASE_PORT',
+  storage: 'STACK_STORAGE_PORT',
+};
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function dockerAnswers(): Promise<boolean> {
@@ -126,37 +179,28 @@ async function main(): Promise<void> {
   };
   const interval = process.env.TRAINING_INTERVAL;
   const threshold = process.env.TRAINING_THRESHOLD;
+  const ownPorts = deploy === 'docker' ? { ...ports, webappContainerA: ports.webapp + 1, webappContainerB: ports.webapp + 2 } : ports;
+  const release = await claim(stateDir, ownPorts);
+  process.once('exit', release);
   console.log(`mlpl stack: deploy target ${deploy}, state in ${stateDir}`);
-  const stack = await startStack(
-    {
-      stateDir,
-      deploy,
-      ports,
-      ...(proxyImage === undefined || proxyImage === '' ? {} : { proxyImage }),
-      ...(interval === undefined ? {} : { trainingInterval: interval }),
-      ...(threshold === undefined ? {} : { threshold: Number(threshold) }),
-    },
-    (line) => console.log(line),
-  );
-  console.log(`
-  webapp      ${stack.urls.webapp}          (the page; API docs at /docs)
-  training    ${stack.urls.training}/status
-  appbuilder  ${stack.urls.appbuilder}/deployments
-  database    mysql://mlpl@127.0.0.1:${ports.database}/mlpl   (password in ${path.join(stateDir, 'secrets.json')})
-  storage     http://127.0.0.1:${ports.storage}   (s3rver; key ${stack.settings.storage.accessKey}, secret in secrets.json)
-  logs        ${path.join(stateDir, 'logs')}/   (webapp.log, appbuilder.log, training.log)
-  admin token (rollbacks on /models): ${adminTokenCommand(stateDir)}
-Ctrl-C stops everything; the data stays in ${stateDir}.`);
-  const following = new AbortController();
-  follow(stack, following.signal);
 
+  // Ctrl-C from the first moment: while starting, what has started is stopped (the services run
+  // in process groups of their own, so the terminal's signal reaches this runner only).
+  let stack: Stack | undefined;
   let stopping = false;
+  const starting = new AbortController();
+  const following = new AbortController();
   const stop = (signal: string) => {
     if (stopping) {
       console.log(`${signal}: still stopping (a build or swap may take up to a minute to finish)`);
       return;
     }
     stopping = true;
+    if (stack === undefined) {
+      console.log(`\n${signal}: stopping what has started so far`);
+      starting.abort();
+      return;
+    }
     console.log(`\n${signal}: stopping training, appbuilder, ${deploy === 'docker' ? 'proxy, ' : ''}webapp, storage, database`);
     following.abort();
     stack.stop().then(
@@ -169,6 +213,36 @@ Ctrl-C stops everything; the data stays in ${stateDir}.`);
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+
+  try {
+    stack = await startStack(
+      {
+        stateDir,
+        deploy,
+        ports,
+        signal: starting.signal,
+        ...(proxyImage === undefined || proxyImage === '' ? {} : { proxyImage }),
+        ...(interval === undefined ? {} : { trainingInterval: interval }),
+        ...(threshold === undefined ? {} : { threshold: Number(threshold) }),
+      },
+      (line) => console.log(line),
+    );
+  } catch (error) {
+    if (!(error instanceof StartAborted)) throw error;
+    console.log('stopped before it was ready; nothing of it runs');
+    process.exitCode = 130;
+    return;
+  }
+  console.log(`
+  webapp      ${stack.urls.webapp}          (the page; API docs at /docs)
+  training    ${stack.urls.training}/status
+  appbuilder  ${stack.urls.appbuilder}/deployments
+  database    mysql://mlpl@127.0.0.1:${ports.database}/mlpl   (password in ${path.join(stateDir, 'secrets.json')})
+  storage     http://127.0.0.1:${ports.storage}   (s3rver; key ${stack.settings.storage.accessKey}, secret in secrets.json)
+  logs        ${path.join(stateDir, 'logs')}/   (webapp.log, appbuilder.log, training.log)
+  admin token (rollbacks on /models): ${adminTokenCommand(stateDir)}
+Ctrl-C stops everything; the data stays in ${stateDir}.`);
+  follow(stack, following.signal);
 }
 
 main().catch((error: unknown) => {

@@ -54,6 +54,11 @@ export type StackOptions = {
   legacyDocker?: DockerNames;
   /** How long the webapp may take to answer /readyz once started; default 60 s. */
   readyTimeoutMs?: number;
+  /**
+   * Aborted (a Ctrl-C while starting): startStack stops what it has started so far, the part
+   * still starting included, and rejects with StartAborted.
+   */
+  signal?: AbortSignal;
   /** The docker deploy's proxy image: default nginx:1.30.4-alpine, compose's. */
   proxyImage?: string;
 };
@@ -340,13 +345,15 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   };
   // The part that answers on the webapp's URL: from then on /readyz tells whether it can do its job.
   const front = proxy ?? webapp;
+  const { signal } = options;
   try {
     for (const part of parts) {
+      if (signal?.aborted === true) throw new StartAborted();
       say(`starting ${part.name}`);
-      await part.start();
+      await unlessAborted(part.start(), signal, () => stack.stop());
       if (part === front) {
         say(`waiting for ${urls.webapp}/readyz`);
-        await webappReady(urls.webapp, options.readyTimeoutMs ?? 60_000, whereWebapp);
+        await unlessAborted(webappReady(urls.webapp, options.readyTimeoutMs ?? 60_000, whereWebapp), signal, async () => undefined);
       }
     }
   } catch (error) {
@@ -354,4 +361,38 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     throw error;
   }
   return stack;
+}
+
+/** A start given up on by its caller (`StackOptions.signal`): what had started is stopped. */
+export class StartAborted extends Error {
+  constructor() {
+    super('stopped while starting');
+  }
+}
+
+/**
+ * Waits for `step` unless `signal` aborts first. Then `stopNow` stops what can be stopped at
+ * once (a child process already spawned), the step is let finish (a server whose start was
+ * under way is then known, so the caller's stop reaches it), and StartAborted is thrown.
+ */
+async function unlessAborted<T>(step: Promise<T>, signal: AbortSignal | undefined, stopNow: () => Promise<void>): Promise<T> {
+  if (signal === undefined) return step;
+  if (signal.aborted) {
+    await step.catch(() => undefined);
+    throw new StartAborted();
+  }
+  let onAbort = () => undefined as void;
+  const aborted = new Promise<'aborted'>((resolve) => {
+    onAbort = () => resolve('aborted');
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const first = await Promise.race([step.then((value) => ({ value })), aborted]);
+    if (first !== 'aborted') return first.value;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+  }
+  await stopNow();
+  await step.catch(() => undefined);
+  throw new StartAborted();
 }

@@ -1,25 +1,28 @@
-// The README's curl examples, run against the real webapp: every image they name is in the
-// repository, is read as the digit its name says, and the prediction → feedback pair they show
-// stores a correction.
+// The README's curl examples, run as printed (bash and curl, from the repository's root) against
+// the real webapp: the image they name is in the repository and is read as the digit its name
+// says, and the feedback they send cites the prediction they made.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
+import type { RowDataPacket } from 'mysql2/promise';
 import { createTestDatabase, createTestStorage } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
-import { post, startTestApp } from './test-support.js';
+import { startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const README_URL = 'http://localhost:5050';
 
-/** `curl … -F image=@<file> … <url>` lines of the README, with the file and the route. */
-function curlExamples(): { file: string; route: string; fields: Record<string, string> }[] {
+/** The README's shell block of API examples: the one that follows "From the repository's root". */
+function curlBlock(): string {
   const readme = readFileSync(path.join(REPO_ROOT, 'README.md'), 'utf8');
-  return [...readme.matchAll(/^curl (.*-F image=@(\S+).*) (https?:\/\/\S+)$/gm)].map((match) => {
-    const fields = Object.fromEntries([...(match[1] ?? '').matchAll(/-F (\w+)=([^@\s]\S*)/g)].map((field) => [field[1] ?? '', field[2] ?? '']));
-    return { file: match[2] ?? '', route: new URL(match[3] ?? '').pathname, fields };
-  });
+  const block = /From the repository's root[\s\S]*?```sh\n([\s\S]*?)```/.exec(readme)?.[1];
+  assert.ok(block !== undefined, 'the README has its curl examples');
+  return block;
 }
 
 describe('the README curl examples', () => {
@@ -37,29 +40,19 @@ describe('the README curl examples', () => {
     await db.drop();
   });
 
-  it('name images that are in the repository and are read as the digit in their name, and their feedback is stored', async () => {
-    const examples = curlExamples();
-    const predict = examples.find((example) => example.route === '/api/predict');
-    const feedback = examples.find((example) => example.route === '/api/feedback');
-    assert.ok(predict !== undefined && feedback !== undefined, 'the README shows a predict and a feedback example');
-    for (const example of examples) {
-      assert.ok(!path.isAbsolute(example.file), `${example.file}: a path in the repository, run from its root`);
-      const bytes = readFileSync(path.join(REPO_ROOT, example.file));
-      const named = /digit-(\d)\.png$/.exec(example.file)?.[1];
-      assert.ok(named !== undefined, `${example.file}: named digit-<n>.png`);
-      if (example.route !== '/api/predict') continue;
-      const { status, body } = await post(`${app.url}/api/predict`, [{ name: 'image', file: bytes }]);
-      assert.equal(status, 200);
-      assert.equal(body.digit, Number(named), `${example.file} is read as ${named}`);
-    }
+  it('run as printed: the image is read as the digit in its name, and the feedback stored cites that prediction', async () => {
+    const block = curlBlock();
+    const images = [...block.matchAll(/image=@(\S+)/g)].map((match) => match[1] ?? '');
+    assert.ok(images.length >= 3, 'the examples send an image');
+    for (const image of images) assert.match(image, /^examples\/digit-\d\.png$/, `${image}: a file of the repository, named after its digit`);
+    const digit = Number(/digit-(\d)/.exec(images[0] ?? '')?.[1]);
 
-    // The feedback example, with the id the prediction answered in place of <id>.
-    const bytes = readFileSync(path.join(REPO_ROOT, feedback.file));
-    const predicted = await post(`${app.url}/api/predict`, [{ name: 'image', file: bytes }]);
-    const fields = Object.entries(feedback.fields).map(([name, value]) => ({ name, value: value === '<id>' ? String(predicted.body.predictionId) : value }));
-    const stored = await post(`${app.url}/api/feedback`, [{ name: 'image', file: bytes }, ...fields]);
-    assert.equal(stored.status, 201, JSON.stringify(stored.body));
-    assert.equal(stored.body.label, Number(feedback.fields.label));
-    assert.equal(stored.body.predictionId, predicted.body.predictionId);
+    const { stdout } = await promisify(execFile)('bash', ['-euo', 'pipefail', '-c', block.replaceAll(README_URL, app.url)], { cwd: REPO_ROOT, timeout: 60_000 });
+    assert.match(stdout, new RegExp(`"digit":${digit},`), 'the prediction names the digit');
+
+    const [rows] = await db.pool.query<RowDataPacket[]>(
+      "SELECT i.label, p.digit FROM images i JOIN predictions p ON p.id = i.prediction_id WHERE i.source = 'feedback'",
+    );
+    assert.deepEqual(rows.map((row) => ({ label: row.label, digit: row.digit })), [{ label: digit, digit }], 'one feedback, citing a prediction of that digit');
   });
 });
