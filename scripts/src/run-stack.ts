@@ -113,7 +113,6 @@ type Status = {
 function follow(stack: Stack, signal: AbortSignal): void {
   let lastLine = '';
   const report = new RunReport();
-  let first = true;
   const tick = async () => {
     const status = (await (await fetch(`${stack.urls.training}/status`, { signal: AbortSignal.timeout(5000) })).json()) as Status;
     const base = status.baseData;
@@ -121,7 +120,8 @@ function follow(stack: Stack, signal: AbortSignal): void {
     if (base?.state === 'registering' && base.progress !== undefined) {
       line = `registering base data: ${base.progress.split} ${base.progress.done}/${base.progress.total} (${Math.round(base.progress.imagesPerSecond)} images/s)`;
     } else if (base?.state === 'ready') {
-      line = `base data ready: ${base.registered ?? 0} newly registered from ${base.source ?? '?'}; training checks every interval for new corrections`;
+      const registered = (base.registered ?? 0) > 0 ? `${base.registered} newly registered from ${base.source ?? '?'}` : `registered at an earlier start (${base.source ?? '?'})`;
+      line = `base data ready: ${registered}; training checks every interval for new feedback`;
     } else if (base !== undefined) {
       line = `base data: ${base.state}${base.error === undefined ? '' : ` (${base.error})`}`;
     }
@@ -129,9 +129,7 @@ function follow(stack: Stack, signal: AbortSignal): void {
     lastLine = line;
     // /status without runs: the database is not reachable this second; not "no runs".
     if (status.runs === undefined) return;
-    const serving = first ? await servedVersion(stack.urls.webapp) : undefined;
-    first = false;
-    for (const text of report.lines(status.runs, serving)) console.log(text);
+    for (const text of report.lines(status.runs, await servedVersion(stack.urls.webapp))) console.log(text);
   };
   let ticking = false;
   const timer = setInterval(() => {
@@ -165,7 +163,7 @@ async function main(): Promise<void> {
     // means "Docker where it can work", so the stack runs on the process target and says why.
     const problem = await pullProxyImage(createDocker('/var/run/docker.sock'), proxyImage === undefined || proxyImage === '' ? DEFAULT_PROXY_IMAGE : proxyImage);
     if (problem !== undefined) {
-      console.log(`deploy target process, not docker: ${problem.replace(', or use `--deploy process`', '')}`);
+      console.log(`deploy target: process (the whole pipeline without Docker containers). The Docker target needs a proxy image: ${problem.replace(', or use `--deploy process`', '')}`);
       deploy = 'process';
     }
   }

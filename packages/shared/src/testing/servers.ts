@@ -94,14 +94,23 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
   const user = options.user ?? 'mlpl';
   const password = options.password ?? TEST_DATABASE_PASSWORD;
   const asRoot = isRoot() ? ['--user=root'] : [];
+  // A temporary folder of its own: MariaDB deletes every `#sql*` file in its tmpdir as it starts,
+  // so servers sharing /tmp break each other's temporary tables (seen: an install failing with
+  // "Unknown table 'mysql.tmp_proxies_priv'" while another server started).
+  const tmpdir = await mkdtemp(path.join(os.tmpdir(), 'mlpl-mariadb-tmp-'));
+  const removeTmpdir = () => rm(tmpdir, { recursive: true, force: true });
   if (!existsSync(path.join(dir, 'mysql'))) {
     await execFileAsync(findBinary('mariadb-install-db'), [
       '--no-defaults',
       `--datadir=${dir}`,
       '--auth-root-authentication-method=normal',
       '--skip-test-db',
+      `--tmpdir=${tmpdir}`,
       ...asRoot,
-    ]);
+    ]).catch(async (error: unknown) => {
+      await removeTmpdir();
+      throw error;
+    });
   }
   const port = options.port ?? (await freePort());
   const child = spawn(
@@ -117,6 +126,7 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
       '--max-connections=500',
       // Rows are stamped by the server and read as UTC (the pool's timezone 'Z').
       '--default-time-zone=+00:00',
+      `--tmpdir=${tmpdir}`,
       ...asRoot,
     ],
     // Its own process group: a terminal's Ctrl-C reaches the stack's runner only, which stops
@@ -145,6 +155,7 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
     }
   } catch (error) {
     await stopChild(child);
+    await removeTmpdir();
     throw new Error(`${(error as Error).message}\n${stderr}`);
   }
   return {
@@ -157,6 +168,7 @@ export async function startMariaDb(options: { dir?: string; port?: number; user?
     password,
     async stop() {
       await stopChild(child);
+      await removeTmpdir();
       if (ownDir) await rm(dir, { recursive: true, force: true });
     },
   };
