@@ -119,7 +119,7 @@ export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
     });
   });
 
-  app.use(routeFallback(app.router, (status, code, message) => new HttpError(status, code, message)));
+  app.use(routeFallback(app.router));
   app.use(errorHandler(deps.logger));
   return app;
 }

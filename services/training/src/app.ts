@@ -117,7 +117,7 @@ export function createTrainingApp(deps: TrainingAppDeps): Express {
     else res.json(body);
   });
 
-  app.use(routeFallback(app.router, (status, code, message) => new HttpError(status, code, message)));
+  app.use(routeFallback(app.router));
   app.use(errorHandler(deps.logger));
   return app;
 }

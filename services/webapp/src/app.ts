@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Express } from 'express';
-import { errorHandler, HttpError, recordModelVersion, routeFallback } from '@mlpl/shared';
+import { errorHandler, recordModelVersion, routeFallback } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import { apiRouter } from './api.js';
 import type { Classifier } from './classifier.js';
@@ -92,7 +92,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
-  app.use(routeFallback(app.router, (status, code, message) => new HttpError(status, code, message)));
+  app.use(routeFallback(app.router));
   app.use(errorHandler(deps.logger));
   return app;
 }
