@@ -12,5 +12,7 @@ export * from './preprocess.js';
 export * from './digit-tensors.js';
 export * from './process.js';
 export * from './auth.js';
+export * from './http-error.js';
+export * from './multipart.js';
 export * from './registry-db.js';
 export * from './route-fallback.js';

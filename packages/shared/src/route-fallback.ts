@@ -6,6 +6,7 @@
  * Typed by structure, not by express's types (which do not describe this part), so this package
  * needs no express; each service's app test holds it to the installed `router` (2.3).
  */
+import { HttpError } from './http-error.js';
 
 /** The parts of a router layer read here (`router/lib/layer.js`, `router/lib/route.js`). */
 type Layer = {
@@ -44,9 +45,6 @@ export function allowedMethods(router: RouterLike, path: string): string[] {
   return [...methods].sort();
 }
 
-/** Makes the service's own error, which its error handler turns into `{error: {code, message}}`. */
-export type RouteErrorFactory = (status: 404 | 405, code: 'not_found' | 'method_not_allowed', message: string) => Error;
-
 /** "GET or HEAD", "GET, HEAD, or POST". */
 const EITHER = new Intl.ListFormat('en', { type: 'disjunction' });
 
@@ -58,15 +56,15 @@ type FallbackResponse = { setHeader(name: string, value: string): unknown; statu
  * 405 naming the methods to use (also in `Allow`) for a method the path's routes do not take.
  * OPTIONS is answered 200 with `Allow`, as express's routers answer it for their own paths.
  */
-export function routeFallback(router: RouterLike, httpError: RouteErrorFactory): (req: FallbackRequest, res: FallbackResponse) => void {
+export function routeFallback(router: RouterLike): (req: FallbackRequest, res: FallbackResponse) => void {
   return (req, res) => {
     const allowed = allowedMethods(router, req.path);
-    if (allowed.length === 0) throw httpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
+    if (allowed.length === 0) throw new HttpError(404, 'not_found', `no route for ${req.method} ${req.path}`);
     res.setHeader('Allow', allowed.join(', '));
     if (req.method === 'OPTIONS') {
       res.status(200).end();
       return;
     }
-    throw httpError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${EITHER.format(allowed)}`);
+    throw new HttpError(405, 'method_not_allowed', `${req.method} is not allowed on ${req.path}; use ${EITHER.format(allowed)}`);
   };
 }

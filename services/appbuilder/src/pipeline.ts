@@ -1,4 +1,4 @@
-import { findBuild, finishBuild, finishDeployment, startBuild, startDeployment } from '@mlpl/shared';
+import { findBuild, finishBuild, finishDeployment, HttpError, startBuild, startDeployment } from '@mlpl/shared';
 import type { DeploymentKind, Logger, ModelBundleFiles, Pool } from '@mlpl/shared';
 import type { BuiltImage } from './images.js';
 import type { DeployResult } from './deploy.js';
@@ -11,15 +11,8 @@ export type PipelineDeps = {
 };
 
 /** Why a request could not be carried out, with the HTTP status the caller sees. */
-export class PipelineError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'PipelineError';
-  }
+export class PipelineError extends HttpError {
+  override readonly name = 'PipelineError';
 }
 
 export type Release = {

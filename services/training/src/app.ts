@@ -1,6 +1,6 @@
 import express from 'express';
-import type { ErrorRequestHandler, Express, Request } from 'express';
-import { bearerMatches, countBaseImagesBySplit, countUnusedFeedbackByClass, listRuns, routeFallback } from '@mlpl/shared';
+import type { Express, Request } from 'express';
+import { countBaseImagesBySplit, countUnusedFeedbackByClass, errorBody, errorHandler, HttpError, listRuns, requireBearer, routeFallback } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
 import { LOCK_HELD_REASON } from './cycle.js';
 import type { CycleOptions } from './cycle.js';
@@ -17,20 +17,6 @@ export type TrainingAppDeps = {
   /** What `/status` reports of the settings: nothing secret. */
   settings: Record<string, unknown>;
 };
-
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-function hasToken(req: Request, token: string): boolean {
-  return bearerMatches(req.get('authorization'), token);
-}
 
 const TRAIN_PARAMETERS = new Set(['mode', 'force', 'wait']);
 
@@ -105,11 +91,7 @@ export function createTrainingApp(deps: TrainingAppDeps): Express {
     });
   });
 
-  app.post('/train', async (req, res) => {
-    if (!hasToken(req, deps.token)) {
-      res.setHeader('WWW-Authenticate', 'Bearer');
-      throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <TRAINING_TOKEN>" header is required');
-    }
+  app.post('/train', requireBearer({ TRAINING_TOKEN: deps.token }), async (req, res) => {
     const { options, wait } = parseTrainQuery(req);
     if (trainer.busy) throw new HttpError(409, 'busy', 'a training cycle is already running in this service; see /status');
     if (trainer.baseData.state !== 'ready') throw new HttpError(409, 'not_ready', `the base data is not registered yet (${trainer.baseData.state}); see /status`);
@@ -131,17 +113,11 @@ export function createTrainingApp(deps: TrainingAppDeps): Express {
       ...(outcome.status === 'promoted' ? { version: outcome.version } : {}),
     };
     // A failed cycle is an error to the caller (so `curl -f` sees it), with the usual error body.
-    if (status === 'failed') res.status(500).json({ error: { code: 'cycle_failed', message: reason }, ...body });
+    if (status === 'failed') res.status(500).json({ ...errorBody('cycle_failed', reason), ...body });
     else res.json(body);
   });
 
-  app.use(routeFallback(app.router, (status, code, message) => new HttpError(status, code, message)));
-  const errors: ErrorRequestHandler = (error, req, res, _next) => {
-    const known = error instanceof HttpError ? error : new HttpError(500, 'internal_error', 'internal error');
-    if (known.status >= 500) deps.logger.error({ err: error, path: req.path }, 'request failed');
-    if (res.headersSent) return;
-    res.status(known.status).json({ error: { code: known.code, message: known.message } });
-  };
-  app.use(errors);
+  app.use(routeFallback(app.router));
+  app.use(errorHandler(deps.logger));
   return app;
 }

@@ -6,18 +6,19 @@ import {
   contentAddressedKey,
   countUnusedFeedbackByClass,
   getPrediction,
+  HttpError,
   insertImage,
   inspectImage,
   insertPrediction,
   preprocessImage,
   PROBE_HEADER,
   putObject,
+  unavailable,
 } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 import type { InFlight } from './in-flight.js';
 import type { Limiter } from './limiter.js';
-import { HttpError, unavailable } from './errors.js';
 import type { Metrics } from './metrics.js';
 import { imageUpload } from './uploads.js';
 
@@ -35,6 +36,9 @@ export type ApiDeps = {
   /** The training service's TRAINING_THRESHOLD, for the progress a feedback answer reports. */
   trainingThreshold: number;
 };
+
+/** What a failed write of feedback means to the client. */
+const NOT_RECORDED = 'the correction was not recorded';
 
 const FEEDBACK_FIELDS = { label: 'the true digit, 0 to 9', predictionId: 'optional: the id /api/predict answered for this image' };
 
@@ -129,7 +133,7 @@ export function apiRouter(deps: ApiDeps): Router {
     let prediction: Awaited<ReturnType<typeof getPrediction>>;
     if (predictionId !== null) {
       prediction = await getPrediction(deps.pool, predictionId).catch((error: unknown) => {
-        throw unavailable('database', error);
+        throw unavailable('database', error, NOT_RECORDED);
       });
       if (prediction === undefined) throw new HttpError(422, 'unknown_prediction', `no prediction ${predictionId} was recorded`);
       // The lineage (what the model said, which version) holds only for the image it saw.
@@ -143,7 +147,7 @@ export function apiRouter(deps: ApiDeps): Router {
     // Object first, row second: a row never points at a missing object. If the row fails,
     // the object stays; it is content-addressed, so a retry reuses it (see README).
     await putObject(deps.storage, deps.storage.settings.imagesBucket, objectKey, bytes, contentType).catch((error: unknown) => {
-      throw unavailable('storage', error);
+      throw unavailable('storage', error, NOT_RECORDED);
     });
     const row = {
       objectKey,
@@ -160,7 +164,7 @@ export function apiRouter(deps: ApiDeps): Router {
       modelVersion: prediction?.modelVersion ?? null,
     };
     const id = await insertImage(deps.pool, row).catch((error: unknown) => {
-      throw unavailable('database', error);
+      throw unavailable('database', error, NOT_RECORDED);
     });
     if (prediction !== undefined) deps.metrics.feedback.inc({ agreed: String(prediction.digit === label) });
     log.info({ id, label, predictionId }, 'feedback stored');

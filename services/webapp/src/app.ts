@@ -2,12 +2,11 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Express } from 'express';
-import { recordModelVersion, routeFallback } from '@mlpl/shared';
+import { errorHandler, recordModelVersion, routeFallback } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import { apiRouter } from './api.js';
 import type { Classifier } from './classifier.js';
 import { docsRouter } from './docs.js';
-import { errorHandler, HttpError } from './errors.js';
 import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
@@ -93,7 +92,7 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));
-  app.use(routeFallback(app.router, (status, code, message) => new HttpError(status, code, message)));
+  app.use(routeFallback(app.router));
   app.use(errorHandler(deps.logger));
   return app;
 }

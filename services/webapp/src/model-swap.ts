@@ -1,11 +1,10 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import express, { Router } from 'express';
-import { bearerMatches, BUNDLE_FILES, MODEL_VERSION_PATTERN } from '@mlpl/shared';
+import { BUNDLE_FILES, HttpError, MODEL_VERSION_PATTERN, requireBearer } from '@mlpl/shared';
 import type { Logger, ModelMetadata } from '@mlpl/shared';
 import { loadClassifier } from './classifier.js';
 import type { ModelSlot } from './classifier.js';
-import { HttpError } from './errors.js';
 
 export type ModelSwapDeps = {
   slot: ModelSlot;
@@ -30,10 +29,7 @@ export function modelSwapRouter(deps: ModelSwapDeps): Router {
   const log = deps.logger.child({ module: 'model-swap' });
   let swapping = false;
 
-  router.post('/internal/model', (req, _res, next) => {
-    if (bearerMatches(req.get('authorization'), deps.token)) next();
-    else next(new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <MODEL_SWAP_TOKEN>" header is required'));
-  }, express.json({ limit: '1kb', strict: true }), async (req, res) => {
+  router.post('/internal/model', requireBearer({ MODEL_SWAP_TOKEN: deps.token }), express.json({ limit: '1kb', strict: true }), async (req, res) => {
     const body = req.body as unknown;
     const keys = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body) : null;
     const version = keys === null ? undefined : (body as Record<string, unknown>)['version'];

@@ -1,11 +1,11 @@
 import { Router } from 'express';
 import {
-  bearerMatches,
   countFeedbackKinds,
   FEEDBACK_KINDS,
   firstPredictionAt,
   getImage,
   getObjectBytes,
+  HttpError,
   listBaseImages,
   listBuilds,
   listDeployments,
@@ -16,11 +16,12 @@ import {
   liveSeries,
   MODEL_VERSION_PATTERN,
   recentCorrections,
+  requireBearer,
   SERIES_BUCKETS,
+  unavailable,
 } from '@mlpl/shared';
 import type { BuildRow, DeploymentRow, FeedbackKind, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
-import { HttpError, unavailable } from './errors.js';
 import { gateVerdict } from './gate-words.js';
 import type { Correction, EpochLog, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, SetEvaluation, TrainingImages } from './registry-types.js';
 
@@ -326,12 +327,8 @@ export function registryRouter(deps: RegistryDeps): Router {
     res.type(row.contentType).setHeader('Cache-Control', 'private, max-age=86400, immutable').send(bytes);
   });
 
-  router.post('/models/:version/rollback', async (req, res) => {
-    if (deps.adminToken === undefined) throw new HttpError(401, 'unauthorized', 'rollback is disabled: the webapp has no ADMIN_TOKEN');
-    if (!bearerMatches(req.get('authorization'), deps.adminToken)) {
-      res.setHeader('WWW-Authenticate', 'Bearer');
-      throw new HttpError(401, 'unauthorized', 'a valid "Authorization: Bearer <ADMIN_TOKEN>" header is required');
-    }
+  // Without an ADMIN_TOKEN, requireBearer refuses every rollback: past it, the token is set.
+  router.post('/models/:version/rollback', requireBearer({ ADMIN_TOKEN: deps.adminToken }), async (req, res) => {
     const version = versionParam(req.params.version);
     // Already in service: nothing to do (and a browser re-sending the request changes nothing).
     if (version === deps.classifier().metadata.version) {
