@@ -1,7 +1,10 @@
 // The page: draw or upload a digit, ask /api/predict, show the answer, and send the true digit
-// to /api/feedback. Plain ES module with no build step: express.static serves it as it is.
+// to /api/feedback. Plain ES modules with no build step: express.static serves them as they are.
 
-const $ = (id) => document.getElementById(id);
+import { api, UNREACHABLE } from './api.js';
+import { $, h, scrollToTop, setStatus } from './dom.js';
+import { percent1 as percent } from './format.js';
+
 const canvas = $('canvas');
 const ctx = canvas.getContext('2d');
 const fileInput = $('file');
@@ -34,8 +37,6 @@ const MODEL_POLL_MS = 5000;
  * both take requests until the old one is drained. Its answers then are not a change of model. */
 const REPLACED_GRACE_MS = 60_000;
 
-const percent = new Intl.NumberFormat('en', { style: 'percent', minimumFractionDigits: 1, maximumFractionDigits: 1 });
-
 /** "a 7", "an 8": of the digits 0–9, only 8 is said with a vowel sound. */
 function aDigit(digit) {
   return `${Number(digit) === 8 ? 'an' : 'a'} ${digit}`;
@@ -61,9 +62,9 @@ let modelPolling = false;
 /** Versions this page saw replaced → when (performance.now()). */
 const replacedAt = new Map();
 
-function setStatus(message, kind = 'info') {
-  statusEl.textContent = message;
-  statusEl.dataset.kind = message === '' ? '' : kind;
+/** What went wrong, for the status line: an unreachable server comes with what to do about it. */
+function reason(error) {
+  return error.status === UNREACHABLE ? `${error.message}; check the connection and try again` : error.message;
 }
 
 function setState(state) {
@@ -74,19 +75,6 @@ function setState(state) {
 function setFeedbackEnabled(enabled) {
   correctButton.disabled = !enabled;
   for (const button of digitButtonsEl.querySelectorAll('button')) button.disabled = !enabled;
-}
-
-/** Sends a request and returns its JSON, or throws an Error carrying the server's message. */
-async function api(path, options) {
-  let response;
-  try {
-    response = await fetch(path, options);
-  } catch {
-    throw new Error('the server could not be reached; check the connection and try again');
-  }
-  const body = await response.json().catch(() => null);
-  if (!response.ok) throw new Error(body?.error?.message ?? `the server answered ${response.status} ${response.statusText}`);
-  return body;
 }
 
 function imageForm(blob, fields = {}) {
@@ -106,7 +94,7 @@ function paper() {
 function imageChanged() {
   generation += 1;
   clearTimeout(autoPredictTimer);
-  setStatus('');
+  setStatus(statusEl, '');
   if (answer !== null || resultPanel.dataset.state === 'busy') {
     answer = null;
     setFeedbackEnabled(false);
@@ -162,10 +150,7 @@ function showProbabilities(probabilities) {
 
 /** A link to the model registry, where every version, its training and its test scores are listed. */
 function registryLink(text) {
-  const link = document.createElement('a');
-  link.href = '/models';
-  link.textContent = text;
-  return link;
+  return h('a', { href: '/models', text });
 }
 
 /** After a feedback is stored: how far the next training run is (the server's count); nothing when it could not count. */
@@ -228,7 +213,7 @@ async function pollModel() {
     }
   } catch (error) {
     // Once a version is shown, a failed poll changes nothing: the next one may answer.
-    if (modelVersion === null) modelAccuracyEl.textContent = `(details unavailable: ${error.message})`;
+    if (modelVersion === null) modelAccuracyEl.textContent = `(details unavailable: ${reason(error)})`;
   } finally {
     modelPolling = false;
   }
@@ -245,8 +230,7 @@ function canvasBlob() {
 function reveal(element, target = element) {
   const { top, bottom } = element.getBoundingClientRect();
   if (top >= 0 && bottom <= window.innerHeight) return;
-  const smooth = !window.matchMedia('(prefers-reduced-motion: reduce)').matches;
-  target.scrollIntoView({ block: 'start', behavior: smooth ? 'smooth' : 'auto' });
+  scrollToTop(target);
 }
 
 /** Asks for an answer about the current image. `show` scrolls to it: only when asked for
@@ -254,7 +238,7 @@ function reveal(element, target = element) {
 async function predict({ show = false } = {}) {
   clearTimeout(autoPredictTimer);
   if (blank) {
-    setStatus('Draw a digit or choose an image first.', 'error');
+    setStatus(statusEl, 'Draw a digit or choose an image first.', 'error');
     if (show) reveal(statusEl, resultPanel);
     return;
   }
@@ -262,7 +246,7 @@ async function predict({ show = false } = {}) {
   const request = ++requests;
   // Set before the first await, so whoever clicked sees the page busy at once.
   setState('busy');
-  setStatus('');
+  setStatus(statusEl, '');
   try {
     const blob = upload ?? (await canvasBlob());
     const body = await api('/api/predict', { method: 'POST', body: imageForm(blob) });
@@ -285,7 +269,7 @@ async function predict({ show = false } = {}) {
   } catch (error) {
     if (request !== requests || forGeneration !== generation) return;
     setState('error');
-    setStatus(`Could not predict: ${error.message}.`, 'error');
+    setStatus(statusEl, `Could not predict: ${reason(error)}.`, 'error');
     if (show) reveal(statusEl, resultPanel);
   }
 }
@@ -294,16 +278,16 @@ async function sendFeedback(label) {
   if (answer === null) return;
   const sent = answer;
   setFeedbackEnabled(false);
-  setStatus('Sending…');
+  setStatus(statusEl, 'Sending…');
   const fields = { label: String(label) };
   if (sent.predictionId) fields.predictionId = sent.predictionId;
   try {
     const stored = await api('/api/feedback', { method: 'POST', body: imageForm(sent.blob, fields) });
     showTraining(stored.training);
     const note = label === sent.digit ? '' : ` (the model said ${sent.digit})`;
-    setStatus(`Thank you: stored as ${aDigit(label)}${note}.`, 'ok');
+    setStatus(statusEl, `Thank you: stored as ${aDigit(label)}${note}.`, 'ok');
   } catch (error) {
-    setStatus(`Not stored: ${error.message}.`, 'error');
+    setStatus(statusEl, `Not stored: ${reason(error)}.`, 'error');
     // Let the person try again, unless the image has changed meanwhile.
     if (answer === sent) setFeedbackEnabled(true);
   }
@@ -369,7 +353,7 @@ canvas.addEventListener('lostpointercapture', endStroke);
 /** Shows the file on the canvas (scaled to fit) and predicts from its original bytes. */
 async function useFile(file) {
   if (file.type !== '' && !file.type.startsWith('image/')) {
-    setStatus(`“${file.name}” is not an image: choose a PNG, JPEG, GIF or WebP file.`, 'error');
+    setStatus(statusEl, `“${file.name}” is not an image: choose a PNG, JPEG, GIF or WebP file.`, 'error');
     return;
   }
   imageChanged();

@@ -249,6 +249,28 @@ describe('webapp API', () => {
     }
   });
 
+  it('when the pages are opened, then every script module they load is served as JavaScript', async () => {
+    // A module the server does not serve as JavaScript (or not at all) stops the whole page:
+    // nosniff makes the browser refuse any other content type.
+    const pending = ['/', '/models'];
+    const seen = new Set<string>();
+    for (let url = pending.shift(); url !== undefined; url = pending.shift()) {
+      const response = await fetch(new URL(url, app.url));
+      assert.equal(response.status, 200, url);
+      const text = await response.text();
+      const imports = url.endsWith('.js')
+        ? [...text.matchAll(/^(?:import|export)\b[^;]*?\bfrom '([^']+)'/gms)].map((match) => match[1] ?? '')
+        : [...text.matchAll(/<script type="module" src="([^"]+)"/g)].map((match) => match[1] ?? '');
+      if (url.endsWith('.js')) assert.match(response.headers.get('content-type') ?? '', /^text\/javascript\b/, url);
+      for (const specifier of imports) {
+        const resolved = new URL(specifier, new URL(url, app.url)).pathname;
+        if (!seen.has(resolved)) pending.push(resolved);
+        seen.add(resolved);
+      }
+    }
+    assert.ok(seen.has('/app.js') && seen.has('/models.js') && seen.has('/api.js') && seen.has('/models-charts.js'), [...seen].join(' '));
+  });
+
   it('when a route does not exist, then the answer is a JSON 404', async () => {
     const response = await fetch(`${app.url}/api/nothing`);
     assert.equal(response.status, 404);
