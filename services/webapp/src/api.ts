@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Router } from 'express';
 import type { Request } from 'express';
@@ -7,11 +7,12 @@ import {
   countUnusedFeedbackByClass,
   getPrediction,
   insertImage,
-  inspectImage,
   insertPrediction,
+  inspectAndPreprocess,
   preprocessImage,
   PROBE_HEADER,
   putObject,
+  sha256Hex,
 } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
@@ -59,10 +60,6 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   gif: 'image/gif',
   webp: 'image/webp',
 };
-
-function sha256Hex(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 function uploadedBytes(req: Request): Buffer {
   // imageUpload() guarantees the file; this narrows the type.
@@ -121,9 +118,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const label = parseLabel(req.body?.label);
     const predictionId = parsePredictionId(req.body?.predictionId);
     const bytes = uploadedBytes(req);
-    const { format, width, height } = await inspectImage(bytes, deps.limits);
     // Decoding proves the upload is a usable digit before anything is stored.
-    await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
+    const { format, width, height } = (await deps.decodes.run(() => inspectAndPreprocess(bytes, deps.limits))).image;
     const sha256 = sha256Hex(bytes);
 
     let prediction: Awaited<ReturnType<typeof getPrediction>>;
