@@ -14,13 +14,16 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import * as tf from '@tensorflow/tfjs-core';
-import { initTf, loadModelBundle, preprocessImage, PREPROCESSING_VERSION, readBundleDir } from '@mlpl/shared';
+import { initTf, loadModelBundle, MNIST_IMAGE_SIZE, MNIST_PIXELS, preprocessImage, PREPROCESSING_VERSION, readBundleDir, toDatabaseEnv, toStorageEnv } from '@mlpl/shared';
+import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { freePort, renderDigitPng, startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const seconds = Number(process.argv[process.argv.indexOf('--seconds') + 1] || 10) || 10;
 const CONNECTIONS = [1, 8, 64];
+/** One digit, as the webapp hands it to the model. */
+const INPUT_SHAPE: [number, number, number, number] = [1, MNIST_IMAGE_SIZE, MNIST_IMAGE_SIZE, 1];
 
 async function multipartBody(png: Buffer): Promise<{ body: Buffer; contentType: string }> {
   const form = new FormData();
@@ -32,7 +35,7 @@ async function multipartBody(png: Buffer): Promise<{ body: Buffer; contentType: 
 /** Single-image predictions per second, the way the webapp calls the model. */
 async function modelRate(input: Float32Array, durationMs: number): Promise<{ predictRate: number; preprocessAndPredictRate: number; png: Buffer }> {
   const { model } = await loadModelBundle(await readBundleDir(path.join(root, 'pretrained')), PREPROCESSING_VERSION);
-  const predictOnce = () => tf.tidy(() => (model.predict(tf.tensor4d(input, [1, 28, 28, 1])) as tf.Tensor).dataSync());
+  const predictOnce = () => tf.tidy(() => (model.predict(tf.tensor4d(input, INPUT_SHAPE)) as tf.Tensor).dataSync());
   for (let i = 0; i < 20; i++) predictOnce();
   let count = 0;
   let started = performance.now();
@@ -46,7 +49,7 @@ async function modelRate(input: Float32Array, durationMs: number): Promise<{ pre
   started = performance.now();
   while (performance.now() - started < durationMs) {
     const x = await preprocessImage(png);
-    tf.tidy(() => (model.predict(tf.tensor4d(x, [1, 28, 28, 1])) as tf.Tensor).dataSync());
+    tf.tidy(() => (model.predict(tf.tensor4d(x, INPUT_SHAPE)) as tf.Tensor).dataSync());
     count++;
   }
   const preprocessAndPredictRate = (count * 1000) / (performance.now() - started);
@@ -67,35 +70,23 @@ async function waitReady(url: string): Promise<void> {
 async function main(): Promise<void> {
   const backend = await initTf('auto');
   const mnist = loadPackagedMnist();
-  const digit = mnist.images.slice(0, 784);
+  const digit = mnist.images.slice(0, MNIST_PIXELS);
   const model = await modelRate(digit, 3000);
 
   const db = await startMariaDb();
   const s3 = await startS3rver();
+  const database: DatabaseSettings = { host: db.host, port: db.port, database: 'mlpl_bench', user: db.user, password: db.password };
+  const storage: StorageSettings = { host: s3.host, port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' };
   const port = await freePort();
   const webapp = spawn(process.execPath, [path.join(root, 'services/webapp/dist/main.js')], {
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      DATABASE_HOST: db.host,
-      DATABASE_PORT: String(db.port),
-      MYSQL_USER: db.user,
-      MYSQL_PASSWORD: db.password,
-      MYSQL_DATABASE: 'mlpl_bench',
-      STORAGE_HOST: s3.host,
-      STORAGE_PORT: String(s3.port),
-      STORAGE_ACCESS_KEY: s3.accessKey,
-      STORAGE_SECRET_KEY: s3.secretKey,
-    },
+    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...toDatabaseEnv(database), ...toStorageEnv(storage) },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
   try {
     const { default: mysql } = await import('mysql2/promise');
     const admin = await mysql.createConnection({ host: db.host, port: db.port, user: db.user, password: db.password });
-    await admin.query('CREATE DATABASE IF NOT EXISTS mlpl_bench');
+    await admin.query(`CREATE DATABASE IF NOT EXISTS \`${database.database}\``);
     await admin.end();
     await waitReady(url);
     const { body, contentType } = await multipartBody(model.png);

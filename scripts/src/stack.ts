@@ -5,6 +5,7 @@ import path from 'node:path';
 import mysql from 'mysql2/promise';
 import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import type { MariaDbServer, S3Server } from '@mlpl/shared/testing';
+import { toDatabaseEnv, toStorageEnv } from '@mlpl/shared';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createDocker, tagImage } from '@mlpl/appbuilder/docker';
 import { buildWebappImage } from '@mlpl/appbuilder/docker-fixtures';
@@ -217,15 +218,8 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   const shared: Record<string, string> = {
     LOG_LEVEL: 'info',
     TZ: process.env.TZ ?? 'UTC',
-    DATABASE_HOST: host,
-    DATABASE_PORT: String(ports.database),
-    MYSQL_DATABASE: DATABASE,
-    MYSQL_USER: DATABASE_USER,
-    MYSQL_PASSWORD: secret.databasePassword,
-    STORAGE_HOST: host,
-    STORAGE_PORT: String(ports.storage),
-    STORAGE_ACCESS_KEY: settings.storage.accessKey,
-    STORAGE_SECRET_KEY: settings.storage.secretKey,
+    ...toDatabaseEnv(settings.database),
+    ...toStorageEnv(settings.storage),
     ...options.env,
   };
   const urls = {

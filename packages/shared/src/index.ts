@@ -8,6 +8,7 @@ export * from './wasm-conv2d-backprop-filter.js';
 export * from './cnn.js';
 export * from './digit-set.js';
 export * from './retry.js';
+export * from './helpers.js';
 export * from './preprocess.js';
 export * from './digit-tensors.js';
 export * from './process.js';

@@ -1,7 +1,8 @@
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { writeAtomically } from './helpers.js';
 
 /**
  * A model bundle is three files: a tfjs LayersModel (`model.json` + `weights.bin`) and
@@ -251,8 +252,6 @@ export async function readBundleDir(dir: string): Promise<ModelBundleFiles> {
 export async function writeBundleDir(dir: string, files: ModelBundleFiles): Promise<void> {
   await mkdir(dir, { recursive: true });
   for (const [field, name] of Object.entries(BUNDLE_FILES) as [keyof ModelBundleFiles, string][]) {
-    const target = path.join(dir, name);
-    await writeFile(`${target}.tmp`, files[field]);
-    await rename(`${target}.tmp`, target);
+    await writeAtomically(path.join(dir, name), files[field]);
   }
 }

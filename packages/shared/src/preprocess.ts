@@ -7,6 +7,7 @@
 // centre of mass is at the field's centre. White digit on black, values 0..1, peak ink 1.
 
 import sharp, { type Metadata } from 'sharp';
+import { MNIST_IMAGE_SIZE } from './digit-set.js';
 import { sniffImageFormat, type ImageFormat } from './image-format.js';
 import {
   crop,
@@ -24,8 +25,6 @@ export type { ImageFormat } from './image-format.js';
 
 export const PREPROCESSING_VERSION = 1;
 
-/** Side of the model's square input, pixels. */
-export const INPUT_SIZE = 28;
 /** Side of the box the digit is scaled to fit, pixels (MNIST: 20 inside the 28×28 field). */
 export const DIGIT_BOX_SIZE = 20;
 /** Where the centre of mass goes, in pixel-index coordinates. Measured on the 10,000 digits of npm
@@ -173,7 +172,12 @@ async function resizeInk(image: GreyImage, width: number, height: number): Promi
  * black, like MNIST. Throws ImageRejectedError (see ImageRejectionCode) for anything else.
  */
 export async function preprocessImage(bytes: Buffer, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<Float32Array> {
-  await inspectImage(bytes, limits);
+  return (await inspectAndPreprocess(bytes, limits)).input;
+}
+
+/** `preprocessImage`, also answering what `inspectImage` found: for a caller that stores the image as well. */
+export async function inspectAndPreprocess(bytes: Buffer, limits: ImageLimits = DEFAULT_IMAGE_LIMITS): Promise<{ image: InspectedImage; input: Float32Array }> {
+  const image = await inspectImage(bytes, limits);
   const { rgba, width, height } = await decodeRgba(bytes, limits);
   const ink = extractInk({ width, height, data: flattenToGrey(rgba, width, height) });
   if (ink) removeSpecks(ink, INK_THRESHOLD, MIN_COMPONENT_FRACTION);
@@ -186,5 +190,5 @@ export async function preprocessImage(bytes: Buffer, limits: ImageLimits = DEFAU
   const scaledSide = (side: number) => Math.max(1, Math.round(side * scale));
   const digit = await resizeInk(crop(ink, window), scaledSide(window.width), scaledSide(window.height));
   normalisePeak(digit);
-  return placeByCentreOfMass(digit, INPUT_SIZE, CENTRE_OF_MASS_TARGET, INK_THRESHOLD);
+  return { image, input: placeByCentreOfMass(digit, MNIST_IMAGE_SIZE, CENTRE_OF_MASS_TARGET, INK_THRESHOLD) };
 }

@@ -3,7 +3,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { EnvReader, isPlaceholder, readDatabaseSettings, readLogLevel, readStorageSettings, SettingsError } from './settings.js';
+import { EnvReader, isPlaceholder, readDatabaseSettings, readLogLevel, readStorageSettings, SettingsError, toDatabaseEnv, toStorageEnv } from './settings.js';
+import type { DatabaseSettings, StorageSettings } from './settings.js';
 
 function read(env: Record<string, string>) {
   const reader = new EnvReader(env);
@@ -95,6 +96,33 @@ describe('settings', () => {
         error instanceof SettingsError &&
         error.problems.join('|') === 'BAD must be a number, got "1e3"|HIGH must be at most 1, got 1.5|OPT_BAD must be a whole number, got "x"',
     );
+  });
+});
+
+describe('settings written back as variables', () => {
+  // No field at its default: a variable the writer forgot would read back as the default.
+  const database: DatabaseSettings = { host: 'db.internal', port: 3307, database: 'mlpl_other', user: 'app', password: PASSWORD };
+  const storage: StorageSettings = {
+    host: 'minio.internal',
+    port: 9443,
+    useSSL: true,
+    accessKey: 'ak',
+    secretKey: SECRET_KEY,
+    region: 'eu-west-1',
+    imagesBucket: 'other-images',
+    modelsBucket: 'other-models',
+  };
+
+  it('when database settings are written and read again, then they are the same', () => {
+    const reader = new EnvReader(toDatabaseEnv(database));
+    assert.deepEqual(readDatabaseSettings(reader), database);
+    reader.done();
+  });
+
+  it('when storage settings are written and read again, then they are the same', () => {
+    const reader = new EnvReader(toStorageEnv(storage));
+    assert.deepEqual(readStorageSettings(reader), storage);
+    reader.done();
   });
 });
 

@@ -217,6 +217,17 @@ export function readDatabaseSettings(env: EnvReader): DatabaseSettings {
   };
 }
 
+/** The variables `readDatabaseSettings` reads back as `settings`: for starting a service with them. */
+export function toDatabaseEnv(settings: DatabaseSettings): Record<string, string> {
+  return {
+    DATABASE_HOST: settings.host,
+    DATABASE_PORT: String(settings.port),
+    MYSQL_DATABASE: settings.database,
+    MYSQL_USER: settings.user,
+    MYSQL_PASSWORD: settings.password,
+  };
+}
+
 export type StorageSettings = {
   host: string;
   port: number;
@@ -249,6 +260,20 @@ export function readStorageSettings(env: EnvReader): StorageSettings {
     if (!BUCKET_NAME.test(bucket)) env.problem(`${name} must be a valid bucket name, got "${bucket}"`);
   }
   return settings;
+}
+
+/** The variables `readStorageSettings` reads back as `settings`: for starting a service with them. */
+export function toStorageEnv(settings: StorageSettings): Record<string, string> {
+  return {
+    STORAGE_HOST: settings.host,
+    STORAGE_PORT: String(settings.port),
+    STORAGE_USE_SSL: String(settings.useSSL),
+    STORAGE_ACCESS_KEY: settings.accessKey,
+    STORAGE_SECRET_KEY: settings.secretKey,
+    STORAGE_REGION: settings.region,
+    STORAGE_IMAGES_BUCKET: settings.imagesBucket,
+    STORAGE_MODELS_BUCKET: settings.modelsBucket,
+  };
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;

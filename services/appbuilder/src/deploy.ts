@@ -1,5 +1,5 @@
-import net from 'node:net';
 import type { ContainerCreateOptions, ContainerInspectInfo, EndpointSettings, ImageInspectInfo } from 'dockerode';
+import { errorMessage, freePort } from '@mlpl/shared';
 import type { Logger } from '@mlpl/shared';
 import { connectNetwork, containerLogs, createContainer, inspectContainer, inspectImage, listContainerNames, removeContainer, renameContainer, startContainer, stopContainer } from './docker.js';
 import type { Docker } from './docker.js';
@@ -46,17 +46,6 @@ export { DeployError } from './health-gate.js';
 
 const COMPOSE_LABEL = 'com.docker.compose.';
 const COMPOSE_IMAGE_LABEL = 'com.docker.compose.image';
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 export function isHostNetwork(container: ContainerInspectInfo): boolean {
   return container.HostConfig.NetworkMode === 'host';
@@ -186,8 +175,7 @@ async function startAndProbe(target: DeployTarget, spec: Spec, port: number, ver
   } catch (error) {
     const logs = await containerLogs(target.docker, id);
     await removeContainer(target.docker, id);
-    const message = error instanceof Error ? error.message : String(error);
-    throw new DeployError(`${name}: ${message}${logs === '' ? '' : `\n--- its last output ---\n${logs}`}`);
+    throw new DeployError(`${name}: ${errorMessage(error)}${logs === '' ? '' : `\n--- its last output ---\n${logs}`}`);
   }
 }
 

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort, toDatabaseEnv, toStorageEnv } from '@mlpl/shared';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
-import { freePort } from '@mlpl/shared/testing';
 import { createContainer, startContainer } from './docker.js';
 import type { Docker } from './docker.js';
 
@@ -72,17 +72,8 @@ export async function startWebappContainer(
     HOST: '127.0.0.1',
     TFJS_BACKEND: 'wasm',
     LOG_LEVEL: 'warn',
-    DATABASE_HOST: options.database.host,
-    DATABASE_PORT: String(options.database.port),
-    MYSQL_DATABASE: options.database.database,
-    MYSQL_USER: options.database.user,
-    MYSQL_PASSWORD: options.database.password,
-    STORAGE_HOST: options.storage.host,
-    STORAGE_PORT: String(options.storage.port),
-    STORAGE_ACCESS_KEY: options.storage.accessKey,
-    STORAGE_SECRET_KEY: options.storage.secretKey,
-    STORAGE_IMAGES_BUCKET: options.storage.imagesBucket,
-    STORAGE_MODELS_BUCKET: options.storage.modelsBucket,
+    ...toDatabaseEnv(options.database),
+    ...toStorageEnv(options.storage),
     ...options.env,
   };
   const id = await createContainer(docker, {

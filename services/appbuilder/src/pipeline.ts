@@ -1,4 +1,4 @@
-import { findBuild, finishBuild, finishDeployment, HttpError, startBuild, startDeployment } from '@mlpl/shared';
+import { errorMessage, findBuild, finishBuild, finishDeployment, HttpError, startBuild, startDeployment } from '@mlpl/shared';
 import type { DeploymentKind, Logger, ModelBundleFiles, Pool } from '@mlpl/shared';
 import type { BuiltImage } from './images.js';
 import type { DeployResult } from './deploy.js';
@@ -33,10 +33,6 @@ export type Pipeline = {
   readonly busy: boolean;
 };
 
-function message(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { pool, logger } = deps;
   let busy = false;
@@ -59,9 +55,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     try {
       result = await deps.target.deploy(image, version);
     } catch (error) {
-      await finishDeployment(pool, id, { status: 'failed', error: message(error), durationMs: performance.now() - started });
+      await finishDeployment(pool, id, { status: 'failed', error: errorMessage(error), durationMs: performance.now() - started });
       logger.error({ err: error, version, kind }, 'deployment failed; the old container keeps serving');
-      throw new PipelineError(502, 'deploy_failed', `deployment of ${version} failed, the previous version keeps serving: ${message(error)}`);
+      throw new PipelineError(502, 'deploy_failed', `deployment of ${version} failed, the previous version keeps serving: ${errorMessage(error)}`);
     }
     const ms = performance.now() - started;
     await finishDeployment(pool, id, { status: 'deployed', containerId: result.containerId, durationMs: ms });
@@ -104,9 +100,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         try {
           built = await deps.target.build(files, version);
         } catch (error) {
-          await finishBuild(pool, buildId, { status: 'failed', error: message(error), durationMs: performance.now() - started });
+          await finishBuild(pool, buildId, { status: 'failed', error: errorMessage(error), durationMs: performance.now() - started });
           logger.error({ err: error, version }, 'build failed');
-          throw new PipelineError(500, 'build_failed', `build of ${version} failed: ${message(error)}`);
+          throw new PipelineError(500, 'build_failed', `build of ${version} failed: ${errorMessage(error)}`);
         }
         const buildMs = performance.now() - started;
         await finishBuild(pool, buildId, { status: 'built', ...built, durationMs: buildMs });

@@ -1,4 +1,5 @@
 import type { ContainerInspectInfo } from 'dockerode';
+import { errorMessage } from '@mlpl/shared';
 import { connectNetwork, containerLogs, disconnectNetwork, inspectContainer, inspectImage, listContainerNames, removeContainer, startContainer, stopContainer, updateContainer } from './docker.js';
 import type { Docker } from './docker.js';
 import { createOnNetworks, DeployError, isHostNetwork, listenPort, locate, networksOf, optionsLike, ownSettings, probe, recoverInterruptedDeploy } from './deploy.js';
@@ -171,8 +172,7 @@ export async function deploySideBySide(target: DeployTarget, image: string, vers
     const logs = await containerLogs(docker, id);
     if (takesTraffic) await stopContainer(docker, id, Math.ceil((target.drainGraceMs ?? DEFAULT_DRAIN_MS) / 1000)).catch(() => undefined);
     await removeContainer(docker, id);
-    const message = error instanceof Error ? error.message : String(error);
-    throw new DeployError(`${name}: ${message}${logs === '' ? '' : `\n--- its last output ---\n${logs}`}`);
+    throw new DeployError(`${name}: ${errorMessage(error)}${logs === '' ? '' : `\n--- its last output ---\n${logs}`}`);
   }
 
   logger.info({ version, container: name }, 'the proxy sends requests to the new container; draining the old one');

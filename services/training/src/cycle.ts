@@ -4,6 +4,7 @@ import {
   MNIST_CLASSES,
   PREPROCESSING_VERSION,
   disposeModel,
+  errorMessage,
   failInterruptedRuns,
   finishRun,
   listBaseImages,
@@ -100,10 +101,6 @@ export function isHeldOut(sha256: string, share: number): boolean {
 export function versionFor(runId: number, at: Date): string {
   const stamp = at.toISOString().replace(/[-:T]/g, '').slice(0, 14);
   return `v${runId}-${stamp}`;
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 /**

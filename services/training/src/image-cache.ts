@@ -1,8 +1,8 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { MNIST_PIXELS, getObjectBytes, preprocessImage } from '@mlpl/shared';
+import { MNIST_PIXELS, getObjectBytes, preprocessImage, sha256Hex, writeAtomically } from '@mlpl/shared';
 import type { DigitSet, Storage } from '@mlpl/shared';
+import { mapLimited } from './map-limited.js';
 
 /** What the cache needs to know of an image: where it is stored and what its bytes hash to. */
 export type CachedImageRef = { objectKey: string; sha256: string };
@@ -18,20 +18,8 @@ export type ImageCache = {
 
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
-/** Writes via a temporary file and a rename, so a killed process never leaves half a file. */
-async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
-  const temporary = `${file}.${randomUUID()}.part`;
-  try {
-    await writeFile(temporary, bytes);
-    await rename(temporary, file);
-  } finally {
-    await rm(temporary, { force: true });
-  }
-}
+/** Preprocessed inputs kept in memory: 784 floats (3 KiB) each, so 20,000 take about 63 MB. */
+export const DEFAULT_MEMO_LIMIT = 20_000;
 
 /**
  * A folder of image bytes keyed by their SHA-256 (`<dir>/<aa>/<sha256>.bin`), in front of the
@@ -40,9 +28,6 @@ async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
  * fetched anew instead of trained on. Content addressing makes entries immutable: the
  * cache never needs invalidating.
  */
-/** Preprocessed inputs kept in memory: 784 floats (3 KiB) each, so 20,000 take about 63 MB. */
-export const DEFAULT_MEMO_LIMIT = 20_000;
-
 export function createImageCache(storage: Storage, dir: string, options: { memoLimit?: number } = {}): ImageCache {
   const memoLimit = options.memoLimit ?? DEFAULT_MEMO_LIMIT;
   // Inputs by SHA-256, oldest first: a cycle reads the same test set every time, so keeping
@@ -91,26 +76,6 @@ export function createImageCache(storage: Storage, dir: string, options: { memoL
       return fetches;
     },
   };
-}
-
-/** Runs `work` on every item with at most `limit` in flight, results in item order. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    while (!failed && next < items.length) {
-      const index = next++;
-      try {
-        results[index] = await work(items[index] as T);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 /** Loads labelled images through the cache into a DigitSet, in the order given. */

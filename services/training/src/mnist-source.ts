@@ -1,7 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { selectDigits, splitHeldOut } from '@mlpl/shared';
+import { errorMessage, selectDigits, sha256Hex, splitHeldOut, writeAtomically } from '@mlpl/shared';
 import type { DigitSet, Logger } from '@mlpl/shared';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { readIdxDigitSet } from './idx.js';
@@ -72,17 +72,12 @@ export type LoadBaseDatasetOptions = {
 /** The mirror could not be reached or did not serve the file: the cue to fall back. */
 class MirrorUnavailableError extends Error {}
 
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
-
 function describeFetchError(error: unknown, timeoutMs: number): string {
   if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) {
     return `no complete answer within ${timeoutMs} ms`;
   }
-  const message = error instanceof Error ? error.message : String(error);
   const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message}` : '';
-  return `${message}${cause}`;
+  return `${errorMessage(error)}${cause}`;
 }
 
 /** Downloads one file whole, hashing as it streams; refuses more than maxBytes. */
@@ -135,17 +130,6 @@ async function readIfPresent(file: string): Promise<Buffer | undefined> {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
-  }
-}
-
-/** Writes via a temporary file and a rename, so a killed process never leaves half a file. */
-async function writeAtomically(file: string, bytes: Uint8Array): Promise<void> {
-  const temporary = `${file}.${randomUUID()}.part`;
-  try {
-    await writeFile(temporary, bytes);
-    await rename(temporary, file);
-  } finally {
-    await rm(temporary, { force: true });
   }
 }
 

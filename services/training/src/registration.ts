@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import sharp from 'sharp';
 import {
   contentAddressedKey,
@@ -8,8 +7,10 @@ import {
   MNIST_PIXELS,
   putObject,
   registeredSourceIndexes,
+  sha256Hex,
 } from '@mlpl/shared';
 import type { DigitSet, Logger, NewBaseImageRow, Pool, Storage } from '@mlpl/shared';
+import { mapLimited } from './map-limited.js';
 import type { BaseDataset } from './mnist-source.js';
 
 /** Rows per bulk INSERT, and images uploaded before each insert. */
@@ -75,25 +76,6 @@ export async function encodeDigitPng(set: DigitSet, index: number): Promise<Buff
     .toBuffer();
 }
 
-/** Runs `work` on every item with at most `limit` in flight; rejects on the first failure. */
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const worker = async () => {
-    // After a failure the other workers stop taking items, so the batch ends promptly.
-    while (!failed && next < items.length) {
-      const item = items[next++] as T;
-      try {
-        await work(item);
-      } catch (error) {
-        failed = true;
-        throw error;
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 /**
  * True when the database holds fewer base images of `source` than expected (default: none
  * at all). Rows are written only after their object, so rows stand for objects too.
@@ -144,15 +126,15 @@ export async function registerBaseDataset(
     for (let start = 0; start < pending.length; start += batchSize) {
       options.signal?.throwIfAborted();
       const batch = pending.slice(start, start + batchSize);
-      const rows: NewBaseImageRow[] = [];
-      await forEachLimited(batch, concurrency, async (index) => {
+      // Uploads finish in any order; the rows come in the batch's, so the ids follow the source order.
+      const rows = await mapLimited(batch, concurrency, async (index): Promise<NewBaseImageRow> => {
         const png = await encodeDigitPng(set, index);
-        const sha256 = createHash('sha256').update(png).digest('hex');
+        const sha256 = sha256Hex(png);
         const objectKey = contentAddressedKey(sha256, 'png');
         // A plain PUT: the same key always holds the same bytes, so rewriting is harmless, and
         // one request is cheaper than a stat followed by a PUT for objects this small.
         await putObject(deps.storage, bucket, objectKey, png, BASE_IMAGE_CONTENT_TYPE);
-        rows.push({
+        return {
           objectKey,
           sha256,
           contentType: BASE_IMAGE_CONTENT_TYPE,
@@ -163,10 +145,8 @@ export async function registerBaseDataset(
           source: dataset.source,
           split,
           sourceIndex: index,
-        });
+        };
       });
-      // Uploads finish in any order; sorted, the ids follow the source order.
-      rows.sort((a, b) => a.sourceIndex - b.sourceIndex);
       const inserted = await insertBaseImages(deps.pool, rows);
       registered += inserted;
       // Rows another registrar inserted meanwhile count as skipped, not as ours.

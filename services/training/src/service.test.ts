@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
-import { BUNDLE_FILES, countBaseImages, getObjectBytes, listRuns } from '@mlpl/shared';
+import { BUNDLE_FILES, countBaseImages, getObjectBytes, listRuns, toDatabaseEnv, toStorageEnv } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { startAppbuilderStub } from './appbuilder-stub.js';
@@ -76,17 +76,8 @@ describe('the training service process', () => {
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;
     env = {
-      DATABASE_HOST: db.settings.host,
-      DATABASE_PORT: String(db.settings.port),
-      MYSQL_DATABASE: db.settings.database,
-      MYSQL_USER: db.settings.user,
-      MYSQL_PASSWORD: db.settings.password,
-      STORAGE_HOST: storage.settings.host,
-      STORAGE_PORT: String(storage.settings.port),
-      STORAGE_ACCESS_KEY: storage.settings.accessKey,
-      STORAGE_SECRET_KEY: storage.settings.secretKey,
-      STORAGE_IMAGES_BUCKET: storage.settings.imagesBucket,
-      STORAGE_MODELS_BUCKET: storage.settings.modelsBucket,
+      ...toDatabaseEnv(db.settings),
+      ...toStorageEnv(storage.settings),
       TRAINING_PORT: String(port),
       TRAINING_HOST: '127.0.0.1',
       TRAINING_TOKEN: TOKEN,

@@ -1,4 +1,4 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Router } from 'express';
 import type { Request } from 'express';
@@ -8,11 +8,12 @@ import {
   getPrediction,
   HttpError,
   insertImage,
-  inspectImage,
   insertPrediction,
+  inspectAndPreprocess,
   preprocessImage,
   PROBE_HEADER,
   putObject,
+  sha256Hex,
   unavailable,
 } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
@@ -63,10 +64,6 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   gif: 'image/gif',
   webp: 'image/webp',
 };
-
-function sha256Hex(bytes: Buffer): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 function uploadedBytes(req: Request): Buffer {
   // imageUpload() guarantees the file; this narrows the type.
@@ -125,9 +122,8 @@ export function apiRouter(deps: ApiDeps): Router {
     const label = parseLabel(req.body?.label);
     const predictionId = parsePredictionId(req.body?.predictionId);
     const bytes = uploadedBytes(req);
-    const { format, width, height } = await inspectImage(bytes, deps.limits);
     // Decoding proves the upload is a usable digit before anything is stored.
-    await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
+    const { format, width, height } = (await deps.decodes.run(() => inspectAndPreprocess(bytes, deps.limits))).image;
     const sha256 = sha256Hex(bytes);
 
     let prediction: Awaited<ReturnType<typeof getPrediction>>;

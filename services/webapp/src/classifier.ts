@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { loadModelBundle, readBundleDir } from '@mlpl/shared';
+import { loadModelBundle, MNIST_IMAGE_SIZE, MNIST_PIXELS, readBundleDir } from '@mlpl/shared';
 import type { ModelMetadata } from '@mlpl/shared';
 
 export type Classification = { digit: number; probabilities: number[] };
@@ -16,9 +16,9 @@ export function createClassifier(model: tfl.LayersModel, metadata: ModelMetadata
   return {
     metadata,
     classify(input) {
-      if (input.length !== 28 * 28) throw new Error(`expected 784 values, got ${input.length}`);
+      if (input.length !== MNIST_PIXELS) throw new Error(`expected ${MNIST_PIXELS} values, got ${input.length}`);
       const probabilities = Array.from(
-        tf.tidy(() => (model.predict(tf.tensor4d(input, [1, 28, 28, 1])) as tf.Tensor).dataSync()),
+        tf.tidy(() => (model.predict(tf.tensor4d(input, [1, MNIST_IMAGE_SIZE, MNIST_IMAGE_SIZE, 1])) as tf.Tensor).dataSync()),
       );
       let digit = 0;
       for (let i = 1; i < probabilities.length; i++) if ((probabilities[i] ?? 0) > (probabilities[digit] ?? 0)) digit = i;

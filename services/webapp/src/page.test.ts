@@ -11,9 +11,9 @@ import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { getObjectBytes, inspectImage, readBundleDir, writeBundleDir } from '@mlpl/shared';
+import { getObjectBytes, inspectImage, MNIST_IMAGE_SIZE, readBundleDir, writeBundleDir } from '@mlpl/shared';
 import type { ModelMetadata } from '@mlpl/shared';
-import { createTestDatabase, createTestStorage, MNIST_SIZE, renderDigitPng } from '@mlpl/shared/testing';
+import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { DEFAULT_MODEL_DIR } from './settings.js';
@@ -81,7 +81,7 @@ function thin(mask: Uint8Array, size: number): Uint8Array {
  * by a 3-point moving average so it is not drawn as a staircase.
  */
 function strokesOf(pixels: ArrayLike<number>): Stroke[] {
-  const size = MNIST_SIZE;
+  const size = MNIST_IMAGE_SIZE;
   const mask = Uint8Array.from({ length: size * size }, (_, i) => ((pixels[i] ?? 0) > 0.5 ? 1 : 0));
   const skeleton = thin(mask, size);
   const neighbours = (i: number) =>

@@ -4,7 +4,8 @@
 // checked separately, exactly, by centreOfMassError.
 
 import { centreOfMass } from '../image-ink.js';
-import { CENTRE_OF_MASS_TARGET, INPUT_SIZE } from '../preprocess.js';
+import { MNIST_IMAGE_SIZE } from '../digit-set.js';
+import { CENTRE_OF_MASS_TARGET } from '../preprocess.js';
 
 export type DigitComparison = {
   /** Mean over the 784 pixels of |actual − expected|, at the best shift. */
@@ -16,13 +17,13 @@ export type DigitComparison = {
 };
 
 function shifted(image: ArrayLike<number>, dx: number, dy: number): Float32Array {
-  const out = new Float32Array(INPUT_SIZE * INPUT_SIZE);
-  for (let y = 0; y < INPUT_SIZE; y++) {
-    for (let x = 0; x < INPUT_SIZE; x++) {
+  const out = new Float32Array(MNIST_IMAGE_SIZE * MNIST_IMAGE_SIZE);
+  for (let y = 0; y < MNIST_IMAGE_SIZE; y++) {
+    for (let x = 0; x < MNIST_IMAGE_SIZE; x++) {
       const fromX = x - dx;
       const fromY = y - dy;
-      if (fromX < 0 || fromX >= INPUT_SIZE || fromY < 0 || fromY >= INPUT_SIZE) continue;
-      out[y * INPUT_SIZE + x] = image[fromY * INPUT_SIZE + fromX]!;
+      if (fromX < 0 || fromX >= MNIST_IMAGE_SIZE || fromY < 0 || fromY >= MNIST_IMAGE_SIZE) continue;
+      out[y * MNIST_IMAGE_SIZE + x] = image[fromY * MNIST_IMAGE_SIZE + fromX]!;
     }
   }
   return out;
@@ -75,6 +76,6 @@ export function compareDigits(actual: ArrayLike<number>, expected: ArrayLike<num
 /** Largest distance, on either axis (pixels), of a digit's centre of mass from where MNIST puts it.
  * At most 0.5 for every MNIST digit and for every output of preprocessImage. */
 export function centreOfMassError(digit: ArrayLike<number>): number {
-  const com = centreOfMass({ width: INPUT_SIZE, height: INPUT_SIZE, data: Float32Array.from(digit) });
+  const com = centreOfMass({ width: MNIST_IMAGE_SIZE, height: MNIST_IMAGE_SIZE, data: Float32Array.from(digit) });
   return Math.max(Math.abs(com.x - CENTRE_OF_MASS_TARGET), Math.abs(com.y - CENTRE_OF_MASS_TARGET));
 }

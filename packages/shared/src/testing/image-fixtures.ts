@@ -4,11 +4,9 @@
 
 import { createRequire } from 'node:module';
 import sharp, { type Sharp } from 'sharp';
+import { MNIST_IMAGE_SIZE, MNIST_PIXELS } from '../digit-set.js';
 import type { ImageFormat } from '../image-format.js';
 
-/** Side of an MNIST digit, pixels; a digit is MNIST_SIZE² floats, row-major. */
-export const MNIST_SIZE = 28;
-const MNIST_PIXELS = MNIST_SIZE * MNIST_SIZE;
 
 export type DigitColour = { r: number; g: number; b: number };
 export type DigitPadding = { top?: number; right?: number; bottom?: number; left?: number };
@@ -91,9 +89,9 @@ export async function renderDigitPng(pixels: ArrayLike<number>, options: RenderD
     rgba[4 * i + 3] = transparent ? Math.round(amount * 255) : 255;
   }
   const scale = options.scale ?? 1;
-  const side = Math.round(MNIST_SIZE * scale);
-  let image = sharp(rgba, { raw: { width: MNIST_SIZE, height: MNIST_SIZE, channels: 4 } });
-  if (side !== MNIST_SIZE) {
+  const side = Math.round(MNIST_IMAGE_SIZE * scale);
+  let image = sharp(rgba, { raw: { width: MNIST_IMAGE_SIZE, height: MNIST_IMAGE_SIZE, channels: 4 } });
+  if (side !== MNIST_IMAGE_SIZE) {
     // Materialise before extend: sharp runs resize after extend within one pipeline.
     const scaled = await image.resize(side, side, { kernel: 'linear' }).raw().toBuffer();
     image = sharp(scaled, { raw: { width: side, height: side, channels: 4 } });

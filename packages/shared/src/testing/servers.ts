@@ -4,11 +4,11 @@ import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import mysql from 'mysql2/promise';
+import { freePort } from '../helpers.js';
 
 /**
  * Real servers for tests and the local stack: a throwaway MariaDB from the binaries on PATH
@@ -35,17 +35,6 @@ const execFileAsync = promisify(execFile);
  */
 const randomSecret = () => randomBytes(24).toString('base64url');
 const TEST_DATABASE_PASSWORD = randomSecret();
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
