@@ -1,6 +1,6 @@
 export * from './settings.js';
 export * from './logger.js';
-export * from './database.js';
+export * from './db/index.js';
 export * from './storage.js';
 export * from './model-bundle.js';
 export * from './tf-backend.js';
@@ -15,5 +15,4 @@ export * from './process.js';
 export * from './auth.js';
 export * from './http-error.js';
 export * from './multipart.js';
-export * from './registry-db.js';
 export * from './route-fallback.js';

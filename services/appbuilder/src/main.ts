@@ -7,6 +7,7 @@ import {
   initTf,
   listDeployments,
   migrate,
+  pingDatabase,
   retry,
   runMain,
   settingsOrExit,
@@ -110,7 +111,7 @@ async function main(): Promise<void> {
   if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp model is recorded as a build');
   const readiness = async () => {
     const checks: Record<string, string> = {};
-    for (const [name, probe] of Object.entries({ database: () => pool.query('SELECT 1'), ...target.checks })) {
+    for (const [name, probe] of Object.entries({ database: () => pingDatabase(pool), ...target.checks })) {
       try {
         await probe();
         checks[name] = 'ok';

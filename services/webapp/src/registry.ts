@@ -6,7 +6,7 @@ import {
   getImage,
   getObjectBytes,
   HttpError,
-  listBaseImages,
+  listBaseTrainingIds,
   listBuilds,
   listDeployments,
   listModelVersions,
@@ -278,8 +278,7 @@ export function registryRouter(deps: RegistryDeps): Router {
     const version = versionParam(req.params.version);
     const body = await fromDatabase(async (): Promise<TrainingImages | undefined> => {
       // A base split named by a rule (from scratch: all of it; the pretrained model: the split it was made from), listed.
-      const baseIds = async (source: string, classes: readonly number[]) =>
-        (await listBaseImages(deps.pool, source, 'train')).filter((row) => classes.includes(row.label)).map((row) => row.id);
+      const baseIds = (source: string, classes: readonly number[]) => listBaseTrainingIds(deps.pool, source, classes);
       const run = (await listVersionRuns(deps.pool)).find((r) => r.modelVersion === version);
       const counts = run?.dataCounts as DataCounts | null | undefined;
       if (run !== undefined && counts !== null && counts !== undefined) {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import mysql from 'mysql2/promise';
-import { createPool, migrate } from '../database.js';
-import type { Pool } from '../database.js';
+import { createPool, migrate } from '../db/index.js';
+import type { Pool } from '../db/index.js';
 import { createStorage, ensureBuckets } from '../storage.js';
 import type { Storage } from '../storage.js';
 import type { DatabaseSettings, StorageSettings } from '../settings.js';

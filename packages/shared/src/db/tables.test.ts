@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
-import { createPool, getImage, getPrediction, insertImage, insertPrediction, migrate, MIGRATIONS } from './database.js';
-import { createTestDatabase } from './testing/test-env.js';
-import type { TestDatabase } from './testing/test-env.js';
+import { getImage, insertImage } from './images.js';
+import { migrate, MIGRATIONS } from './migrations.js';
+import { createPool } from './pool.js';
+import { getPrediction, insertPrediction } from './predictions.js';
+import { createTestDatabase } from '../testing/test-env.js';
+import type { TestDatabase } from '../testing/test-env.js';
 
 describe('database', () => {
   let db: TestDatabase;

@@ -1,31 +1,54 @@
-import type { Pool, RowDataPacket } from 'mysql2/promise';
-import { toRunRow } from './database.js';
-import type { TrainingRunRow } from './database.js';
-import type { ModelMetadata } from './model-bundle.js';
+import type { ModelMetadata } from '../model-bundle.js';
+import { BACKGROUND, REQUEST_PATH, select, write } from './pool.js';
+import type { Pool } from './pool.js';
+import { date, dateOrNull, numberOrNull, textOrNull } from './rows.js';
+import type { Row } from './rows.js';
+import { toRunRow } from './runs.js';
+import type { TrainingRunRow } from './runs.js';
 
 /**
  * The model registry's reads (and the one write, `recordModelVersion`): what the webapp's
  * `/api/models…` pages are made of. Live counts come from `predictions` joined to the
  * corrections that cite them: a prediction counts as corrected once, however many
- * corrections cite it, and as wrong when a correction says another digit.
+ * corrections cite it, and as wrong when a correction says another digit. Every read is on
+ * the request path of a page.
  */
 
-/** Remembers the metadata of a model the webapp serves; the first record of a version stays. */
+/**
+ * Remembers the metadata of a model the webapp serves; the first record of a version stays.
+ * BACKGROUND: nobody waits for it (start-up, after a swap), and waiting out a stall keeps the record.
+ */
 export async function recordModelVersion(pool: Pool, metadata: ModelMetadata): Promise<void> {
-  await pool.execute('INSERT IGNORE INTO model_versions (version, metadata) VALUES (?, ?)', [metadata.version, JSON.stringify(metadata)]);
+  await write(pool, BACKGROUND, 'INSERT IGNORE INTO model_versions (version, metadata) VALUES (?, ?)', [metadata.version, JSON.stringify(metadata)]);
 }
 
 export async function listModelVersions(pool: Pool): Promise<Map<string, { metadata: ModelMetadata; firstServedAt: Date }>> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT version, metadata, first_served_at FROM model_versions');
-  return new Map(rows.map((row) => [String(row.version), { metadata: JSON.parse(String(row.metadata)) as ModelMetadata, firstServedAt: row.first_served_at as Date }]));
+  const rows = await select(pool, REQUEST_PATH, 'SELECT version, metadata, first_served_at FROM model_versions');
+  return new Map(rows.map((row) => [String(row.version), { metadata: JSON.parse(String(row.metadata)) as ModelMetadata, firstServedAt: date(row.first_served_at) }]));
 }
 
 export type VersionRunRow = TrainingRunRow & { modelVersion: string };
 
 /** Runs that made a version (promoted, or failed after the version was named), newest first. */
 export async function listVersionRuns(pool: Pool): Promise<VersionRunRow[]> {
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT * FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC');
+  const rows = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC');
   return rows.map((row) => toRunRow(row) as VersionRunRow);
+}
+
+/**
+ * Ids of a source's base training images of `classes`, in source order: a version's training
+ * images when its run listed them by rule rather than one by one. (Training's own
+ * `listBaseImages` reads the same rows without a deadline.)
+ */
+export async function listBaseTrainingIds(pool: Pool, source: string, classes: readonly number[]): Promise<number[]> {
+  if (classes.length === 0) return [];
+  const rows = await select(
+    pool,
+    REQUEST_PATH,
+    "SELECT id FROM images WHERE source = ? AND split = 'train' AND source_index IS NOT NULL AND label IN (?) ORDER BY source_index",
+    [source, classes],
+  );
+  return rows.map((row) => Number(row.id));
 }
 
 export type LiveCountRow = { key: string; predictions: number; corrections: number; wrong: number };
@@ -36,13 +59,15 @@ const LIVE_COLUMNS = `COUNT(DISTINCT p.id) AS predictions,
 
 const CORRECTIONS = "(SELECT prediction_id, label FROM images WHERE source = 'feedback' AND prediction_id IS NOT NULL)";
 
-function toLiveCounts(row: RowDataPacket): LiveCountRow {
+function toLiveCounts(row: Row): LiveCountRow {
   return { key: String(row.k), predictions: Number(row.predictions), corrections: Number(row.corrections), wrong: Number(row.wrong) };
 }
 
 /** Predictions, corrected predictions and wrong ones, per model version. */
 export async function liveCountsByVersion(pool: Pool): Promise<LiveCountRow[]> {
-  const [rows] = await pool.query<RowDataPacket[]>(
+  const rows = await select(
+    pool,
+    REQUEST_PATH,
     `SELECT p.model_version AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id GROUP BY p.model_version`,
   );
   return rows.map(toLiveCounts);
@@ -50,7 +75,9 @@ export async function liveCountsByVersion(pool: Pool): Promise<LiveCountRow[]> {
 
 /** The same for one version, per predicted digit ('0'–'9'). */
 export async function liveCountsByDigit(pool: Pool, version: string): Promise<LiveCountRow[]> {
-  const [rows] = await pool.query<RowDataPacket[]>(
+  const rows = await select(
+    pool,
+    REQUEST_PATH,
     `SELECT p.digit AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id WHERE p.model_version = ? GROUP BY p.digit`,
     [version],
   );
@@ -62,20 +89,22 @@ export type SeriesBucket = keyof typeof SERIES_BUCKETS;
 
 /** Per version and time bucket (the bucket's start, server time): predictions and wrong ones. */
 export async function liveSeries(pool: Pool, bucket: SeriesBucket): Promise<(LiveCountRow & { version: string; start: Date })[]> {
-  const [rows] = await pool.query<RowDataPacket[]>(
+  const rows = await select(
+    pool,
+    REQUEST_PATH,
     `SELECT p.model_version AS k, STR_TO_DATE(DATE_FORMAT(p.created_at, ?), '%Y-%m-%d %H:%i:%s') AS start, ${LIVE_COLUMNS}
      FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id
      GROUP BY p.model_version, start ORDER BY start, p.model_version`,
     [SERIES_BUCKETS[bucket]],
   );
-  return rows.map((row) => ({ ...toLiveCounts(row), version: String(row.k), start: row.start as Date }));
+  return rows.map((row) => ({ ...toLiveCounts(row), version: String(row.k), start: date(row.start) }));
 }
 
 /** When `version` answered its first recorded prediction; undefined if it answered none. */
 export async function firstPredictionAt(pool: Pool, version: string): Promise<Date | undefined> {
   // MIN over the (model_version, created_at) index: one index lookup.
-  const [rows] = await pool.query<RowDataPacket[]>('SELECT MIN(created_at) AS first FROM predictions WHERE model_version = ?', [version]);
-  return (rows[0]?.first as Date | null | undefined) ?? undefined;
+  const [row] = await select(pool, REQUEST_PATH, 'SELECT MIN(created_at) AS first FROM predictions WHERE model_version = ?', [version]);
+  return dateOrNull(row?.first) ?? undefined;
 }
 
 /**
@@ -94,17 +123,19 @@ export type CorrectionRow = { id: number; createdAt: Date; label: number; predic
 
 /** The newest feedback images, newest first; only those of `kind` when given. */
 export async function recentCorrections(pool: Pool, limit: number, kind?: FeedbackKind): Promise<CorrectionRow[]> {
-  const [rows] = await pool.query<RowDataPacket[]>(
+  const rows = await select(
+    pool,
+    REQUEST_PATH,
     `SELECT id, created_at, label, predicted_digit, model_version, object_key, content_type FROM images
      WHERE source = 'feedback'${kind === undefined ? '' : ` AND ${FEEDBACK_KINDS[kind]}`} ORDER BY id DESC LIMIT ?`,
     [limit],
   );
   return rows.map((row) => ({
     id: Number(row.id),
-    createdAt: row.created_at as Date,
+    createdAt: date(row.created_at),
     label: Number(row.label),
-    predictedDigit: row.predicted_digit === null ? null : Number(row.predicted_digit),
-    modelVersion: row.model_version === null ? null : String(row.model_version),
+    predictedDigit: numberOrNull(row.predicted_digit),
+    modelVersion: textOrNull(row.model_version),
     objectKey: String(row.object_key),
     contentType: String(row.content_type),
   }));
@@ -112,11 +143,13 @@ export async function recentCorrections(pool: Pool, limit: number, kind?: Feedba
 
 /** How many feedback images there are of each kind, all time. */
 export async function countFeedbackKinds(pool: Pool): Promise<Record<FeedbackKind, number>> {
-  const [rows] = await pool.query<RowDataPacket[]>(
+  const [row] = await select(
+    pool,
+    REQUEST_PATH,
     `SELECT COALESCE(SUM(${FEEDBACK_KINDS.correction}), 0) AS correction, COALESCE(SUM(${FEEDBACK_KINDS.confirmation}), 0) AS confirmation,
        COALESCE(SUM(${FEEDBACK_KINDS.unlinked}), 0) AS unlinked
      FROM images WHERE source = 'feedback'`,
   );
   // SUM answers a DECIMAL, which the driver returns as a string.
-  return { correction: Number(rows[0]?.correction ?? 0), confirmation: Number(rows[0]?.confirmation ?? 0), unlinked: Number(rows[0]?.unlinked ?? 0) };
+  return { correction: Number(row?.correction ?? 0), confirmation: Number(row?.confirmation ?? 0), unlinked: Number(row?.unlinked ?? 0) };
 }

@@ -1,0 +1,63 @@
+import { BACKGROUND, select } from './pool.js';
+import type { Pool, PoolConnection } from './pool.js';
+
+/**
+ * MySQL named locks (GET_LOCK), held by a connection: a process that dies, or loses its
+ * connection, frees them. Their statements wait as long as the server needs (BACKGROUND):
+ * the waits are GET_LOCK's own.
+ */
+
+/** Takes `name` for `connection`, waiting up to `waitSeconds`; whether it got it. */
+export async function takeLock(connection: PoolConnection, name: string, waitSeconds: number): Promise<boolean> {
+  const [row] = await select(connection, BACKGROUND, 'SELECT GET_LOCK(?, ?) AS got', [name, waitSeconds]);
+  return row?.got === 1;
+}
+
+export async function releaseLock(connection: PoolConnection, name: string): Promise<void> {
+  await select(connection, BACKGROUND, 'SELECT RELEASE_LOCK(?)', [name]);
+}
+
+/** Name of the database lock that keeps training cycles from overlapping, across replicas too. */
+export const TRAINING_LOCK = 'mlpl_training_cycle';
+
+export type HeldLock = {
+  /** Whether this connection still holds the lock: false once the connection was lost, and another may hold it. */
+  held(): Promise<boolean>;
+  release(): Promise<void>;
+};
+
+/**
+ * Takes the training lock without waiting, on a connection of its own (the lock lives as
+ * long as it). Returns null when another cycle holds it.
+ */
+export async function tryTrainingLock(pool: Pool): Promise<HeldLock | null> {
+  const connection = await pool.getConnection();
+  try {
+    if (!(await takeLock(connection, TRAINING_LOCK, 0))) {
+      connection.release();
+      return null;
+    }
+  } catch (error) {
+    connection.destroy();
+    throw error;
+  }
+  return {
+    async held() {
+      try {
+        const [row] = await select(connection, BACKGROUND, 'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS mine', [TRAINING_LOCK]);
+        return row?.mine === 1;
+      } catch {
+        return false;
+      }
+    },
+    async release() {
+      try {
+        await releaseLock(connection, TRAINING_LOCK);
+        connection.release();
+      } catch {
+        // A connection that cannot release the lock is closed, which releases it too.
+        connection.destroy();
+      }
+    },
+  };
+}

@@ -1,0 +1,158 @@
+import { BACKGROUND, inTransaction, REQUEST_PATH, select, write } from './pool.js';
+import type { Db, Pool } from './pool.js';
+import { date, dateOrNull, jsonOrNull, numberOrNull, parseJson, textOrNull, wholeMs } from './rows.js';
+import type { Row } from './rows.js';
+import { markImagesUsed } from './training-images.js';
+
+/**
+ * The `training_runs` table: written by the training cycle (in the background, no deadline),
+ * read by training's `/status` and the webapp's registry (on the request path).
+ */
+
+export const TRAINING_RUN_STATUSES = ['running', 'promoted', 'rejected', 'failed'] as const;
+export type TrainingRunStatus = (typeof TRAINING_RUN_STATUSES)[number];
+
+/** Records a run as 'running' and returns its id. */
+export async function startRun(pool: Pool, run: { parentVersion: string | null; parameters: unknown }): Promise<number> {
+  const result = await write(pool, BACKGROUND, "INSERT INTO training_runs (status, parent_version, parameters) VALUES ('running', ?, ?)", [
+    run.parentVersion,
+    JSON.stringify(run.parameters),
+  ]);
+  return result.insertId;
+}
+
+export type RunOutcome = {
+  status: Exclude<TrainingRunStatus, 'running'>;
+  modelVersion?: string | null;
+  history?: unknown;
+  evaluation?: unknown;
+  gateReason?: string | null;
+  dataCounts?: unknown;
+  error?: string | null;
+  durationMs: number;
+};
+
+/** Closes a run with its outcome; a run already closed is left as it was. Returns whether it closed it. */
+export async function finishRun(db: Db, runId: number, outcome: RunOutcome): Promise<boolean> {
+  const result = await write(
+    db,
+    BACKGROUND,
+    `UPDATE training_runs SET status = ?, finished_at = CURRENT_TIMESTAMP(3), model_version = ?, history = ?,
+       evaluation = ?, gate_reason = ?, data_counts = ?, error = ?, duration_ms = ?
+     WHERE id = ? AND status = 'running'`,
+    [
+      outcome.status,
+      outcome.modelVersion ?? null,
+      jsonOrNull(outcome.history),
+      jsonOrNull(outcome.evaluation),
+      outcome.gateReason ?? null,
+      jsonOrNull(outcome.dataCounts),
+      outcome.error ?? null,
+      wholeMs(outcome.durationMs),
+      runId,
+    ],
+  );
+  return result.affectedRows === 1;
+}
+
+/**
+ * Records a promotion in one transaction: the run becomes 'promoted' and its images are marked
+ * used by it, or neither happens. Refuses (and changes nothing) when the run is no longer
+ * 'running', e.g. closed as interrupted by another replica that took over the lock.
+ */
+export async function commitPromotion(pool: Pool, runId: number, outcome: RunOutcome & { status: 'promoted' }, imageIds: readonly number[]): Promise<number> {
+  return inTransaction(pool, BACKGROUND, async (connection) => {
+    if (!(await finishRun(connection, runId, outcome))) throw new Error(`run ${runId} is no longer running; its promotion is not recorded`);
+    return markImagesUsed(connection, imageIds, runId);
+  });
+}
+
+/**
+ * Records what a running run produced (its version, history, evaluation, gate reason, data)
+ * before the candidate is handed over: a database that is gone stops the run before anything
+ * leaves, and a process that dies during the hand-over leaves a complete record.
+ */
+export async function recordCandidate(pool: Pool, runId: number, candidate: Omit<RunOutcome, 'status' | 'error' | 'durationMs'>): Promise<void> {
+  const result = await write(
+    pool,
+    BACKGROUND,
+    `UPDATE training_runs SET model_version = ?, history = ?, evaluation = ?, gate_reason = ?, data_counts = ?
+     WHERE id = ? AND status = 'running'`,
+    [
+      candidate.modelVersion ?? null,
+      jsonOrNull(candidate.history),
+      jsonOrNull(candidate.evaluation),
+      candidate.gateReason ?? null,
+      jsonOrNull(candidate.dataCounts),
+      runId,
+    ],
+  );
+  if (result.affectedRows !== 1) throw new Error(`run ${runId} is no longer running (closed by another cycle?); not handing its candidate over`);
+}
+
+export type TrainingRunRow = {
+  id: number;
+  startedAt: Date;
+  finishedAt: Date | null;
+  status: TrainingRunStatus;
+  modelVersion: string | null;
+  parentVersion: string | null;
+  parameters: unknown;
+  history: unknown;
+  evaluation: unknown;
+  gateReason: string | null;
+  dataCounts: unknown;
+  error: string | null;
+  durationMs: number | null;
+};
+
+/** A `training_runs` row as the services see it. */
+export function toRunRow(row: Row): TrainingRunRow {
+  return {
+    id: Number(row.id),
+    startedAt: date(row.started_at),
+    finishedAt: dateOrNull(row.finished_at),
+    status: String(row.status) as TrainingRunStatus,
+    modelVersion: textOrNull(row.model_version),
+    parentVersion: textOrNull(row.parent_version),
+    parameters: parseJson(row.parameters),
+    history: parseJson(row.history),
+    evaluation: parseJson(row.evaluation),
+    gateReason: textOrNull(row.gate_reason),
+    dataCounts: parseJson(row.data_counts),
+    error: textOrNull(row.error),
+    durationMs: numberOrNull(row.duration_ms),
+  };
+}
+
+/** The most recent runs, newest first: what training's `/status` lists. */
+export async function listRuns(pool: Pool, limit = 20): Promise<TrainingRunRow[]> {
+  const rows = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs ORDER BY id DESC LIMIT ?', [limit]);
+  return rows.map(toRunRow);
+}
+
+/**
+ * Runs left 'running' by a process that was killed: called under the training lock, so no
+ * live cycle owns them. Returns how many were closed as failed.
+ */
+export async function failInterruptedRuns(pool: Pool): Promise<number> {
+  const result = await write(
+    pool,
+    BACKGROUND,
+    `UPDATE training_runs SET status = 'failed', finished_at = CURRENT_TIMESTAMP(3),
+       error = 'interrupted: the process running this cycle stopped before it finished'
+     WHERE status = 'running'`,
+  );
+  return result.affectedRows;
+}
+
+/** Versions of promoted runs, newest first: the model in service is the first that still loads. */
+export async function listPromotedVersions(pool: Pool, limit = 5): Promise<string[]> {
+  const rows = await select(
+    pool,
+    BACKGROUND,
+    "SELECT model_version FROM training_runs WHERE status = 'promoted' AND model_version IS NOT NULL ORDER BY id DESC LIMIT ?",
+    [limit],
+  );
+  return rows.map((row) => String(row.model_version));
+}
