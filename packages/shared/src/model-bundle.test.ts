@@ -8,6 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { createModel, disposeModel } from './cnn.js';
 import { BundleError, loadModelBundle, readBundleDir, serializeModel, writeBundleDir } from './model-bundle.js';
 import type { ModelBundleFiles, ModelMetadata } from './model-bundle.js';
+import { readTrainingSummary } from './lineage.js';
 import { initTf } from './tf-backend.js';
 
 const PREPROCESSING = 1;
@@ -20,7 +21,7 @@ function metadata(overrides: Partial<ModelMetadata> = {}): ModelMetadata {
     input: { shape: [28, 28, 1], dtype: 'float32', range: [0, 1], polarity: 'white-on-black' },
     preprocessing: { version: PREPROCESSING },
     labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
-    training: { dataset: 'test' },
+    training: readTrainingSummary({ dataset: 'test' }),
     metrics: { accuracy: 0.5, testCount: 10 },
     ...overrides,
   };

@@ -3,6 +3,8 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { writeAtomically } from './helpers.js';
+import { isRecord, readTrainingSummary } from './lineage.js';
+import type { ModelMetrics, TrainingSummary } from './lineage.js';
 
 /**
  * A model bundle is three files: a tfjs LayersModel (`model.json` + `weights.bin`) and
@@ -17,19 +19,6 @@ export const BUNDLE_FILES = {
 
 export type ModelBundleFiles = { modelJson: Buffer; weightsBin: Buffer; metadataJson: Buffer };
 
-export type ClassMetrics = { label: string; precision: number; recall: number; f1: number; support: number };
-
-export type ModelMetrics = {
-  accuracy: number;
-  loss?: number;
-  testCount: number;
-  perClass?: ClassMetrics[];
-  confusionMatrix?: number[][];
-};
-
-/** One epoch of training: loss and accuracy on the training data and, when validated, on the validation set. */
-export type EpochLog = { epoch: number; loss: number; accuracy: number; valLoss?: number; valAccuracy?: number };
-
 export type ModelMetadata = {
   version: string;
   created: string;
@@ -37,7 +26,7 @@ export type ModelMetadata = {
   input: { shape: [28, 28, 1]; dtype: 'float32'; range: [0, 1]; polarity: 'white-on-black' };
   preprocessing: { version: number };
   labels: string[];
-  training: Record<string, unknown>;
+  training: TrainingSummary;
   metrics: ModelMetrics;
 };
 
@@ -108,10 +97,6 @@ function parseJson(bytes: Buffer, file: string): unknown {
   } catch (error) {
     throw new BundleError(BundleErrorCodes.invalidJson, `${file} is not valid JSON: ${(error as Error).message}`);
   }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Checks the structure of model.json and that weights.bin holds exactly the bytes it declares. */
@@ -185,7 +170,17 @@ export function parseMetadata(bytes: Buffer, expectedPreprocessingVersion: numbe
     problems.push('metrics.testCount must be a whole number');
   }
   if (problems.length > 0) throw new BundleError(BundleErrorCodes.invalidMetadata, `metadata.json: ${problems.join('; ')}`);
-  return parsed as unknown as ModelMetadata;
+  return upgradeMetadata(parsed);
+}
+
+/**
+ * Metadata as stored, checked by `parseMetadata` or recorded by a webapp that did, with its
+ * `training` in today's shape (bundles and records of earlier versions may hold another).
+ */
+export function upgradeMetadata(stored: unknown): ModelMetadata {
+  const record = isRecord(stored) ? stored : {};
+  const training = readTrainingSummary(isRecord(record.training) ? record.training : {}, record);
+  return { ...record, training } as unknown as ModelMetadata;
 }
 
 /**

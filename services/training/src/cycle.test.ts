@@ -316,7 +316,7 @@ describe('runCycle, faults and rules', () => {
     const counts = run?.dataCounts as { test: number; trainedByClass: number[] };
     assert.equal(counts.test, 40, 'the 200 registered test digits hold 20 of each class');
     assert.deepEqual(counts.trainedByClass.slice(2), new Array(8).fill(0), 'nothing outside classes 0 and 1 trains');
-    const perClass = (run?.evaluation as { candidate: { test: { perClass: { label: string }[] } } }).candidate.test.perClass;
+    const perClass = run?.evaluation?.candidate['test']?.perClass ?? [];
     assert.deepEqual(perClass.map((c) => c.label), ['0', '1']);
   });
 

@@ -22,7 +22,7 @@ import {
   seededRandom,
   selectDigits,
 } from '@mlpl/shared';
-import type { HeldLock, Logger, ModelBundleFiles, ModelMetadata, Pool, Storage, TrainingImageRow } from '@mlpl/shared';
+import type { CycleTimings, HeldLock, Logger, ModelBundleFiles, ModelMetadata, Pool, RunDataCounts, Storage, TrainingImageRow } from '@mlpl/shared';
 import { postToAppbuilder } from './appbuilder-client.js';
 import { compareModels } from './evaluation.js';
 import type { ModelComparison } from './evaluation.js';
@@ -89,8 +89,7 @@ export type CycleResult =
   | { status: 'failed'; runId?: number; reason: string }
   | { status: 'promoted'; runId: number; version: string; reason: string; bundle: ModelBundleFiles; metadata: ModelMetadata; timings: CycleTimings };
 
-/** Milliseconds per stage of a cycle that trained; also recorded with the run. */
-export type CycleTimings = { load: number; train: number; evaluate: number; handOver: number; total: number };
+export type { CycleTimings };
 
 /** Whether a feedback image belongs to the held-out evaluation share: by its hash, so it stays put. */
 export function isHeldOut(sha256: string, share: number): boolean {
@@ -153,8 +152,8 @@ export function trainingTrigger(unusedByClass: readonly number[], settings: Pick
 async function waitingAfterRejection(pool: Pool, classes: readonly number[]): Promise<string | null> {
   const [last] = await listRuns(pool, 1);
   if (last?.status !== 'rejected') return null;
-  const seen = (last.dataCounts as { newestFeedbackId?: unknown } | null)?.newestFeedbackId;
-  if (typeof seen !== 'number') return null;
+  const seen = last.dataCounts?.newestFeedbackId;
+  if (seen === undefined || seen === null) return null;
   const newest = await newestUnusedFeedbackId(pool, classes);
   if (newest === null || newest <= seen) {
     return `run ${last.id} rejected a candidate trained on these images; waiting for new feedback (or POST /train?force=true)`;
@@ -163,15 +162,13 @@ async function waitingAfterRejection(pool: Pool, classes: readonly number[]): Pr
 }
 
 /** Base data families: a model learnt on one is no starting point for the other. */
-function family(source: unknown): 'fashion' | 'digits' {
+function family(source: string): 'fashion' | 'digits' {
   return source === 'fashion-mnist' ? 'fashion' : 'digits';
 }
 
 /** The mode this run trains in: fine-tuning a model of another family (digits vs Fashion-MNIST) means starting over. */
 function effectiveMode(requested: TrainMode, incumbent: Incumbent, baseSource: string): TrainMode {
-  const training = incumbent.metadata.training;
-  const incumbentSource = training['baseSource'] ?? training['dataset'];
-  return requested === 'fine-tune' && family(incumbentSource) !== family(baseSource) ? 'scratch' : requested;
+  return requested === 'fine-tune' && family(incumbent.metadata.training.baseSource) !== family(baseSource) ? 'scratch' : requested;
 }
 
 async function runLocked(deps: CycleDeps, options: CycleOptions, lock: HeldLock): Promise<CycleResult> {
@@ -290,7 +287,7 @@ async function trainAndPromote(deps: CycleDeps, run: RunContext): Promise<CycleR
   const newData = await loadDigitSet(cache, feedback.train);
   const replay = await loadDigitSet(cache, replayRows);
   const sets = { test: await loadDigitSet(cache, testRows), feedback: await loadDigitSet(cache, feedback.heldOut) };
-  const dataCounts = {
+  const dataCounts: RunDataCounts = {
     mode,
     classes: [...classes],
     newestFeedbackId: feedback.newestId,
@@ -392,7 +389,7 @@ type MetadataInput = {
   settings: CycleSettings;
   mode: TrainMode;
   history: EpochLog[];
-  dataCounts: Record<string, unknown>;
+  dataCounts: RunDataCounts;
   comparison: ModelComparison;
 };
 
@@ -412,7 +409,7 @@ function buildMetadata(input: MetadataInput): ModelMetadata {
       mode: input.mode,
       seed: settings.seed,
       baseSource: settings.baseSource,
-      classes: settings.classes ?? ALL_CLASSES,
+      classes: [...(settings.classes ?? ALL_CLASSES)],
       epochs: input.history.length,
       history: input.history,
       counts,

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, MNIST_PIXELS } from '@mlpl/shared';
-import type { ClassMetrics, DigitSet, ModelMetrics } from '@mlpl/shared';
+import type { ClassMetrics, DigitSet, Evaluation, ModelMetrics } from '@mlpl/shared';
 
 /** Digits per `model.predict` call: 256 × 784 floats is 0.8 MB of input, small on any backend. */
 export const DEFAULT_EVAL_BATCH_SIZE = 256;
@@ -105,12 +105,8 @@ export async function evaluateModel(model: tfl.LayersModel, set: DigitSet, optio
   return { ...metrics, loss: labels.length > 0 ? lossSum / labels.length : 0 };
 }
 
-export type ModelComparison = {
-  candidate: Record<string, ModelMetrics>;
-  incumbent: Record<string, ModelMetrics>;
-  /** Sets left out of both records because they held no digits (e.g. no feedback yet). */
-  skipped: string[];
-};
+/** An evaluation before the gate has checked it. */
+export type ModelComparison = Omit<Evaluation, 'checks'>;
 
 /**
  * Evaluates both models on the same named sets in one call, so the gate compares like with

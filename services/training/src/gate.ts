@@ -1,15 +1,4 @@
-import type { ModelMetrics } from '@mlpl/shared';
-
-export type GateCheck = {
-  set: string;
-  /** Accuracy in [0, 1] (NaN stays NaN in memory; JSON writes it as null). */
-  candidate: number;
-  /** null when the incumbent was not evaluated on this set (first run, or a new set). */
-  incumbent: number | null;
-  /** candidate − incumbent, in accuracy units (0.01 = one percentage point); null without incumbent. */
-  delta: number | null;
-  passed: boolean;
-};
+import type { GateCheck, ModelMetrics } from '@mlpl/shared';
 
 export type GateDecision = { promote: boolean; reason: string; checks: GateCheck[] };
 

@@ -1,11 +1,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { MNIST_PIXELS, copyShiftedDigit, countByClass, createModel, digitTensors, disposeModel, seededRandom } from '@mlpl/shared';
-import type { DigitSet, EpochLog } from '@mlpl/shared';
+import type { DigitSet, EpochLog, TrainMode } from '@mlpl/shared';
 
-export type TrainMode = 'fine-tune' | 'scratch';
-
-export type { EpochLog };
+export type { EpochLog, TrainMode };
 
 export type TrainOptions = {
   mode: TrainMode;

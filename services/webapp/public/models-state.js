@@ -40,9 +40,7 @@ export function versionColour(version) {
   return VERSION_COLOURS[(i < 0 ? 0 : i) % VERSION_COLOURS.length];
 }
 
-/** trainingData.byClass as ten numbers: the pretrained model's metadata keeps it as {"0": n, …}. */
+/** trainingData.byClass as ten numbers (a run's may list fewer); null when nothing is recorded. */
 export function byClassArray(byClass) {
-  if (Array.isArray(byClass)) return byClass.length === 0 ? null : DIGITS.map((_, d) => Number(byClass[d] ?? 0));
-  if (byClass && typeof byClass === 'object') return DIGITS.map((d) => Number(byClass[d] ?? 0));
-  return null;
+  return Array.isArray(byClass) && byClass.length > 0 ? DIGITS.map((_, d) => Number(byClass[d] ?? 0)) : null;
 }

@@ -21,7 +21,7 @@ function run(status: VersionRunRow['status'], sets: [string, number, number | nu
     parentVersion: 'v3',
     parameters: tolerance === null ? { seed: 42 } : { seed: 42, tolerance },
     history: [],
-    evaluation,
+    evaluation: { ...evaluation, skipped: [] },
     gateReason: "the gate's own words",
     dataCounts: null,
     error: null,

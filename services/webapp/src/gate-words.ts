@@ -1,3 +1,4 @@
+import { numberParameter } from '@mlpl/shared';
 import type { VersionRunRow } from '@mlpl/shared';
 import type { GateCheck, GateVerdict, ModelDetail } from './registry-types.js';
 
@@ -52,8 +53,7 @@ function clause(check: GateCheck, testCount: number | undefined, tolerance: numb
 
 /** The tolerance the run was trained with (`TRAINING_TOLERANCE`, kept in its parameters). */
 function toleranceOf(run: VersionRunRow): number | null {
-  const tolerance = (run.parameters as { tolerance?: unknown } | null)?.tolerance;
-  return typeof tolerance === 'number' && Number.isFinite(tolerance) ? tolerance : null;
+  return numberParameter(run.parameters, 'tolerance');
 }
 
 export function gateVerdict(run: VersionRunRow, evaluation: ModelDetail['evaluation']): GateVerdict {

@@ -1,6 +1,6 @@
-import type { EpochLog, FeedbackKind, ModelMetrics } from '@mlpl/shared';
+import type { DataCounts, EpochLog, Evaluation, FeedbackKind, GateCheck, ModelMetrics } from '@mlpl/shared';
 
-export type { EpochLog, FeedbackKind };
+export type { EpochLog, FeedbackKind, GateCheck };
 
 /**
  * The JSON the model registry serves under `/api/models…` and `/api/corrections…`, and the
@@ -25,9 +25,6 @@ export type LiveCounts = {
  * (first load or first prediction) until the first deployment.
  */
 export type ServicePeriod = { from: string; until: string | null; basis: 'deployment' | 'first-start' };
-
-/** One evaluated set at the gate: accuracies in [0, 1]; delta = candidate − incumbent (0.01 = one point). */
-export type GateCheck = { set: string; candidate: number; incumbent: number | null; delta: number | null; passed: boolean };
 
 export type GateVerdict = {
   /** The run was promoted: its version was handed over to be built. */
@@ -72,14 +69,10 @@ export type ModelDetail = ModelSummary & {
   /** Per epoch: training loss/accuracy and validation loss/accuracy. */
   history: EpochLog[];
   /** Per evaluated set ('test', 'feedback'): the candidate's and the incumbent's figures, and the gate's checks. */
-  evaluation: {
-    candidate: Record<string, SetEvaluation>;
-    incumbent: Record<string, SetEvaluation>;
-    checks: GateCheck[];
-  } | null;
+  evaluation: Pick<Evaluation, 'candidate' | 'incumbent' | 'checks'> | null;
   /** What it was trained on: counts by class and by source; the exact ids at `/api/models/{version}/training-images`. */
   trainingData: {
-    mode: string | null;
+    mode: DataCounts['mode'];
     byClass: number[];
     bySource: Record<string, number>;
     heldOutFeedback: number;

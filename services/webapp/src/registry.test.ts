@@ -76,10 +76,11 @@ describe('the model registry (/api/models, /api/corrections)', () => {
       evaluation: {
         candidate: { test: { accuracy: 0.97, testCount: 100, confusionMatrix: Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, p) => (t === p ? 10 : 0))) } },
         incumbent: { test: { accuracy: 0.96, testCount: 100 } },
+        skipped: [],
         checks: [{ set: 'test', candidate: 0.97, incumbent: 0.96, delta: 0.01, passed: true }],
       },
       gateReason: 'promoted: fine',
-      dataCounts: { mode: 'fine-tune', trainedByClass: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], feedbackTrained: 8, earlierFeedbackReplayed: 2, replay: 1002, feedbackHeldOut: 2, test: 100, feedbackImageIds: [1, 2], heldOutImageIds: [3], replayImageIds: [10, 11] },
+      dataCounts: { mode: 'fine-tune', trainedByClass: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], feedbackTrained: 8, earlierFeedbackReplayed: 2, replay: 1002, feedbackHeldOut: 2, test: 100, feedbackImageIds: [1, 2], heldOutImageIds: [3], replayImageIds: [10, 11], classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], newestFeedbackId: 3, replaySeed: 1, storageFetches: 0, timingsMs: null },
       durationMs: 1000,
     });
     const build = await startBuild(db.pool, 'v1-test');

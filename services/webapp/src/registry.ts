@@ -23,7 +23,7 @@ import {
 import type { BuildRow, DeploymentRow, FeedbackKind, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 import { gateVerdict } from './gate-words.js';
-import type { Correction, EpochLog, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, SetEvaluation, TrainingImages } from './registry-types.js';
+import type { Correction, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
   pool: Pool;
@@ -37,8 +37,6 @@ export type RegistryDeps = {
   /** Where rollbacks go. The admin's token is relayed: the appbuilder accepts ADMIN_TOKEN for deployments, so the webapp holds no build token. */
   appbuilderUrl: string;
 };
-
-const ALL_DIGITS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 /** Enough for years of versions at one every few minutes; the registry lists them all. */
 const RECORD_LIMIT = 100_000;
@@ -97,12 +95,10 @@ type Sources = {
   initial: string | undefined;
 };
 
-type Evaluation = NonNullable<ModelDetail['evaluation']>;
-
-function evaluationOf(run: VersionRunRow | undefined): Evaluation | null {
-  const evaluation = run?.evaluation as Partial<Evaluation> | null | undefined;
-  if (evaluation === null || evaluation === undefined || evaluation.candidate === undefined) return null;
-  return { candidate: evaluation.candidate, incumbent: evaluation.incumbent ?? {}, checks: evaluation.checks ?? [] };
+function evaluationOf(run: VersionRunRow | undefined): ModelDetail['evaluation'] {
+  const evaluation = run?.evaluation;
+  if (evaluation === null || evaluation === undefined) return null;
+  return { candidate: evaluation.candidate, incumbent: evaluation.incumbent, checks: evaluation.checks };
 }
 
 function summary(version: string, sources: Sources): ModelSummary {
@@ -166,44 +162,33 @@ function allSummaries(sources: Sources): ModelSummary[] {
   return [...versions].map((v) => summary(v, sources)).sort((a, b) => created(b) - created(a) || b.version.localeCompare(a.version));
 }
 
-type DataCounts = {
-  mode?: string;
-  trainedByClass?: number[];
-  feedbackTrained?: number;
-  earlierFeedbackReplayed?: number;
-  replay?: number;
-  feedbackHeldOut?: number;
-  test?: number;
-  feedbackImageIds?: number[];
-  heldOutImageIds?: number[];
-  replayImageIds?: number[] | string;
-};
+/** The base source a run trained on, as its parameters recorded it. */
+function baseSourceOf(run: VersionRunRow): string | undefined {
+  const source = run.parameters?.['baseSource'];
+  return typeof source === 'string' ? source : undefined;
+}
 
+/** What a version was trained on: its run's counts, or (no run made it: the pretrained model) its metadata's. */
 function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | undefined): ModelDetail['trainingData'] {
-  const counts = run?.dataCounts as DataCounts | null | undefined;
-  const baseSource = String((run?.parameters as { baseSource?: unknown } | null)?.baseSource ?? 'base');
-  if (counts !== null && counts !== undefined) {
-    const earlier = counts.earlierFeedbackReplayed ?? 0;
-    return {
-      mode: counts.mode ?? null,
-      byClass: counts.trainedByClass ?? [],
-      bySource: { feedback: (counts.feedbackTrained ?? 0) + earlier, [baseSource]: (counts.replay ?? 0) - earlier },
-      heldOutFeedback: counts.feedbackHeldOut ?? 0,
-      test: counts.test ?? 0,
-    };
-  }
-  // The pretrained model: what its metadata says it was trained on.
-  const training = metadata?.training as { dataset?: string; trainCount?: number; countsByClass?: number[] | Record<string, number>; testCount?: number } | undefined;
-  if (training === undefined) return null;
-  const byClass = training.countsByClass ?? [];
+  const counts = run?.dataCounts ?? metadata?.training.counts;
+  if (counts === undefined) return null;
+  const baseSource = run === undefined ? (metadata?.training.baseSource ?? 'base') : (baseSourceOf(run) ?? 'base');
+  const feedback = counts.feedbackTrained + counts.earlierFeedbackReplayed;
+  const base = counts.replay - counts.earlierFeedbackReplayed;
   return {
-    mode: 'scratch',
-    // The pretrained metadata writes counts as {"0": n, …}.
-    byClass: Array.isArray(byClass) ? byClass : Array.from({ length: 10 }, (_, digit) => byClass[String(digit)] ?? 0),
-    bySource: { [training.dataset ?? 'base']: training.trainCount ?? 0 },
-    heldOutFeedback: 0,
-    test: training.testCount ?? 0,
+    mode: counts.mode,
+    byClass: counts.trainedByClass,
+    // A run lists its feedback even when there was none; a model no run made, only when it had some.
+    bySource: run !== undefined || feedback > 0 ? { feedback, [baseSource]: base } : { [baseSource]: base },
+    heldOutFeedback: counts.feedbackHeldOut,
+    test: counts.test,
   };
+}
+
+/** Whether a model's training images were exactly its base source's train split (of its classes): the pretrained model. */
+function trainedOnBaseSplit(metadata: ModelMetadata): boolean {
+  const { mode, counts } = metadata.training;
+  return mode === 'scratch' && counts.feedbackTrained === 0 && counts.earlierFeedbackReplayed === 0 && counts.replay > 0;
 }
 
 /** The same split as FEEDBACK_KINDS' SQL, for one row. */
@@ -262,12 +247,11 @@ export function registryRouter(deps: RegistryDeps): Router {
     const run = sources.runs.get(version);
     const metadata = sources.metadata.get(version)?.metadata;
     const digits = new Map(byDigit.map((row) => [row.key, row]));
-    const pretrainedHistory = (metadata?.training as { history?: EpochLog[] } | undefined)?.history;
     const detail: ModelDetail = {
       ...found,
       parameters: run?.parameters ?? metadata?.training ?? null,
-      history: ((run?.history as EpochLog[] | null) ?? pretrainedHistory ?? []).map((epoch, i) => ({ ...epoch, epoch: epoch.epoch ?? i + 1 })),
-      evaluation: evaluationOf(run) ?? (metadata === undefined ? null : { candidate: { test: metadata.metrics as SetEvaluation }, incumbent: {}, checks: [] }),
+      history: (run?.history ?? metadata?.training.history ?? []).map((epoch, i) => ({ ...epoch, epoch: epoch.epoch ?? i + 1 })),
+      evaluation: evaluationOf(run) ?? (metadata === undefined ? null : { candidate: { test: metadata.metrics }, incumbent: {}, checks: [] }),
       trainingData: trainingData(run, metadata),
       liveByClass: Array.from({ length: 10 }, (_, digit) => live(digits.get(String(digit)))),
     };
@@ -280,16 +264,14 @@ export function registryRouter(deps: RegistryDeps): Router {
       // A base split named by a rule (from scratch: all of it; the pretrained model: the split it was made from), listed.
       const baseIds = (source: string, classes: readonly number[]) => listBaseTrainingIds(deps.pool, source, classes);
       const run = (await listVersionRuns(deps.pool)).find((r) => r.modelVersion === version);
-      const counts = run?.dataCounts as DataCounts | null | undefined;
+      const counts = run?.dataCounts;
       if (run !== undefined && counts !== null && counts !== undefined) {
-        const parameters = (run.parameters ?? {}) as { baseSource?: string; classes?: number[] };
-        const replay = typeof counts.replayImageIds === 'string' ? await baseIds(parameters.baseSource ?? '', parameters.classes ?? ALL_DIGITS) : (counts.replayImageIds ?? []);
-        return { version, feedback: counts.feedbackImageIds ?? [], replay, heldOut: counts.heldOutImageIds ?? [] };
+        const replay = typeof counts.replayImageIds === 'string' ? await baseIds(baseSourceOf(run) ?? '', counts.classes) : counts.replayImageIds;
+        return { version, feedback: counts.feedbackImageIds, replay, heldOut: counts.heldOutImageIds };
       }
       const metadata = (await knownMetadata(deps)).get(version)?.metadata;
-      const dataset = (metadata?.training as { dataset?: unknown } | undefined)?.dataset;
-      if (typeof dataset !== 'string') return undefined;
-      return { version, feedback: [], replay: await baseIds(dataset, ALL_DIGITS), heldOut: [] };
+      if (metadata === undefined || !trainedOnBaseSplit(metadata)) return undefined;
+      return { version, feedback: [], replay: await baseIds(metadata.training.baseSource, metadata.training.classes), heldOut: [] };
     });
     if (body === undefined) throw new HttpError(404, 'unknown_version', `no training run or model metadata records the data of ${version}`);
     res.json(body);

