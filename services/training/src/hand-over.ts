@@ -1,0 +1,76 @@
+import { BUNDLE_FILES, commitPromotion, errorMessage, finishRun, putObject, recordCandidate, serializeModel } from '@mlpl/shared';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { EpochLog, Evaluation, HeldLock, ModelBundleFiles, RunDataCounts, Storage } from '@mlpl/shared';
+import { postToAppbuilder } from './appbuilder-client.js';
+import type { CycleDeps, CycleResult, RunContext } from './cycle-types.js';
+import { buildMetadata } from './metadata.js';
+
+/**
+ * A candidate that passed the gate, handed over: named, recorded with its run, stored in the
+ * models bucket, posted to the appbuilder, and only once the appbuilder accepts, promoted with
+ * its feedback marked used, in one transaction. Any failure before that leaves the images
+ * unused for the next cycle.
+ */
+
+/** What the run records of its candidate, whatever becomes of it. */
+export type CandidateRecord = { history: EpochLog[]; evaluation: Evaluation; gateReason: string; dataCounts: RunDataCounts };
+
+/** A run whose candidate passed the gate. */
+export type Promotion = RunContext & { candidate: tfl.LayersModel; record: CandidateRecord };
+
+/** `v<runId>-<yyyymmddHHMMss>` (UTC): unique per run, sortable by time, a valid Docker tag. */
+export function versionFor(runId: number, at: Date): string {
+  const stamp = at.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `v${runId}-${stamp}`;
+}
+
+export async function handOver(deps: CycleDeps, promotion: Promotion): Promise<CycleResult> {
+  const { pool, settings, logger } = deps;
+  const { runId, record, lock, started, stages } = promotion;
+  const named = (deps.now ?? (() => new Date()))();
+  const version = versionFor(runId, named);
+  const metadata = buildMetadata({
+    version,
+    created: named,
+    parent: promotion.incumbent.metadata.version,
+    settings,
+    mode: promotion.mode,
+    history: record.history,
+    counts: record.dataCounts,
+    evaluation: record.evaluation,
+  });
+  const bundle = await serializeModel(promotion.candidate, metadata);
+  await recordCandidate(pool, runId, { modelVersion: version, ...record });
+  try {
+    await assertLockHeld(lock);
+    await storeBundle(deps.storage, version, bundle);
+    await postToAppbuilder(deps.appbuilder.url, deps.appbuilder.token, bundle, {
+      ...(deps.appbuilder.timeoutMs === undefined ? {} : { timeoutMs: deps.appbuilder.timeoutMs }),
+    });
+  } catch (error) {
+    // The run keeps what it learnt for the record; its images stay unused for the next cycle.
+    await finishRun(pool, runId, { status: 'failed', modelVersion: version, ...record, error: errorMessage(error), durationMs: performance.now() - started });
+    logger.error({ err: error, runId, version }, 'candidate could not be handed to the appbuilder');
+    return { status: 'failed', runId, reason: errorMessage(error) };
+  }
+  stages.end('handOver');
+  // One transaction: the run is promoted and its images marked, or neither (the run, if still
+  // running, is then closed as failed by the cycle's catch and its images stay unused).
+  await assertLockHeld(lock);
+  const marked = await commitPromotion(pool, runId, { status: 'promoted', modelVersion: version, ...record, durationMs: performance.now() - started }, promotion.feedback.consumed);
+  logger.info({ runId, version, marked, seconds: Math.round(performance.now() - started) / 1000 }, 'candidate promoted');
+  return { status: 'promoted', runId, version, reason: record.gateReason, bundle, metadata, timings: stages.timings };
+}
+
+/** A cycle that lost its lock (its connection dropped) may have been taken over: it stops. */
+async function assertLockHeld(lock: HeldLock): Promise<void> {
+  if (!(await lock.held())) throw new Error('the training lock was lost (database connection dropped); another cycle may have taken over');
+}
+
+async function storeBundle(storage: Storage, version: string, bundle: ModelBundleFiles): Promise<void> {
+  const bucket = storage.settings.modelsBucket;
+  // metadata.json last: its presence says the other two are complete.
+  await putObject(storage, bucket, `${version}/${BUNDLE_FILES.modelJson}`, bundle.modelJson, 'application/json');
+  await putObject(storage, bucket, `${version}/${BUNDLE_FILES.weightsBin}`, bundle.weightsBin, 'application/octet-stream');
+  await putObject(storage, bucket, `${version}/${BUNDLE_FILES.metadataJson}`, bundle.metadataJson, 'application/json');
+}
