@@ -4,6 +4,7 @@
 import { $, h } from './dom.js';
 import { FIRST_START_NOTE, liveText, pct, percent2, period, periodParts, shortDigest, shortImage, when } from './format.js';
 import { stateBadge } from './models-blocks.js';
+import { deployLabel } from './models-rollback.js';
 import { state, summaryOf } from './models-state.js';
 
 export function renderHeader() {
@@ -75,10 +76,11 @@ export function renderVersions({ choose, deploy }) {
       class: [model.version === serving ? 'serving' : '', selected ? 'selected' : ''].join(' ').trim() || undefined,
     },
     h('th', { scope: 'row', role: 'rowheader', class: 'version-cell' },
+      // Named by its text alone, the version: aria-pressed says whether its details are the ones shown.
       h('button', {
         type: 'button',
         class: 'link-button',
-        'aria-label': `Show details of ${model.version}`,
+        title: `Show the details of ${model.version}`,
         'aria-pressed': selected ? 'true' : 'false',
         onclick: () => choose(model.version),
       }, model.version),
@@ -97,10 +99,10 @@ export function renderVersions({ choose, deploy }) {
           type: 'button',
           class: 'secondary small deploy',
           'data-testid': `rollback-${model.version}`,
-          'aria-label': `Deploy ${model.version}`,
           disabled: state.deploying !== null,
           onclick: () => void deploy(model.version),
-        }, 'Deploy this version')
+        // The visible words first in its name, then which version, for a list of the page's buttons.
+        }, deployLabel(model.version), h('span', { class: 'visually-hidden', text: ` (${model.version})` }))
       : h('span', { class: 'muted', text: model.version === serving ? 'in service' : model.image === null ? 'no image' : '—' })));
   });
   container.replaceChildren(h('div', { class: 'versions-scroll' },
