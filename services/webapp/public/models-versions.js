@@ -2,7 +2,7 @@
 // accuracy, gate verdict, live figures, image, time in service and a deploy button.
 
 import { $, h } from './dom.js';
-import { FIRST_START_NOTE, liveText, pct, percent2, period, periodParts, shortDigest, shortImage, when } from './format.js';
+import { count, counted, FIRST_START_NOTE, pct, percent2, period, periodParts, shortDigest, shortImage, when } from './format.js';
 import { stateBadge } from './models-blocks.js';
 import { deployLabel } from './models-rollback.js';
 import { state, summaryOf } from './models-state.js';
@@ -35,6 +35,15 @@ function imageCell(model) {
     model.digest === null ? null : h('code', { class: 'digest', title: model.digest }, ...breakAfterColon(shortDigest(model.digest))));
 }
 
+/** The live counts with their words, in pieces that wrap between, never inside, "22 predictions,". */
+function liveCell(live) {
+  if (live.predictions === 0) return h('span', { class: 'muted', text: 'no live data yet' });
+  return h('span', { class: 'number' },
+    h('span', { class: 'nowrap', text: `${counted(live.predictions, 'prediction')},` }), ' ',
+    h('span', { class: 'nowrap', text: `${count(live.wrong)} wrong` }), ' ',
+    h('span', { class: 'nowrap', text: `(${pct(live.errorRate)})` }));
+}
+
 function servedCell(served) {
   if (served.length === 0) return h('span', { class: 'muted', text: 'never' });
   const newest = [...served].reverse();
@@ -58,7 +67,7 @@ export function renderVersions({ choose, deploy }) {
     container.replaceChildren(h('p', { class: 'empty', text: 'No model versions are recorded yet.' }));
     return;
   }
-  const columns = ['Version and state', 'Parent', 'Run', 'Created', 'Test accuracy', 'Gate', 'Live: predictions / wrong / rate', 'Image and digest', 'Served', 'Deploy'];
+  const columns = ['Version and state', 'Parent', 'Run', 'Created', 'Test accuracy', 'Gate', 'Live', 'Image and digest', 'Served', 'Deploy'];
   const cell = (label, ...content) => h('td', { role: 'cell', 'data-label': label }, ...content);
   const rows = models.map((model) => {
     const selected = model.version === state.selected;
@@ -91,7 +100,7 @@ export function renderVersions({ choose, deploy }) {
     cell('Created', when(model.createdAt, { short: true })),
     cell('Test accuracy', h('span', { class: 'number nowrap', text: pct(model.testAccuracy, percent2) })),
     cell('Gate', gateSummary(model.gate)),
-    cell('Live', h('span', { class: model.live.predictions === 0 ? 'muted' : 'number nowrap', text: liveText(model.live) })),
+    cell('Live', liveCell(model.live)),
     cell('Image', imageCell(model)),
     cell('Served', servedCell(model.served)),
     cell('Deploy', canDeploy(model, serving)
