@@ -1,4 +1,4 @@
-import type { VersionRunRow } from '@mlpl/shared';
+import type { TrainingRunRow } from '@mlpl/shared';
 import type { GateCheck, GateVerdict, ModelDetail } from './registry-types.js';
 
 /**
@@ -11,8 +11,8 @@ import type { GateCheck, GateVerdict, ModelDetail } from './registry-types.js';
 /** Accuracies are ratios k/n: differences this small are float noise, not a change. */
 const FLOAT_SLACK = 1e-9;
 
-/** How the page and people name the sets the training service evaluates on. */
-const SET_NAMES: Record<string, string> = { test: 'the test set', feedback: 'the held-out corrections' };
+/** How the page and people name the sets the training service evaluates on. Feedback: corrections and confirmations alike. */
+const SET_NAMES: Record<string, string> = { test: 'the test set', feedback: 'the held-out feedback' };
 
 const setName = (set: string) => SET_NAMES[set] ?? `the “${set}” set`;
 
@@ -51,12 +51,21 @@ function clause(check: GateCheck, testCount: number | undefined, tolerance: numb
 }
 
 /** The tolerance the run was trained with (`TRAINING_TOLERANCE`, kept in its parameters). */
-function toleranceOf(run: VersionRunRow): number | null {
+function toleranceOf(run: TrainingRunRow): number | null {
   const tolerance = (run.parameters as { tolerance?: unknown } | null)?.tolerance;
   return typeof tolerance === 'number' && Number.isFinite(tolerance) ? tolerance : null;
 }
 
-export function gateVerdict(run: VersionRunRow, evaluation: ModelDetail['evaluation']): GateVerdict {
+type Evaluation = NonNullable<ModelDetail['evaluation']>;
+
+/** What a run recorded of its evaluation, or null when it recorded none (it failed before, or predates the record). */
+export function evaluationOf(run: TrainingRunRow | undefined): Evaluation | null {
+  const evaluation = run?.evaluation as Partial<Evaluation> | null | undefined;
+  if (evaluation === null || evaluation === undefined || evaluation.candidate === undefined) return null;
+  return { candidate: evaluation.candidate, incumbent: evaluation.incumbent ?? {}, checks: evaluation.checks ?? [] };
+}
+
+export function gateVerdict(run: TrainingRunRow, evaluation: ModelDetail['evaluation']): GateVerdict {
   const checks = evaluation?.checks ?? [];
   const tolerance = toleranceOf(run);
   const against = checks.some((check) => check.incumbent !== null) ? run.parentVersion : null;

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import type { RequestHandler } from 'express';
 import {
   countFeedbackKinds,
   FEEDBACK_KINDS,
@@ -22,7 +23,7 @@ import {
 } from '@mlpl/shared';
 import type { BuildRow, DeploymentRow, FeedbackKind, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
-import { gateVerdict } from './gate-words.js';
+import { evaluationOf, gateVerdict } from './gate-words.js';
 import type { Correction, EpochLog, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, SetEvaluation, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
@@ -96,14 +97,6 @@ type Sources = {
   /** The first model a webapp loaded (compose's first image, the stack's seed): it served without a deployment. */
   initial: string | undefined;
 };
-
-type Evaluation = NonNullable<ModelDetail['evaluation']>;
-
-function evaluationOf(run: VersionRunRow | undefined): Evaluation | null {
-  const evaluation = run?.evaluation as Partial<Evaluation> | null | undefined;
-  if (evaluation === null || evaluation === undefined || evaluation.candidate === undefined) return null;
-  return { candidate: evaluation.candidate, incumbent: evaluation.incumbent ?? {}, checks: evaluation.checks ?? [] };
-}
 
 function summary(version: string, sources: Sources): ModelSummary {
   const run = sources.runs.get(version);
@@ -190,6 +183,9 @@ function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | 
       bySource: { feedback: (counts.feedbackTrained ?? 0) + earlier, [baseSource]: (counts.replay ?? 0) - earlier },
       heldOutFeedback: counts.feedbackHeldOut ?? 0,
       test: counts.test ?? 0,
+      // From scratch every label trains: new and earlier ones are not told apart.
+      newFeedback: counts.mode === 'scratch' ? null : (counts.feedbackTrained ?? 0),
+      earlierFeedback: counts.mode === 'scratch' ? null : earlier,
     };
   }
   // The pretrained model: what its metadata says it was trained on.
@@ -203,6 +199,8 @@ function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | 
     bySource: { [training.dataset ?? 'base']: training.trainCount ?? 0 },
     heldOutFeedback: 0,
     test: training.testCount ?? 0,
+    newFeedback: null,
+    earlierFeedback: null,
   };
 }
 
@@ -326,8 +324,12 @@ export function registryRouter(deps: RegistryDeps): Router {
     res.type(row.contentType).setHeader('Cache-Control', 'private, max-age=86400, immutable').send(bytes);
   });
 
-  // Without an ADMIN_TOKEN, requireBearer refuses every rollback: past it, the token is set.
-  router.post('/models/:version/rollback', requireBearer({ ADMIN_TOKEN: deps.adminToken }), async (req, res) => {
+  // Without an ADMIN_TOKEN every rollback is refused, with its own code: no token can help, and
+  // the page says so rather than "wrong token". Past this, the token is set.
+  const admin: RequestHandler = deps.adminToken === undefined
+    ? (_req, _res, next) => next(new HttpError(401, 'rollback_disabled', 'this webapp was started without an ADMIN_TOKEN, so it deploys nothing; give it one to allow rollbacks'))
+    : requireBearer({ ADMIN_TOKEN: deps.adminToken });
+  router.post('/models/:version/rollback', admin, async (req, res) => {
     const version = versionParam(req.params.version);
     // Already in service: nothing to do (and a browser re-sending the request changes nothing).
     if (version === deps.classifier().metadata.version) {
