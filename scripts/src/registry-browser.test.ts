@@ -86,7 +86,8 @@ describe('the /models page after two training runs', () => {
     // The version in service and the one chosen look different, and say so in words.
     const servingRow = table.locator(`[data-version="${second}"]`);
     const pretrainedRow = table.locator('[data-version="pretrained-1"]');
-    await pretrainedRow.locator('button.link-button').click();
+    // The version button is named by its visible text, the version.
+    await table.getByRole('button', { name: 'pretrained-1', exact: true }).click();
     await page.locator('#detail-heading').filter({ hasText: 'pretrained-1' }).waitFor();
     assert.equal(await pretrainedRow.getAttribute('aria-current'), 'true');
     assert.equal(await servingRow.getAttribute('aria-current'), null);
@@ -120,6 +121,12 @@ describe('the /models page after two training runs', () => {
     await page.getByTestId('feedback-kind').locator('label').filter({ hasText: 'all' }).click();
     await page.waitForFunction(() => new Set(Array.from(document.querySelectorAll('#corrections [data-correction-id]')).map((item) => item.getAttribute('data-kind'))).size > 1);
 
+    // Every training run is listed, the runs that made the two versions among them.
+    const { runs } = (await (await fetch(`${stack.urls.webapp}/api/training/runs`)).json()) as { runs: { id: number; modelVersion: string | null }[] };
+    const runRows = page.getByTestId('training-runs').locator('tbody tr');
+    assert.deepEqual(await runRows.evaluateAll((rows) => rows.map((row) => Number(row.getAttribute('data-run')))), runs.map((run) => run.id));
+    for (const version of versions) assert.ok(runs.some((run) => run.modelVersion === version), `a run made ${version}`);
+
     // Compare the two trained versions.
     const left = page.getByTestId('compare-left');
     const right = page.getByTestId('compare-right');
@@ -128,14 +135,23 @@ describe('the /models page after two training runs', () => {
     await left.getByText(first).first().waitFor();
     await right.getByText(second).first().waitFor();
 
+    // The first version is older than the one in service: its button rolls back, and says so.
+    const rollBack = table.locator(`[data-version="${first}"]`).getByRole('button', { name: 'Roll back to this version' });
+    assert.equal(await rollBack.getAttribute('data-testid'), `rollback-${first}`);
+
     // Without the token: refused, nothing changes.
-    await page.getByTestId(`rollback-${first}`).click();
+    await rollBack.click();
     await page.getByTestId('rollback-status').filter({ hasText: /401|token|unauthori/i }).waitFor();
     assert.equal(await servedVersion(stack.urls.webapp), second);
 
-    // With it: the earlier version answers.
+    // With it, once confirmed: the earlier version answers.
     await page.getByTestId('admin-token').fill(stack.tokens.admin);
-    await page.getByTestId(`rollback-${first}`).click();
+    const confirmed = page.waitForEvent('dialog').then(async (dialog) => {
+      assert.match(dialog.message(), new RegExp(`^Roll back to ${first} in place of ${second}\\?`));
+      await dialog.accept();
+    });
+    await rollBack.click();
+    await confirmed;
     await page.getByTestId('rollback-status').filter({ hasText: new RegExp(first) }).waitFor({ timeout: 120_000 });
     assert.equal(await servedVersion(stack.urls.webapp), first);
     await table.locator('[data-serving="true"]').and(page.locator(`[data-version="${first}"]`)).waitFor({ timeout: 30_000 });

@@ -5,11 +5,12 @@
 export const UNREACHABLE = 0;
 
 export class ApiError extends Error {
-  /** @param {string} message @param {number} status the HTTP status, or UNREACHABLE */
-  constructor(message, status) {
+  /** @param {string} message @param {number} status the HTTP status, or UNREACHABLE @param {string | undefined} code the envelope's error code, when it has one */
+  constructor(message, status, code) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.code = code;
   }
 }
 
@@ -26,7 +27,7 @@ export async function api(path, options) {
     throw new ApiError('the server could not be reached', UNREACHABLE);
   }
   const body = await response.json().catch(() => undefined);
-  if (!response.ok) throw new ApiError(body?.error?.message ?? `the server answered ${response.status} ${response.statusText}`, response.status);
+  if (!response.ok) throw new ApiError(body?.error?.message ?? `the server answered ${response.status} ${response.statusText}`, response.status, body?.error?.code);
   if (body === undefined) throw new ApiError(`the server answered ${response.status} without JSON`, response.status);
   return body;
 }

@@ -65,11 +65,14 @@ export function shortDigest(digest) {
 /** "registry.local:5000/mywebapp:v3" → "mywebapp:v3". */
 export const shortImage = (image) => image.split('/').at(-1) ?? image;
 
-/** A version's live counts in a table cell: "predictions / wrong / rate". */
+/** "1 prediction", "1,030 predictions". */
+export const counted = (n, noun) => `${count(n)} ${n === 1 ? noun : `${noun}s`}`;
+
+/** A version's live counts, each number with its words: "22 predictions, 4 wrong (18.2%)". */
 export function liveText(live) {
   if (!live || live.predictions === 0) return 'no live data yet';
-  return `${count(live.predictions)} / ${count(live.wrong)} / ${pct(live.errorRate)}`;
+  return `${counted(live.predictions, 'prediction')}, ${count(live.wrong)} wrong (${pct(live.errorRate)})`;
 }
 
 /** The evaluated sets as the gate's summary names them (src/gate-words.ts). */
-export const setLabel = (set) => ({ test: 'the test set', feedback: 'the held-out corrections' })[set] ?? `the “${set}” set`;
+export const setLabel = (set) => ({ test: 'the test set', feedback: 'the held-out feedback' })[set] ?? `the “${set}” set`;

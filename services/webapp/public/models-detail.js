@@ -2,12 +2,24 @@
 // per-digit figures, confusion matrix, gate, training data and live error rate, and its parameters.
 
 import { $, h, scrollToTop } from './dom.js';
-import { count, FIRST_START_NOTE, liveText, pct, percent2, period, when } from './format.js';
+import { count, counted, FIRST_START_NOTE, liveText, pct, percent2, period, when } from './format.js';
 import { chartBox, facts, headingBadge, section } from './models-blocks.js';
 import { barChart, zeroAxis } from './models-charts.js';
 import { classSection, confusionSection, epochSection, gateSection } from './models-evaluation.js';
 import { byClassArray, detailOf, DIGITS, state } from './models-state.js';
 import { markChosen } from './models-versions.js';
+
+/**
+ * The feedback row of "By source": a fine-tune trains on the labels collected since the last
+ * run and replays those earlier runs learnt, so it counts more than the page said were collected.
+ */
+function feedbackSource(data, n) {
+  if (Number.isFinite(data.newFeedback) && Number.isFinite(data.earlierFeedback) && data.earlierFeedback > 0) {
+    return `feedback (${count(data.newFeedback)} new, ${count(data.earlierFeedback)} from earlier runs)`;
+  }
+  if (data.mode === 'scratch' && n > 0) return 'feedback (all of it: trained from scratch)';
+  return 'feedback';
+}
 
 function trainingSection(detail) {
   const data = detail.trainingData;
@@ -45,14 +57,29 @@ function trainingSection(detail) {
       h('table', { class: 'compact' },
         h('thead', {}, h('tr', {}, h('th', { scope: 'col', text: 'Source' }), h('th', { scope: 'col', text: 'Images' }), h('th', { scope: 'col', text: 'Share' }))),
         h('tbody', {}, sources.map(([source, n]) => h('tr', {},
-          h('th', { scope: 'row', text: source }),
+          h('th', { scope: 'row', text: source === 'feedback' ? feedbackSource(data, n) : source }),
           h('td', { class: 'number', text: count(n) }),
           h('td', { class: 'number', text: total > 0 ? pct(n / total) : '–' }))))));
+    if ((data.earlierFeedback ?? 0) > 0) {
+      content.push(h('p', { class: 'hint', text: 'Feedback from earlier runs is trained on again beside the new labels, so the model does not unlearn what people corrected before.' }));
+    }
   }
   if (detail.runId !== null) {
     content.push(h('p', {}, h('a', { href: `/api/models/${encodeURIComponent(detail.version)}/training-images`, 'data-testid': 'training-images-link' }, 'The exact image ids (JSON)')));
   }
   return content;
+}
+
+/**
+ * What people said of a version's predictions, in the words of the feedback filter: each one
+ * they labelled is a correction (another digit than the model said) or a confirmation (the same).
+ * The API's `corrections` counts the labelled ones, whatever the label.
+ */
+function labelledText(live) {
+  const labelled = live.corrections;
+  if (labelled === 0) return `${counted(live.predictions, 'prediction')}; people have labelled none of them yet.`;
+  return `${counted(live.predictions, 'prediction')}; people labelled ${count(labelled)} of them: `
+    + `${counted(live.wrong, 'correction')} (another digit than the model said) and ${counted(labelled - live.wrong, 'confirmation')}.`;
 }
 
 function liveSection(detail) {
@@ -61,7 +88,7 @@ function liveSection(detail) {
   if (served === 0) return [h('p', { class: 'empty', text: 'No live data yet: this version has served no predictions.' })];
   const worst = Math.max(0.0001, ...rows.map((row) => row.errorRate ?? 0));
   return [
-    h('p', { class: 'hint', text: `${count(detail.live.predictions)} predictions, ${count(detail.live.corrections)} corrections, of which ${count(detail.live.wrong)} said another digit.` }),
+    h('p', { class: 'hint', text: labelledText(detail.live) }),
     h('table', { class: 'compact live', 'data-testid': 'live-by-class' },
       h('thead', {}, h('tr', {}, ['Answer', 'Predictions', 'Wrong', 'Error rate'].map((name) => h('th', { scope: 'col', text: name })))),
       h('tbody', {}, rows.map((row, digit) => h('tr', { 'data-class': digit },

@@ -1,10 +1,11 @@
-// Deploying an earlier version (a rollback) with the admin token, which this tab keeps for
-// itself. Deploying replaces the webapp serving this page, so the answer may never come: the
-// page then asks which version serves until it is the chosen one.
+// Deploying another version (a rollback, when it is older than the one in service) with the
+// admin token, which this tab keeps for itself, once the person confirms. Deploying replaces the
+// webapp serving this page, so the answer may never come: the page then asks which version
+// serves until it is the chosen one.
 
 import { api, UNREACHABLE } from './api.js';
 import { $, h, setStatus } from './dom.js';
-import { state } from './models-state.js';
+import { state, summaryOf } from './models-state.js';
 
 const TOKEN_KEY = 'mlpl.adminToken';
 /** After a rollback whose connection dropped (the webapp itself is replaced), how long to keep asking what is in service. */
@@ -43,6 +44,39 @@ export function setUpAdminToken() {
   $('rollback-status').tabIndex = -1;
 }
 
+/** Where a newcomer finds the admin token: the README's two ways to run the project. */
+function whereTheTokenIs() {
+  return [
+    'The admin token is among the secrets the project made when it started: with docker compose, ',
+    h('code', { text: 'docker compose run --rm secrets admin-token' }),
+    ' prints it; with ',
+    h('code', { text: 'npm run stack' }),
+    ', the command it printed at start prints it: ',
+    h('code', { text: 'node -p "require(\'./.stack/secrets.json\').admin"' }),
+    ' in the project folder.',
+  ];
+}
+
+function showRefusal(status, ...parts) {
+  status.replaceChildren(...parts);
+  status.dataset.kind = 'error';
+}
+
+/** Whether deploying `version` goes back: it was made before the version in service. Unknown dates: not a rollback. */
+function goesBack(version) {
+  const created = (v) => Date.parse(summaryOf(v)?.createdAt ?? '');
+  const [it, serving] = [created(version), created(state.list?.serving)];
+  return Number.isFinite(it) && Number.isFinite(serving) && it < serving;
+}
+
+/**
+ * The deploy button's words. One action (the API's /rollback) serves both ways: the words say
+ * which way it takes the service, back to an older version or on to a newer one.
+ */
+export function deployLabel(version) {
+  return goesBack(version) ? 'Roll back to this version' : 'Deploy this version';
+}
+
 function setDeploying(version) {
   state.deploying = version;
   $('versions').setAttribute('aria-busy', String(version !== null));
@@ -69,8 +103,22 @@ export async function rollback(version, { reload }) {
   if (state.deploying !== null) return;
   const status = $('rollback-status');
   const progress = $('rollback-progress');
-  const token = $('admin-token').value.trim();
+  const tokenInput = $('admin-token');
+  const token = tokenInput.value.trim();
   const previous = state.list.serving;
+  // Without a token the server can only refuse: say where the token is instead of asking it.
+  if (token === '') {
+    showRefusal(status, `Not deployed: enter the admin token above first. `, ...whereTheTokenIs());
+    tokenInput.focus();
+    return;
+  }
+  const back = goesBack(version);
+  const question = `${back ? 'Roll back to' : 'Deploy'} ${version} in place of ${previous}?\n\n`
+    + `${previous} stops serving once ${version} passes its health check; this can take a few minutes.`;
+  if (!window.confirm(question)) {
+    setStatus(status, `Not deployed: ${previous} stays in service.`, 'info');
+    return;
+  }
   setDeploying(version);
   setStatus(status, '');
   progress.dataset.kind = 'busy';
@@ -95,9 +143,12 @@ export async function rollback(version, { reload }) {
       setStatus(status, deployed
         ? `Deployed ${version}, replacing ${previous}.`
         : `Could not confirm the deployment of ${version}: the server did not report it in service. Refresh to check.`, deployed ? 'ok' : 'error');
+    } else if (error.code === 'unauthorized') {
+      showRefusal(status, 'Not deployed: that admin token is not the one this webapp was given. ', ...whereTheTokenIs());
+    } else if (error.code === 'rollback_disabled') {
+      setStatus(status, `Not deployed: ${error.message}.`, 'error');
     } else {
-      const hint = error.status === 401 && token === '' ? ' Enter the admin token above.' : '';
-      setStatus(status, `Not deployed (${error.status}): ${error.message}.${hint}`, 'error');
+      setStatus(status, `Not deployed (${error.status}): ${error.message}.`, 'error');
     }
   } finally {
     clearInterval(timer);

@@ -2,8 +2,9 @@
 // accuracy, gate verdict, live figures, image, time in service and a deploy button.
 
 import { $, h } from './dom.js';
-import { FIRST_START_NOTE, liveText, pct, percent2, period, periodParts, shortDigest, shortImage, when } from './format.js';
+import { count, counted, FIRST_START_NOTE, pct, percent2, period, periodParts, shortDigest, shortImage, when } from './format.js';
 import { stateBadge } from './models-blocks.js';
+import { deployLabel } from './models-rollback.js';
 import { state, summaryOf } from './models-state.js';
 
 export function renderHeader() {
@@ -34,6 +35,15 @@ function imageCell(model) {
     model.digest === null ? null : h('code', { class: 'digest', title: model.digest }, ...breakAfterColon(shortDigest(model.digest))));
 }
 
+/** The live counts with their words, in pieces that wrap between, never inside, "22 predictions,". */
+function liveCell(live) {
+  if (live.predictions === 0) return h('span', { class: 'muted', text: 'no live data yet' });
+  return h('span', { class: 'number' },
+    h('span', { class: 'nowrap', text: `${counted(live.predictions, 'prediction')},` }), ' ',
+    h('span', { class: 'nowrap', text: `${count(live.wrong)} wrong` }), ' ',
+    h('span', { class: 'nowrap', text: `(${pct(live.errorRate)})` }));
+}
+
 function servedCell(served) {
   if (served.length === 0) return h('span', { class: 'muted', text: 'never' });
   const newest = [...served].reverse();
@@ -57,7 +67,7 @@ export function renderVersions({ choose, deploy }) {
     container.replaceChildren(h('p', { class: 'empty', text: 'No model versions are recorded yet.' }));
     return;
   }
-  const columns = ['Version and state', 'Parent', 'Run', 'Created', 'Test accuracy', 'Gate', 'Live: predictions / wrong / rate', 'Image and digest', 'Served', 'Deploy'];
+  const columns = ['Version and state', 'Parent', 'Run', 'Created', 'Test accuracy', 'Gate', 'Live', 'Image and digest', 'Served', 'Deploy'];
   const cell = (label, ...content) => h('td', { role: 'cell', 'data-label': label }, ...content);
   const rows = models.map((model) => {
     const selected = model.version === state.selected;
@@ -75,10 +85,11 @@ export function renderVersions({ choose, deploy }) {
       class: [model.version === serving ? 'serving' : '', selected ? 'selected' : ''].join(' ').trim() || undefined,
     },
     h('th', { scope: 'row', role: 'rowheader', class: 'version-cell' },
+      // Named by its text alone, the version: aria-pressed says whether its details are the ones shown.
       h('button', {
         type: 'button',
         class: 'link-button',
-        'aria-label': `Show details of ${model.version}`,
+        title: `Show the details of ${model.version}`,
         'aria-pressed': selected ? 'true' : 'false',
         onclick: () => choose(model.version),
       }, model.version),
@@ -89,7 +100,7 @@ export function renderVersions({ choose, deploy }) {
     cell('Created', when(model.createdAt, { short: true })),
     cell('Test accuracy', h('span', { class: 'number nowrap', text: pct(model.testAccuracy, percent2) })),
     cell('Gate', gateSummary(model.gate)),
-    cell('Live', h('span', { class: model.live.predictions === 0 ? 'muted' : 'number nowrap', text: liveText(model.live) })),
+    cell('Live', liveCell(model.live)),
     cell('Image', imageCell(model)),
     cell('Served', servedCell(model.served)),
     cell('Deploy', canDeploy(model, serving)
@@ -97,10 +108,10 @@ export function renderVersions({ choose, deploy }) {
           type: 'button',
           class: 'secondary small deploy',
           'data-testid': `rollback-${model.version}`,
-          'aria-label': `Deploy ${model.version}`,
           disabled: state.deploying !== null,
           onclick: () => void deploy(model.version),
-        }, 'Deploy this version')
+        // The visible words first in its name, then which version, for a list of the page's buttons.
+        }, deployLabel(model.version), h('span', { class: 'visually-hidden', text: ` (${model.version})` }))
       : h('span', { class: 'muted', text: model.version === serving ? 'in service' : model.image === null ? 'no image' : '—' })));
   });
   container.replaceChildren(h('div', { class: 'versions-scroll' },

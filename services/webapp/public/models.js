@@ -1,7 +1,8 @@
 // The model registry page (/models): every version with its lineage, training, evaluation, gate
-// verdict and live error rate; two versions side by side; recent feedback (corrections,
-// confirmations), filtered by kind; and rollback. This module loads the registry and wires the
-// controls; each section is a module of its own (models-*.js).
+// verdict and live error rate; every training run, those that made no version included; two
+// versions side by side; recent feedback (corrections, confirmations), filtered by kind; and
+// rollback. This module loads the registry and wires the controls; each section is a module of
+// its own (models-*.js).
 // Reads the JSON described by src/registry-types.ts. Plain ES modules, no build step.
 
 import { api } from './api.js';
@@ -11,6 +12,7 @@ import { renderNoDetail, select } from './models-detail.js';
 import { loadSeries } from './models-error-rate.js';
 import { loadCorrections } from './models-feedback.js';
 import { rollback, setUpAdminToken } from './models-rollback.js';
+import { loadRuns } from './models-runs.js';
 import { state } from './models-state.js';
 import { renderHeader, renderVersions } from './models-versions.js';
 
@@ -35,7 +37,7 @@ async function loadAll() {
     deploy: (version) => rollback(version, { reload: loadAll }),
   });
   fillCompareSelects();
-  const work = [loadSeries(), loadCorrections(), renderCompare()];
+  const work = [loadRuns({ choose: (version) => select(version, { reveal: true }) }), loadSeries(), loadCorrections(), renderCompare()];
   if (state.selected === null) renderNoDetail();
   else work.push(select(state.selected));
   await Promise.all(work);

@@ -4,7 +4,6 @@ import { Router } from 'express';
 import type { Request } from 'express';
 import {
   contentAddressedKey,
-  countUnusedFeedbackByClass,
   getPrediction,
   HttpError,
   insertImage,
@@ -21,6 +20,7 @@ import type { Classifier } from './classifier.js';
 import type { InFlight } from './in-flight.js';
 import type { Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
+import { trainingProgress } from './training-status.js';
 import { imageUpload } from './uploads.js';
 
 export type ApiDeps = {
@@ -42,19 +42,6 @@ export type ApiDeps = {
 const NOT_RECORDED = 'the correction was not recorded';
 
 const FEEDBACK_FIELDS = { label: 'the true digit, 0 to 9', predictionId: 'optional: the id /api/predict answered for this image' };
-
-/**
- * Where stored feedback stands against the training service's trigger: the unused feedback
- * images it counts (the same query; all ten classes, training's default TRAINING_NUMBERS) and
- * the threshold at which it starts a run. `pending >= threshold`: a run starts at its next check.
- * Training's optional per-class rule (TRAINING_CLASS_THRESHOLD, off by default) may start one sooner.
- */
-export type TrainingProgress = { pending: number; threshold: number };
-
-async function trainingProgress(pool: Pool, threshold: number): Promise<TrainingProgress> {
-  const pending = (await countUnusedFeedbackByClass(pool)).reduce((sum, n) => sum + n, 0);
-  return { pending, threshold };
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 

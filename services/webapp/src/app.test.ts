@@ -240,11 +240,13 @@ describe('webapp API', () => {
       '/api/models/{version}/rollback',
       '/api/models/{version}/training-images',
       '/api/predict',
+      '/api/training',
+      '/api/training/runs',
       '/healthz',
       '/metrics',
       '/readyz',
     ]);
-    for (const route of ['/healthz', '/readyz', '/metrics', '/api/model', '/api/models', '/api/models/error-rate', '/api/corrections']) {
+    for (const route of ['/healthz', '/readyz', '/metrics', '/api/model', '/api/models', '/api/models/error-rate', '/api/corrections', '/api/training', '/api/training/runs']) {
       assert.notEqual((await fetch(`${app.url}${route}`)).status, 404, route);
     }
   });

@@ -12,6 +12,7 @@ import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
 import { modelSwapRouter } from './model-swap.js';
 import { registryRouter } from './registry.js';
+import { trainingRouter } from './training-status.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
 import { createMetrics } from './metrics.js';
@@ -75,6 +76,7 @@ export function createApp(deps: AppDeps): Express {
       trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD,
     }),
   );
+  app.use('/api', trainingRouter({ pool: deps.pool, trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD }));
   if (deps.modelSwap !== undefined) {
     app.use(modelSwapRouter({ ...deps.modelSwap, logger: deps.logger, record: (metadata) => recordModelVersion(deps.pool, metadata) }));
   }

@@ -45,7 +45,7 @@ describe('the gate verdict in plain words', () => {
 
   it('when it lost less than the tolerance, then it says it was within it, for each set, naming the version compared with once', () => {
     const verdict = run('promoted', [['test', 0.964, 0.97, 1000, true], ['feedback', 0.5, 0.5, 4, true]]);
-    assert.equal(verdict.summary, 'promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out corrections');
+    assert.equal(verdict.summary, 'promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out feedback');
   });
 
   it('when it lost more than the tolerance, then the rejection says how much, in points and digits, and leaves out the sets that passed', () => {
@@ -56,7 +56,7 @@ describe('the gate verdict in plain words', () => {
 
   it('when it lost more than the tolerance on too few digits, then it says why that passed', () => {
     const verdict = run('promoted', [['feedback', 0.75, 1, 4, true]]);
-    assert.equal(verdict.summary, 'promoted: lost 25 points against v3 on the held-out corrections (1 of 4 digits), more than the 1-point tolerance but too few digits to tell from chance');
+    assert.equal(verdict.summary, 'promoted: lost 25 points against v3 on the held-out feedback (1 of 4 digits), more than the 1-point tolerance but too few digits to tell from chance');
   });
 
   it('when there was nothing to compare with, then it gives the accuracy alone', () => {

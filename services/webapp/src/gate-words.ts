@@ -1,5 +1,5 @@
 import { numberParameter } from '@mlpl/shared';
-import type { VersionRunRow } from '@mlpl/shared';
+import type { TrainingRunRow } from '@mlpl/shared';
 import type { GateCheck, GateVerdict, ModelDetail } from './registry-types.js';
 
 /**
@@ -12,8 +12,8 @@ import type { GateCheck, GateVerdict, ModelDetail } from './registry-types.js';
 /** Accuracies are ratios k/n: differences this small are float noise, not a change. */
 const FLOAT_SLACK = 1e-9;
 
-/** How the page and people name the sets the training service evaluates on. */
-const SET_NAMES: Record<string, string> = { test: 'the test set', feedback: 'the held-out corrections' };
+/** How the page and people name the sets the training service evaluates on. Feedback: corrections and confirmations alike. */
+const SET_NAMES: Record<string, string> = { test: 'the test set', feedback: 'the held-out feedback' };
 
 const setName = (set: string) => SET_NAMES[set] ?? `the “${set}” set`;
 
@@ -52,11 +52,18 @@ function clause(check: GateCheck, testCount: number | undefined, tolerance: numb
 }
 
 /** The tolerance the run was trained with (`TRAINING_TOLERANCE`, kept in its parameters). */
-function toleranceOf(run: VersionRunRow): number | null {
+function toleranceOf(run: TrainingRunRow): number | null {
   return numberParameter(run.parameters, 'tolerance');
 }
 
-export function gateVerdict(run: VersionRunRow, evaluation: ModelDetail['evaluation']): GateVerdict {
+/** What a run recorded of its evaluation as the pages show it, or null when it recorded none (it failed before, or predates the record). */
+export function evaluationOf(run: TrainingRunRow | undefined): ModelDetail['evaluation'] {
+  const evaluation = run?.evaluation;
+  if (evaluation === null || evaluation === undefined) return null;
+  return { candidate: evaluation.candidate, incumbent: evaluation.incumbent, checks: evaluation.checks };
+}
+
+export function gateVerdict(run: TrainingRunRow, evaluation: ModelDetail['evaluation']): GateVerdict {
   const checks = evaluation?.checks ?? [];
   const tolerance = toleranceOf(run);
   const against = checks.some((check) => check.incumbent !== null) ? run.parentVersion : null;

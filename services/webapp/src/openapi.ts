@@ -14,7 +14,31 @@ const versionParameter = { name: 'version', in: 'path', required: true, schema: 
 
 const live = {
   type: 'object',
-  properties: { predictions: { type: 'integer' }, corrections: { type: 'integer' }, wrong: { type: 'integer' }, errorRate: { type: 'number', nullable: true } },
+  properties: {
+    predictions: { type: 'integer' },
+    corrections: { type: 'integer', description: 'predictions people sent feedback on (labelled), whatever the label: corrections and confirmations alike' },
+    wrong: { type: 'integer', description: 'of those, how many people labelled another digit than the model said (corrections)' },
+    errorRate: { type: 'number', nullable: true, description: 'wrong ÷ predictions' },
+  },
+} as const;
+
+const trainingRun = {
+  type: 'object',
+  required: ['id', 'status', 'startedAt', 'finishedAt', 'parentVersion', 'modelVersion', 'verdict', 'error'],
+  properties: {
+    id: { type: 'integer' },
+    status: { type: 'string', enum: ['running', 'promoted', 'rejected', 'failed'] },
+    startedAt: { type: 'string', format: 'date-time' },
+    finishedAt: { type: 'string', format: 'date-time', nullable: true },
+    parentVersion: { type: 'string', nullable: true, description: 'the version in service when it started: fine-tuned from and measured against' },
+    modelVersion: { type: 'string', nullable: true, description: 'the version it made; null when it made none (rejected, failed before its gate, still training)' },
+    verdict: {
+      type: 'string',
+      nullable: true,
+      description: 'the gate\'s verdict in plain words, as a version\'s gate.summary, e.g. "rejected: lost 2.2 points against pretrained-1 on the test set (22 of 1,000 digits), more than the 1-point tolerance"; null before the gate',
+    },
+    error: { type: 'string', nullable: true, description: 'why it failed, as the training service recorded it; null unless failed' },
+  },
 } as const;
 
 const modelSummary = {
@@ -32,7 +56,7 @@ const modelSummary = {
       promoted: { type: 'boolean', description: 'the run was promoted: its version was handed over to be built' },
       passed: { type: 'boolean', description: 'every check of the gate passed' },
       reason: { type: 'string', nullable: true, description: "the gate's own words, as the training service recorded them" },
-      summary: { type: 'string', description: 'the verdict in plain words, made from the recorded numbers, e.g. "promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out corrections"' },
+      summary: { type: 'string', description: 'the verdict in plain words, made from the recorded numbers, e.g. "promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out feedback"' },
       against: { type: 'string', nullable: true, description: 'the version it was measured against (the one in service when it trained)' },
       tolerance: { type: 'number', nullable: true, description: 'the largest accuracy loss allowed on a set (0.01 = one point)' },
     },
@@ -173,13 +197,33 @@ export const openApiDocument = {
           '201': { description: 'Deployed: the appbuilder\'s answer {version, image, deployMs, gapMs, previousVersion}' },
           '202': { description: 'Docker target: this webapp was replaced while it relayed the request; the deployment goes on (follow /api/models)' },
           '400': errorResponse('Not a version name'),
-          '401': errorResponse('No or wrong admin token (or ADMIN_TOKEN unset): nothing changes'),
+          '401': errorResponse('No or wrong admin token (`unauthorized`), or this webapp has no ADMIN_TOKEN (`rollback_disabled`): nothing changes'),
           '404': errorResponse('No successful build of that version'),
           '409': errorResponse('A build or deployment is in progress'),
           '410': errorResponse('The build of that version no longer exists'),
           '502': errorResponse('The deployment failed; the previous version keeps serving'),
           '503': errorResponse('The appbuilder cannot be reached'),
           '504': errorResponse('The appbuilder had not finished after 300 s; follow /api/models'),
+        },
+      },
+    },
+    '/api/training': {
+      get: {
+        summary: 'Where training stands: labelled digits waiting for the next run, and the newest run (what it made, or why it made nothing)',
+        responses: {
+          '200': { description: 'The status', content: { 'application/json': { schema: { $ref: '#/components/schemas/TrainingStatus' } } } },
+          '503': errorResponse('The database is unavailable'),
+        },
+      },
+    },
+    '/api/training/runs': {
+      get: {
+        summary: 'Training runs, newest first, those that made no version (rejected, failed) included',
+        parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 999, default: 50 } }],
+        responses: {
+          '200': { description: 'The runs', content: { 'application/json': { schema: { $ref: '#/components/schemas/TrainingRunList' } } } },
+          '400': errorResponse('Bad limit'),
+          '503': errorResponse('The database is unavailable'),
         },
       },
     },
@@ -231,10 +275,29 @@ export const openApiDocument = {
           parameters: { type: 'object', nullable: true },
           history: { type: 'array', items: { type: 'object', properties: { epoch: { type: 'integer' }, loss: { type: 'number' }, accuracy: { type: 'number' }, valLoss: { type: 'number' }, valAccuracy: { type: 'number' } } } },
           evaluation: { type: 'object', nullable: true, description: 'candidate and incumbent per set (accuracy, loss, testCount, confusionMatrix, perClass), and the gate checks' },
-          trainingData: { type: 'object', nullable: true, description: 'mode, byClass, bySource, heldOutFeedback, test' },
+          trainingData: {
+            type: 'object',
+            nullable: true,
+            description:
+              'mode, byClass, bySource, heldOutFeedback, test; newFeedback (trained on for the first time) and earlierFeedback (replayed from runs before), which add up to bySource.feedback; both null when not recorded apart (from scratch, the pretrained model)',
+          },
           liveByClass: { type: 'array', items: live, description: 'by predicted digit 0–9' },
         },
       },
+      TrainingStatus: {
+        type: 'object',
+        required: ['pending', 'threshold', 'waitsForNewLabels', 'lastRun'],
+        properties: {
+          pending: { type: 'integer', description: 'labelled digits (feedback) no training run has used yet' },
+          threshold: { type: 'integer', description: 'TRAINING_THRESHOLD: at this many the training service starts a run at its next check' },
+          waitsForNewLabels: {
+            type: 'boolean',
+            description: 'true after a rejected run while no label has come in since: training does not retrain on the same labels, so the next run waits for a new one',
+          },
+          lastRun: { ...trainingRun, nullable: true, description: 'the newest run, finished or not; null before the first' },
+        },
+      },
+      TrainingRunList: { type: 'object', properties: { runs: { type: 'array', items: trainingRun } } },
       TrainingImages: {
         type: 'object',
         properties: { version: { type: 'string' }, feedback: { type: 'array', items: { type: 'integer' } }, replay: { type: 'array', items: { type: 'integer' } }, heldOut: { type: 'array', items: { type: 'integer' } } },

@@ -11,7 +11,7 @@ import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { getObjectBytes, inspectImage, MNIST_IMAGE_SIZE, readBundleDir, writeBundleDir } from '@mlpl/shared';
+import { finishRun, getObjectBytes, inspectImage, MNIST_IMAGE_SIZE, readBundleDir, startRun, writeBundleDir } from '@mlpl/shared';
 import type { ModelMetadata } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
@@ -266,6 +266,16 @@ describe('the page', () => {
     if (modelsRoot !== undefined) await rm(modelsRoot, { recursive: true, force: true });
   });
 
+  it('when the page opens, then it says how many labelled digits the next training has, before any feedback', async () => {
+    await withPage(DESKTOP, async (page) => {
+      assert.equal(await pendingFeedback(), 0, 'a fresh database');
+      assert.deepEqual(await trainingLine(page), {
+        text: `Collected for the next training: 0 of ${THRESHOLD} labelled digits (corrections and confirmations) — the model retrains at ${THRESHOLD}. See every model version.`,
+        link: '/models',
+      });
+    });
+  });
+
   it('when a digit is drawn and corrected, then the answer is shown and the correction stored with its prediction', async () => {
     const label = 3;
     await withPage(DESKTOP, async (page) => {
@@ -447,8 +457,8 @@ describe('the page', () => {
         assert.equal(await news.locator('a').getAttribute('href'), '/models');
         assert.equal(await page.locator('#model-version').textContent(), NEXT_VERSION);
         assert.equal(predictions, 0, 'the page learnt of the new model by itself');
-        // The count towards the next training belonged to the run that made this model.
-        assert.equal(await page.locator('#training').isHidden(), true);
+        // The line keeps telling where labels go: the poll that saw the new model counted them again.
+        assert.match((await trainingLine(page)).text ?? '', new RegExp(`^Collected for the next training: ${await pendingFeedback()} labelled digits`));
 
         await page.locator('#predict').click();
         await page.locator('#result[data-state="answered"]').waitFor();
@@ -466,6 +476,70 @@ describe('the page', () => {
       } finally {
         if (!swappedBack) await swapTo(original);
       }
+    });
+  });
+
+  it('when a run after the page\'s feedback keeps the model (rejected, then failed), then the line says so in plain words and what happens next, also on a fresh page', async () => {
+    assert.ok(db);
+    const pool = db.pool;
+    const version = app.classifier.metadata.version;
+    const newestFeedbackId = async () => {
+      const [rows] = await pool.query<RowDataPacket[]>("SELECT MAX(id) AS id FROM images WHERE source = 'feedback'");
+      return Number(rows[0]?.id);
+    };
+    const line = (page: Page, text: string | RegExp) => page.locator('#training').filter({ hasText: text }).waitFor();
+    await withPage(DESKTOP, async (page) => {
+      await page.locator('#file').setInputFiles({ name: 'six.png', mimeType: 'image/png', buffer: await renderDigitPng(clearDigit(6), { scale: 4 }) });
+      await shownAnswer(page);
+      await page.locator('#correct').click();
+      await feedbackStatus(page);
+      assert.ok((await pendingFeedback()) >= THRESHOLD, 'enough labels for a run, from the tests before');
+
+      // The training service starts a run, and its gate rejects the candidate: 22 of 1,000 test digits lost.
+      const rejected = await startRun(pool, { parentVersion: version, parameters: { mode: 'fine-tune', tolerance: 0.01 } });
+      await line(page, `Training run ${rejected} is under way`);
+      await finishRun(pool, rejected, {
+        status: 'rejected',
+        evaluation: {
+          candidate: { test: { accuracy: 0.948, testCount: 1000 } },
+          incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
+          checks: [{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }],
+        },
+        gateReason: 'test accuracy dropped by 0.0220 > 0.01',
+        dataCounts: { mode: 'fine-tune', classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], newestFeedbackId: await newestFeedbackId() },
+        durationMs: 1000,
+      });
+      const keptText = `Training run ${rejected} kept the model in service — its candidate was rejected: lost 2.2 points against ${version} on the test set (22 of 1,000 digits), more than the 1-point tolerance. `
+        + 'The next run waits for new labels: one more labelled digit starts it. See every training run.';
+      await line(page, /kept the model in service/);
+      assert.equal(await page.locator('#training').textContent(), keptText);
+      assert.equal(await page.locator('#training a').getAttribute('href'), '/models#runs-heading');
+
+      // The same on a page opened now, with no feedback of its own: training waits, whatever the count says.
+      assert.ok(browser);
+      const fresh = await browser.newPage({ viewport: DESKTOP.viewport ?? null });
+      try {
+        await fresh.goto(app.url);
+        await line(fresh, /kept the model in service/);
+        assert.equal(await fresh.locator('#training').textContent(), keptText);
+      } finally {
+        await fresh.close();
+      }
+
+      // A new label ends the wait; the next run fails: the line says why, and that the count still stands.
+      await page.locator('#file').setInputFiles({ name: 'five.png', mimeType: 'image/png', buffer: await renderDigitPng(clearDigit(5), { scale: 4 }) });
+      await shownAnswer(page);
+      await page.locator('#correct').click();
+      await feedbackStatus(page);
+      await line(page, /^Collected for the next training: \d+ labelled digits, enough/);
+      const failed = await startRun(pool, { parentVersion: version, parameters: { mode: 'fine-tune', tolerance: 0.01 } });
+      await finishRun(pool, failed, { status: 'failed', error: 'the appbuilder could not be reached', durationMs: 5 });
+      await line(page, `Training run ${failed} failed`);
+      assert.equal(
+        await page.locator('#training').textContent(),
+        `Training run ${failed} failed, so the model in service stays: the appbuilder could not be reached. `
+          + `Collected for the next training: ${await pendingFeedback()} labelled digits, enough (it needs ${THRESHOLD}) — training starts at its next check; its model replaces this one only if it passes the check on test digits. See every training run.`,
+      );
     });
   });
 });

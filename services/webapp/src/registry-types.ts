@@ -10,9 +10,9 @@ export type { EpochLog, FeedbackKind, GateCheck };
 export type LiveCounts = {
   /** Predictions this version served (health-gate probes excluded). */
   predictions: number;
-  /** Corrections sent with a prediction id of this version. */
+  /** Predictions of this version people sent feedback on (labelled), whatever the label. The name predates the page's words: corrections and confirmations alike. */
   corrections: number;
-  /** Of those, how many said another digit than the model: the people's verdict "wrong". */
+  /** Of those, how many people labelled another digit than the model said (corrections): the people's verdict "wrong". */
   wrong: number;
   /** wrong ÷ predictions; null without predictions. */
   errorRate: number | null;
@@ -77,6 +77,13 @@ export type ModelDetail = ModelSummary & {
     bySource: Record<string, number>;
     heldOutFeedback: number;
     test: number;
+    /**
+     * bySource.feedback in two: labels trained on for the first time (unused until this run) and
+     * labels earlier runs trained on, replayed so a fine-tune does not unlearn them. Both null
+     * where not recorded apart: from scratch (every label trains) and the pretrained model.
+     */
+    newFeedback: number | null;
+    earlierFeedback: number | null;
   } | null;
   /** Live error rate by predicted digit (index 0–9). */
   liveByClass: LiveCounts[];
@@ -110,3 +117,36 @@ export type Correction = {
 
 /** The newest feedback (of one kind when asked), and how many there are of each kind in all. */
 export type CorrectionList = { corrections: Correction[]; counts: Record<FeedbackKind, number> };
+
+/** A training run as the pages tell it: what it made, or why it made nothing. */
+export type TrainingRunSummary = {
+  id: number;
+  status: 'running' | 'promoted' | 'rejected' | 'failed';
+  startedAt: string;
+  finishedAt: string | null;
+  /** The version in service when it started: fine-tuned from and measured against. */
+  parentVersion: string | null;
+  /** The version it made; null when it made none (rejected, failed before its gate, still training). */
+  modelVersion: string | null;
+  /** The gate's verdict in plain words (see gate-words.ts), as in a version's `gate.summary`; null before the gate, or when the run failed before it. */
+  verdict: string | null;
+  /** Why it failed, as the training service recorded it; null unless it failed. */
+  error: string | null;
+};
+
+/** Where training stands: `GET /api/training`, which the draw page polls. */
+export type TrainingStatus = {
+  /** Labelled digits no run has used yet (corrections and confirmations), counted as the training service's trigger counts them. */
+  pending: number;
+  /** TRAINING_THRESHOLD: at this many a run starts at the training service's next check. */
+  threshold: number;
+  /**
+   * True after a rejected run while no label has come in since: the training service does not
+   * train on the same labels twice, so the next run waits for a new one, whatever `pending` says.
+   */
+  waitsForNewLabels: boolean;
+  /** The newest run, finished or not; null before the first. */
+  lastRun: TrainingRunSummary | null;
+};
+
+export type TrainingRunList = { runs: TrainingRunSummary[] };

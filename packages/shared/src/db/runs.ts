@@ -23,13 +23,18 @@ export async function startRun(pool: Pool, run: { parentVersion: string | null; 
   return result.insertId;
 }
 
+/**
+ * What a run records. The training service writes whole records (see lineage.ts); the columns
+ * take partial ones too, as earlier versions wrote them, since `toRunRow` reads every record
+ * back whole.
+ */
 export type RunOutcome = {
   status: Exclude<TrainingRunStatus, 'running'>;
   modelVersion?: string | null;
-  history?: EpochLog[];
-  evaluation?: Evaluation;
+  history?: readonly Partial<EpochLog>[];
+  evaluation?: Partial<Evaluation>;
   gateReason?: string | null;
-  dataCounts?: RunDataCounts;
+  dataCounts?: Partial<RunDataCounts>;
   error?: string | null;
   durationMs: number;
 };
