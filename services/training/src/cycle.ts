@@ -11,6 +11,7 @@ import {
   listFeedback,
   listRuns,
   commitPromotion,
+  BACKGROUND,
   newestUnusedFeedbackId,
   recordCandidate,
   putObject,
@@ -151,11 +152,11 @@ export function trainingTrigger(unusedByClass: readonly number[], settings: Pick
  * rejection a cycle waits for feedback newer than what that run saw; a forced cycle does not.
  */
 async function waitingAfterRejection(pool: Pool, classes: readonly number[]): Promise<string | null> {
-  const [last] = await listRuns(pool, 1);
+  const [last] = await listRuns(pool, 1, BACKGROUND);
   if (last?.status !== 'rejected') return null;
   const seen = (last.dataCounts as { newestFeedbackId?: unknown } | null)?.newestFeedbackId;
   if (typeof seen !== 'number') return null;
-  const newest = await newestUnusedFeedbackId(pool, classes);
+  const newest = await newestUnusedFeedbackId(pool, classes, BACKGROUND);
   if (newest === null || newest <= seen) {
     return `run ${last.id} rejected a candidate trained on these images; waiting for new feedback (or POST /train?force=true)`;
   }
@@ -181,7 +182,7 @@ async function runLocked(deps: CycleDeps, options: CycleOptions, lock: HeldLock)
   try {
     const interrupted = await failInterruptedRuns(pool);
     if (interrupted > 0) logger.warn({ runs: interrupted }, 'closed training runs left running by a stopped process');
-    const trigger = trainingTrigger(await countUnusedFeedbackByClass(pool), settings);
+    const trigger = trainingTrigger(await countUnusedFeedbackByClass(pool, BACKGROUND), settings);
     if (options.force !== true) {
       if (!trigger.train) return { status: 'skipped', reason: trigger.reason };
       const waiting = await waitingAfterRejection(pool, settings.classes ?? ALL_CLASSES);
