@@ -133,4 +133,20 @@ describe('npm run stack (scripts/dist/run-stack.js)', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+
+  test('when two parts are given one port, or a port web clients refuse, then it says so before starting anything', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlpl-run-stack-'));
+    try {
+      const free = { webapp: await freePort(), training: await freePort(), appbuilder: await freePort(), database: await freePort(), storage: await freePort() };
+      const shared = startCli(dir, { ...free, training: free.webapp });
+      assert.equal(await shared.exited, 1);
+      assert.match(shared.output(), new RegExp(`each part needs a port of its own: STACK_WEBAPP_PORT and STACK_TRAINING_PORT are both ${free.webapp}`));
+      const refused = startCli(dir, { ...free, appbuilder: 6000 });
+      assert.equal(await refused.exited, 1);
+      assert.match(refused.output(), /STACK_APPBUILDER_PORT=6000 is a port web clients refuse to connect to/);
+      assert.ok(!existsSync(path.join(dir, 'database')), 'nothing was started');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
 });

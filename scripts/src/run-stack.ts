@@ -3,9 +3,11 @@ import { rmSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { createDocker } from '@mlpl/appbuilder/docker';
+import { listenPort } from '@mlpl/appbuilder/deploy';
+import { createDocker, inspectContainer } from '@mlpl/appbuilder/docker';
 import { listening, REPO_ROOT } from './service-process.js';
-import { DEFAULT_PROXY_IMAGE, pullProxyImage } from './stack-proxy.js';
+import { OWNER_LABEL } from './stack-docker.js';
+import { DEFAULT_PROXY_IMAGE, LOCAL_PROXY_ADVICE, pullProxyImage } from './stack-proxy.js';
 import { RunReport } from './stack-output.js';
 import type { RunView } from './stack-output.js';
 import { startStack, StartAborted } from './stack.js';
@@ -64,18 +66,18 @@ function port(name: string, fallback: number): number {
  * Refuses to start beside a stack already running from this folder (its runner's pid is in
  * `stack.pid`) or where a port is taken, saying which and what to do; else writes the pid file.
  */
-async function claim(stateDir: string, ports: Record<string, number>): Promise<() => void> {
+async function claim(stateDir: string, ports: Record<string, number>, ours: ReadonlySet<number>): Promise<() => void> {
   const pidFile = path.join(stateDir, 'stack.pid');
   const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
-  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && alive(pid)) {
+  if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && (await isStackRunner(pid))) {
     throw new Error(`a stack from ${stateDir} already runs (pid ${pid}): use it, or stop it with Ctrl-C in its terminal (or kill -INT ${pid}) first`);
   }
   const taken = [];
-  for (const [name, value] of Object.entries(ports)) if (await listening(value)) taken.push(`${value} (${PORT_SETTINGS[name] ?? name})`);
+  for (const [name, value] of Object.entries(ports)) if (!ours.has(value) && (await listening(value))) taken.push(`${value} (${PORT_SETTINGS[name] ?? name})`);
   if (taken.length > 0) {
     throw new Error(
       `port${taken.length > 1 ? 's' : ''} ${taken.join(', ')} already in use on 127.0.0.1: another stack (from another --state-dir or checkout) or another program holds ${taken.length > 1 ? 'them' : 'it'}. ` +
-        'Stop it, or give this stack other ports, e.g. STACK_WEBAPP_PORT=6050 STACK_TRAINING_PORT=6051 STACK_APPBUILDER_PORT=6052 STACK_DATABASE_PORT=6053 STACK_STORAGE_PORT=6054 (the Docker target also uses the two ports after STACK_WEBAPP_PORT)',
+        'Stop it, or give this stack other ports, e.g. STACK_WEBAPP_PORT=6050 STACK_TRAINING_PORT=6060 STACK_APPBUILDER_PORT=6070 STACK_DATABASE_PORT=6080 STACK_STORAGE_PORT=6090 (the Docker target also uses the two ports after STACK_WEBAPP_PORT)',
     );
   }
   await mkdir(stateDir, { recursive: true });
@@ -91,13 +93,40 @@ const PORT_SETTINGS: Record<string, string> = {
   storage: 'STACK_STORAGE_PORT',
 };
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+/** Whether `pid` is a stack runner (not a process that got the pid of one that ended). */
+async function isStackRunner(pid: number): Promise<boolean> {
+  const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
+  return cmdline.includes('run-stack.js');
+}
+
+/** Every port given once: two parts on one port would answer each other's health checks. */
+function checkPorts(ports: Record<string, number>): void {
+  const byPort = new Map<number, string[]>();
+  for (const [name, value] of Object.entries(ports)) byPort.set(value, [...(byPort.get(value) ?? []), PORT_SETTINGS[name] ?? name]);
+  const shared = [...byPort].filter(([, names]) => names.length > 1).map(([value, names]) => `${names.join(' and ')} are both ${value}`);
+  if (shared.length > 0) throw new Error(`each part needs a port of its own: ${shared.join('; ')}`);
+  for (const [name, value] of Object.entries(ports)) {
+    if (value > 65535 || FETCH_BLOCKED_PORTS.has(value)) throw new Error(`${name} would be ${value}, which ${value > 65535 ? 'is no port' : 'web clients refuse to connect to'}: choose another STACK_WEBAPP_PORT`);
   }
+}
+
+/**
+ * The host ports this state folder's own containers hold (host networking): each webapp
+ * container's PORT, and the webapp's port for its proxy.
+ */
+async function portsOfOwnContainers(stateDir: string, webappPort: number): Promise<Set<number>> {
+  const docker = createDocker('/var/run/docker.sock');
+  const containers = await docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${stateDir}`] } }).catch(() => []);
+  const ports = new Set<number>();
+  for (const listed of containers) {
+    if (listed.Labels['mlpl.stack'] === 'proxy') {
+      ports.add(webappPort);
+      continue;
+    }
+    const inspected = await inspectContainer(docker, listed.Id);
+    if (inspected !== undefined) ports.add(listenPort(inspected.Config.Env ?? [], 5050));
+  }
+  return ports;
 }
 
 async function dockerAnswers(): Promise<boolean> {
@@ -158,12 +187,15 @@ async function main(): Promise<void> {
   const root = typeof process.getuid === 'function' && process.getuid() === 0;
   const proxyImage = process.env.STACK_PROXY_IMAGE;
   let deploy = values.deploy === 'auto' ? (root && (await dockerAnswers()) ? 'docker' : 'process') : (values.deploy as 'process' | 'docker');
+  if (values.deploy === 'auto' && deploy === 'process') {
+    console.log(`deploy target: process (the whole pipeline without Docker containers): ${root ? 'no Docker engine answers' : 'the Docker target needs root (it makes its base image from this machine\'s files)'}`);
+  }
   if (values.deploy === 'auto' && deploy === 'docker') {
     // Where no registry answers (our CI machines), the proxy's image cannot be pulled: auto
     // means "Docker where it can work", so the stack runs on the process target and says why.
     const problem = await pullProxyImage(createDocker('/var/run/docker.sock'), proxyImage === undefined || proxyImage === '' ? DEFAULT_PROXY_IMAGE : proxyImage);
     if (problem !== undefined) {
-      console.log(`deploy target: process (the whole pipeline without Docker containers). The Docker target needs a proxy image: ${problem.replace(', or use `--deploy process`', '')}`);
+      console.log(`deploy target: process (the whole pipeline without Docker containers). The Docker target needs a proxy image: ${problem}; to use it, ${LOCAL_PROXY_ADVICE}`);
       deploy = 'process';
     }
   }
@@ -177,8 +209,11 @@ async function main(): Promise<void> {
   };
   const interval = process.env.TRAINING_INTERVAL;
   const threshold = process.env.TRAINING_THRESHOLD;
-  const ownPorts = deploy === 'docker' ? { ...ports, webappContainerA: ports.webapp + 1, webappContainerB: ports.webapp + 2 } : ports;
-  const release = await claim(stateDir, ownPorts);
+  const ownPorts: Record<string, number> = deploy === 'docker' ? { ...ports, 'STACK_WEBAPP_PORT + 1': ports.webapp + 1, 'STACK_WEBAPP_PORT + 2': ports.webapp + 2 } : ports;
+  checkPorts(ownPorts);
+  // On the Docker target this folder's own containers may still hold their ports (restarted by
+  // the engine after a reboot, or left by a runner that was killed): the stack takes them over.
+  const release = await claim(stateDir, ownPorts, deploy === 'docker' ? await portsOfOwnContainers(stateDir, ports.webapp) : new Set());
   process.once('exit', release);
   console.log(`mlpl stack: deploy target ${deploy}, state in ${stateDir}`);
 
@@ -211,6 +246,8 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
+  // A closed terminal: the services run in sessions of their own and would outlive the runner.
+  process.on('SIGHUP', () => stop('SIGHUP'));
 
   try {
     stack = await startStack(

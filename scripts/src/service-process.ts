@@ -28,11 +28,6 @@ export async function waitUntil(what: string, timeoutMs: number, probe: () => Pr
   throw new Error(`${what} did not happen within ${timeoutMs} ms`);
 }
 
-/**
- * One service of the stack as a child process (`node services/<name>/dist/main.js`): started
- * with its environment, its output appended to `<logDir>/<name>.log`, ready once `readyUrl`
- * answers 2xx. It can be stopped (SIGTERM, SIGKILL after `graceMs`), killed, and started again.
- */
 /** Whether something accepts connections on 127.0.0.1:`port` (a part the stack stopped does not). */
 export function listening(port: number): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
@@ -45,6 +40,11 @@ export function listening(port: number): Promise<boolean> {
   });
 }
 
+/**
+ * One service of the stack as a child process (`node services/<name>/dist/main.js`): started
+ * with its environment, its output appended to `<logDir>/<name>.log`, ready once `readyUrl`
+ * answers 2xx. It can be stopped (SIGTERM, SIGKILL after `graceMs`), killed, and started again.
+ */
 export class ServiceProcess {
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();

@@ -136,6 +136,8 @@ export async function resolveDockerNames(
  */
 export function followWebappLogs(docker: Docker, prefix: string, file: string, everyMs = 1000): { stop(): Promise<void> } {
   const out = createWriteStream(file, { flags: 'a' });
+  // A log that cannot be written is no reason to stop the stack: the output is lost, said once.
+  out.on('error', (error) => console.error(`the webapp's output is not written to ${file}: ${error.message}`));
   // Docker's `since` is in whole seconds: a container followed again repeats at most a second.
   const startedAt = Math.floor(Date.now() / 1000);
   const following = new Map<string, NodeJS.ReadableStream & { destroy?: () => void }>();
@@ -155,15 +157,19 @@ export function followWebappLogs(docker: Docker, prefix: string, file: string, e
       out.write(`--- ${new Date().toISOString()} the output of container ${name} (model ${listed.Labels[LABELS.version]}) follows ---\n`);
       following.set(listed.Id, stream);
       docker.modem.demuxStream(stream, out, out);
-      stream.on('end', () => {
+      // Ended or cut (the container stopped, dockerd restarted): followed again while it runs.
+      const ended = () => {
         following.delete(listed.Id);
         endedAt.set(listed.Id, Math.floor(Date.now() / 1000));
-      });
+      };
+      stream.on('end', ended);
+      stream.on('error', ended);
     }
   };
   const timer = setInterval(() => {
     polling = polling.then(poll).catch(() => undefined);
   }, everyMs);
+  timer.unref();
   polling = poll().catch(() => undefined);
   return {
     async stop() {
@@ -244,10 +250,13 @@ export function dockerWebapp(docker: Docker, options: WebappContainers): DockerW
       running = true;
     },
     async stop() {
-      for (const container of await all()) if (container.State.Running) await stopContainer(docker, container.Id);
-      await logs?.stop();
-      logs = undefined;
-      running = false;
+      try {
+        for (const container of await all()) if (container.State.Running) await stopContainer(docker, container.Id);
+      } finally {
+        await logs?.stop();
+        logs = undefined;
+        running = false;
+      }
     },
     async kill() {
       await this.stop();

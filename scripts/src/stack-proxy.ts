@@ -68,25 +68,25 @@ export function stackProxyConfig(template: string, options: { listen: number; ba
 /** `labels`: added to the container's (the stack's owner label). */
 type ProxyOptions = { image: string; container: string; configFile: string; listen: number; backends: readonly [number, number]; labels?: Record<string, string> };
 
-/** What to do where the proxy image cannot be had: the way to a local stand-in, or no Docker. */
-export const NO_PROXY_IMAGE_ADVICE =
-  'build a local nginx image from Debian packages with `bash scripts/compose-test/build-standins.sh proxy` and set STACK_PROXY_IMAGE=mlpl-test/proxy:latest, or use `--deploy process`';
+/** Where the proxy image cannot be had: the way to a local stand-in from Debian packages. */
+export const LOCAL_PROXY_ADVICE =
+  'build a local nginx image from Debian packages with `bash scripts/compose-test/build-standins.sh proxy` and set STACK_PROXY_IMAGE=mlpl-test/proxy:latest';
 
 /**
- * The image, pulled if this engine does not have it yet; an error that says what to do else.
- * `undefined` when it is there (or now pulled).
+ * The image, pulled if this engine does not have it yet. `undefined` when it is there (or now
+ * pulled), else why not, in words.
  */
 export async function pullProxyImage(docker: Docker, image: string): Promise<string | undefined> {
   if ((await inspectImage(docker, image)) !== undefined) return undefined;
   return promisify(execFile)('docker', ['pull', image], { timeout: 300_000 }).then(
     () => undefined,
-    (error: unknown) => `the proxy image ${image} is not on this Docker engine and could not be pulled (${(error as Error).message.split('\n').find((line) => line.startsWith('Error')) ?? 'docker pull failed'}): ${NO_PROXY_IMAGE_ADVICE}`,
+    (error: unknown) => `the proxy image ${image} is not on this Docker engine and could not be pulled (${(error as Error).message.split('\n').find((line) => line.startsWith('Error')) ?? 'docker pull failed'})`,
   );
 }
 
 async function ensureImage(docker: Docker, image: string): Promise<void> {
   const problem = await pullProxyImage(docker, image);
-  if (problem !== undefined) throw new Error(problem);
+  if (problem !== undefined) throw new Error(`${problem}: ${LOCAL_PROXY_ADVICE}, or use \`--deploy process\``);
 }
 
 /**

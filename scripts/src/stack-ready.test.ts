@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 import { freePort } from '@mlpl/shared/testing';
 import { listening } from './service-process.js';
-import { startStack } from './stack.js';
+import { startStack, StartAborted } from './stack.js';
 
 describe('a stack whose webapp does not become ready', () => {
   let stateDir: string | undefined;
@@ -27,5 +27,28 @@ describe('a stack whose webapp does not become ready', () => {
       },
     );
     for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `${name} is stopped`);
+  });
+
+  test('when the start is given up on while it waits for /readyz, then it stops at once, not at the readiness deadline', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'mlpl-stack-ready-'));
+    try {
+      const ports = { webapp: await freePort(), training: await freePort(), appbuilder: await freePort(), database: await freePort(), storage: await freePort() };
+      const giveUp = new AbortController();
+      const said: string[] = [];
+      const say = (line: string) => {
+        said.push(line);
+        // A Ctrl-C as soon as the stack waits for a webapp that will never be ready.
+        if (line.startsWith('waiting for') && line.endsWith('/readyz')) giveUp.abort();
+      };
+      await assert.rejects(
+        // An hour's deadline: only the abort can end this wait within the test's time.
+        startStack({ stateDir: dir, deploy: 'process', ports, webappEnv: { MYSQL_PASSWORD: randomBytes(24).toString('hex') }, readyTimeoutMs: 3_600_000, signal: giveUp.signal }, say),
+        StartAborted,
+      );
+      assert.ok(said.some((line) => line.endsWith('/readyz')), said.join('\n'));
+      for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), false, `${name} is stopped`);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

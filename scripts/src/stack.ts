@@ -173,12 +173,14 @@ function notReady(status: number, body: string): string {
  * start-up work), not only that it answers: one that reaches the wrong database answers
  * /healthz. Throws with what /readyz said last and where to look.
  */
-async function webappReady(url: string, timeoutMs: number, where: () => Promise<string>): Promise<void> {
+async function webappReady(url: string, timeoutMs: number, where: () => Promise<string>, signal?: AbortSignal): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadline) {
+    // Given up on (a Ctrl-C): the caller stops everything; no point asking again.
+    if (signal?.aborted === true) return;
     try {
-      const response = await fetch(`${url}/readyz`, { signal: AbortSignal.timeout(5000) });
+      const response = await fetch(`${url}/readyz`, { signal: signal === undefined ? AbortSignal.timeout(5000) : AbortSignal.any([signal, AbortSignal.timeout(5000)]) });
       if (response.ok) return;
       last = notReady(response.status, await response.text());
     } catch (error) {
@@ -253,19 +255,21 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     const docker = createDocker('/var/run/docker.sock');
     const owner = { stateDir: path.resolve(stateDir), databasePassword: secret.databasePassword };
     const proxyConfig = path.join(owner.stateDir, 'proxy', 'nginx.conf');
-    const { names, notes } = await resolveDockerNames(docker, {
+    const { names, notes } = await untilAborted(options.signal, () => resolveDockerNames(docker, {
       owner,
       proxyConfig,
       ...(options.docker === undefined ? {} : { explicit: options.docker }),
       ...(options.legacyDocker === undefined ? {} : { legacy: options.legacyDocker }),
-    });
+    }));
     for (const note of notes) say(note);
     const { repo, container } = names;
     say(`Docker: webapp containers ${container}[-<version>], proxy ${container}-proxy, images ${repo}, labelled ${OWNER_LABEL}=${owner.stateDir}`);
     const backends = ports.webappContainers ?? [ports.webapp + 1, ports.webapp + 2];
     if ((await webappContainers(docker, container)).length === 0) {
       say('building the webapp image (scripts/make-base-image.sh, then the root Dockerfile, target webapp; cached after the first time)');
-      await tagImage(docker, await buildWebappImage(), repo, 'latest');
+      // A build cannot be stopped half-way; a Ctrl-C during it is acted on when it ends.
+      await tagImage(docker, await untilAborted(options.signal, () => buildWebappImage()), repo, 'latest');
+      if (options.signal?.aborted === true) throw new StartAborted();
     }
     const containers = dockerWebapp(docker, {
       image: `${repo}:latest`,
@@ -347,7 +351,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       await unlessAborted(part.start(), signal, () => stack.stop());
       if (part === front) {
         say(`waiting for ${urls.webapp}/readyz`);
-        await unlessAborted(webappReady(urls.webapp, options.readyTimeoutMs ?? 60_000, whereWebapp), signal, async () => undefined);
+        await unlessAborted(webappReady(urls.webapp, options.readyTimeoutMs ?? 60_000, whereWebapp, signal), signal, async () => undefined);
       }
     }
   } catch (error) {
@@ -362,6 +366,12 @@ export class StartAborted extends Error {
   constructor() {
     super('stopped while starting');
   }
+}
+
+/** Runs `step` unless the start was given up on already (nothing is started before the loop then). */
+async function untilAborted<T>(signal: AbortSignal | undefined, step: () => Promise<T>): Promise<T> {
+  if (signal?.aborted === true) throw new StartAborted();
+  return step();
 }
 
 /**

@@ -206,6 +206,14 @@ export type DatabaseSettings = {
   password: string;
 };
 
+/** How many unused feedback images start a training run: training's trigger, and the progress the webapp reports. */
+export const DEFAULT_TRAINING_THRESHOLD = 10;
+
+/** TRAINING_THRESHOLD, read the same way by training (its trigger) and the webapp (its progress line). */
+export function readTrainingThreshold(env: EnvReader): number {
+  return env.int('TRAINING_THRESHOLD', { default: DEFAULT_TRAINING_THRESHOLD, min: 1, max: 1_000_000 });
+}
+
 /** The service account (MYSQL_USER), never root: compose's MySQL image creates it on first start. */
 export function readDatabaseSettings(env: EnvReader): DatabaseSettings {
   return {

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EnvReader, readDatabaseSettings, readLogLevel, readStorageSettings, TF_BACKEND_PREFERENCES } from '@mlpl/shared';
+import { EnvReader, readDatabaseSettings, readLogLevel, readStorageSettings, readTrainingThreshold, TF_BACKEND_PREFERENCES } from '@mlpl/shared';
 import type { DatabaseSettings, Env, LogLevel, StorageSettings, TfBackendPreference } from '@mlpl/shared';
 import { DEFAULT_APPBUILDER_TIMEOUT_MS } from './appbuilder-client.js';
 import { parseInterval } from './interval.js';
@@ -88,7 +88,7 @@ export function loadTrainingSettings(env: Env): TrainingSettings {
     port: reader.port('TRAINING_PORT', 5001),
     token: reader.secret('TRAINING_TOKEN'),
     schedule: typeof schedule === 'string' ? { expression: '', description: '' } : schedule,
-    threshold: reader.int('TRAINING_THRESHOLD', { default: 10, min: 1, max: 1_000_000 }),
+    threshold: readTrainingThreshold(reader),
     classThreshold: reader.optionalInt('TRAINING_CLASS_THRESHOLD', { min: 1, max: 1_000_000 }),
     tolerance: reader.number('TRAINING_TOLERANCE', { default: 0.01, min: 0, max: 1 }),
     mode: reader.oneOf('TRAINING_MODE', ['fine-tune', 'scratch'], 'fine-tune'),

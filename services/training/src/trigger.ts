@@ -1,4 +1,4 @@
-import { ALL_CLASSES, countUnusedFeedbackByClass, listRuns, newestUnusedFeedbackId } from '@mlpl/shared';
+import { ALL_CLASSES, BACKGROUND, countUnusedFeedbackByClass, listRuns, newestUnusedFeedbackId } from '@mlpl/shared';
 import type { Pool } from '@mlpl/shared';
 import type { CycleSettings } from './cycle-types.js';
 
@@ -20,10 +20,11 @@ export function trainingTrigger(unusedByClass: readonly number[], settings: Pick
 
 /**
  * The trigger as the database stands: the unused feedback counted against the thresholds,
- * and no wait after a rejection. A forced cycle trains whatever they say.
+ * and no wait after a rejection. A forced cycle trains whatever they say. Read in the
+ * background (no deadline), like the rest of the cycle.
  */
 export async function checkTrigger(pool: Pool, settings: CycleSettings, force: boolean): Promise<Trigger> {
-  const trigger = trainingTrigger(await countUnusedFeedbackByClass(pool), settings);
+  const trigger = trainingTrigger(await countUnusedFeedbackByClass(pool, BACKGROUND), settings);
   if (force) return { train: true, reason: trigger.reason };
   if (!trigger.train) return trigger;
   const waiting = await waitingAfterRejection(pool, settings.classes ?? ALL_CLASSES);
@@ -36,11 +37,11 @@ export async function checkTrigger(pool: Pool, settings: CycleSettings, force: b
  * rejection a cycle waits for feedback newer than what that run saw; a forced cycle does not.
  */
 async function waitingAfterRejection(pool: Pool, classes: readonly number[]): Promise<string | null> {
-  const [last] = await listRuns(pool, 1);
+  const [last] = await listRuns(pool, 1, BACKGROUND);
   if (last?.status !== 'rejected') return null;
   const seen = last.dataCounts?.newestFeedbackId;
   if (seen === undefined || seen === null) return null;
-  const newest = await newestUnusedFeedbackId(pool, classes);
+  const newest = await newestUnusedFeedbackId(pool, classes, BACKGROUND);
   if (newest === null || newest <= seen) {
     return `run ${last.id} rejected a candidate trained on these images; waiting for new feedback (or POST /train?force=true)`;
   }

@@ -131,7 +131,7 @@ export async function rollback(version, { reload }) {
   try {
     const result = await api(`/api/models/${encodeURIComponent(version)}/rollback`, {
       method: 'POST',
-      headers: token === '' ? {} : { authorization: `Bearer ${token}` },
+      headers: { authorization: `Bearer ${token}` },
     });
     const took = Number.isFinite(result.deployMs) ? ` in ${(result.deployMs / 1000).toFixed(1)} s` : '';
     setStatus(status, `Deployed ${result.version ?? version}${took}, replacing ${result.previousVersion ?? previous}.`, 'ok');

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
 import type { Express } from 'express';
-import { errorHandler, recordModelVersion, routeFallback } from '@mlpl/shared';
+import { DEFAULT_TRAINING_THRESHOLD, errorHandler, recordModelVersion, routeFallback } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import { apiRouter } from './api.js';
 import type { Classifier } from './classifier.js';
@@ -16,7 +16,6 @@ import { trainingRouter } from './training-status.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
 import { createMetrics } from './metrics.js';
-import { DEFAULT_TRAINING_THRESHOLD } from './settings.js';
 
 export type AppDeps = {
   logger: Logger;

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { EnvReader, readDatabaseSettings, readLogLevel, readStorageSettings } from '@mlpl/shared';
+import { EnvReader, readDatabaseSettings, readLogLevel, readStorageSettings, readTrainingThreshold } from '@mlpl/shared';
 import type { DatabaseSettings, Env, LogLevel, StorageSettings } from '@mlpl/shared';
 
 export type WebappSettings = {
@@ -31,9 +31,6 @@ export type WebappSettings = {
   storage: StorageSettings;
 };
 
-/** Training's default TRAINING_THRESHOLD (services/training/src/settings.ts): both must agree. */
-export const DEFAULT_TRAINING_THRESHOLD = 10;
-
 /** The repository's pretrained model: `services/webapp/dist/settings.js` → `pretrained/`. */
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../pretrained');
 
@@ -52,7 +49,7 @@ export function loadWebappSettings(env: Env): WebappSettings {
     modelSwap: undefined,
     adminToken: reader.optionalSecret('ADMIN_TOKEN'),
     appbuilderUrl: reader.string('APPBUILDER_URL', 'http://appbuilder:5000'),
-    trainingThreshold: reader.int('TRAINING_THRESHOLD', { default: DEFAULT_TRAINING_THRESHOLD, min: 1, max: 1_000_000 }),
+    trainingThreshold: readTrainingThreshold(reader),
     logLevel: readLogLevel(reader),
     database: readDatabaseSettings(reader),
     storage: readStorageSettings(reader),

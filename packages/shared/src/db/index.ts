@@ -3,8 +3,8 @@
  * `select` / `write` in `pool.ts`, which give it its deadline (REQUEST_PATH or BACKGROUND),
  * and uses `?` placeholders; nothing is built by string concatenation from input.
  */
-export { createPool, pingDatabase, STATEMENT_TIMEOUT_MS } from './pool.js';
-export type { Pool } from './pool.js';
+export { BACKGROUND, createPool, pingDatabase, REQUEST_PATH, STATEMENT_TIMEOUT_MS } from './pool.js';
+export type { Deadline, Pool } from './pool.js';
 export { migrate, MIGRATIONS } from './migrations.js';
 export { TRAINING_LOCK, tryTrainingLock } from './locks.js';
 export type { HeldLock } from './locks.js';

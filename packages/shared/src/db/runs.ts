@@ -1,5 +1,5 @@
 import { BACKGROUND, inTransaction, REQUEST_PATH, select, write } from './pool.js';
-import type { Db, Pool } from './pool.js';
+import type { Db, Deadline, Pool } from './pool.js';
 import { readEvaluation, readHistory, readParameters, readRunDataCounts } from '../lineage.js';
 import type { EpochLog, Evaluation, RunDataCounts, RunParameters } from '../lineage.js';
 import { date, dateOrNull, jsonOrNull, numberOrNull, parseJson, textOrNull, wholeMs } from './rows.js';
@@ -135,8 +135,8 @@ export function toRunRow(row: Row): TrainingRunRow {
 }
 
 /** The most recent runs, newest first: what training's `/status` lists. */
-export async function listRuns(pool: Pool, limit = 20): Promise<TrainingRunRow[]> {
-  const rows = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs ORDER BY id DESC LIMIT ?', [limit]);
+export async function listRuns(pool: Pool, limit = 20, deadline: Deadline = REQUEST_PATH): Promise<TrainingRunRow[]> {
+  const rows = await select(pool, deadline, 'SELECT * FROM training_runs ORDER BY id DESC LIMIT ?', [limit]);
   return rows.map(toRunRow);
 }
 

@@ -1,5 +1,5 @@
 import { BACKGROUND, REQUEST_PATH, select, write } from './pool.js';
-import type { Db, Pool } from './pool.js';
+import type { Db, Deadline, Pool } from './pool.js';
 import { countOf, numberOrNull } from './rows.js';
 import type { Row } from './rows.js';
 
@@ -26,8 +26,8 @@ export async function countUnusedFeedback(pool: Pool): Promise<number> {
  * Unused feedback images per class (index = label): what the per-class retrain rule looks at.
  * On the request path: the webapp counts after storing a feedback, training's `/status` shows it.
  */
-export async function countUnusedFeedbackByClass(pool: Pool): Promise<number[]> {
-  const rows = await select(pool, REQUEST_PATH, 'SELECT label, COUNT(*) AS n FROM images WHERE source = ? AND used_in_run IS NULL GROUP BY label', [
+export async function countUnusedFeedbackByClass(pool: Pool, deadline: Deadline = REQUEST_PATH): Promise<number[]> {
+  const rows = await select(pool, deadline, 'SELECT label, COUNT(*) AS n FROM images WHERE source = ? AND used_in_run IS NULL GROUP BY label', [
     FEEDBACK_SOURCE,
   ]);
   const counts = new Array<number>(10).fill(0);
@@ -62,9 +62,9 @@ export async function listBaseImages(pool: Pool, source: string, split: string, 
 }
 
 /** Id of the newest unused feedback row of one of `classes`, or null when there is none. */
-export async function newestUnusedFeedbackId(pool: Pool, classes: readonly number[]): Promise<number | null> {
+export async function newestUnusedFeedbackId(pool: Pool, classes: readonly number[], deadline: Deadline = REQUEST_PATH): Promise<number | null> {
   if (classes.length === 0) return null;
-  const [row] = await select(pool, BACKGROUND, 'SELECT MAX(id) AS id FROM images WHERE source = ? AND used_in_run IS NULL AND label IN (?)', [
+  const [row] = await select(pool, deadline, 'SELECT MAX(id) AS id FROM images WHERE source = ? AND used_in_run IS NULL AND label IN (?)', [
     FEEDBACK_SOURCE,
     classes,
   ]);
