@@ -240,7 +240,7 @@ export function dockerWebapp(docker: Docker, options: WebappContainers): DockerW
           // two left (the stack stopped mid-rollout), the appbuilder keeps the recorded one.
           for (const container of kept) await startContainer(docker, container.Id);
           await waitUntil(`${kept.map(nameOf).join(' or ')} to answer`, 90_000, async () => {
-            for (const port of options.ports) if (await fetch(`http://127.0.0.1:${port}/healthz`).then((r) => r.ok, () => false)) return true;
+            for (const port of options.ports) if (await fetch(`http://127.0.0.1:${port}/healthz`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false)) return true;
             return false;
           });
         }

@@ -115,7 +115,7 @@ export function proxyPart(docker: Docker, options: ProxyOptions): Part {
       });
       await startContainer(docker, id);
       try {
-        await waitUntil(`the proxy ${options.container} to answer ${url}/proxy-health`, 30_000, async () => (await fetch(`${url}/proxy-health`)).ok);
+        await waitUntil(`the proxy ${options.container} to answer ${url}/proxy-health`, 30_000, async () => (await fetch(`${url}/proxy-health`, { signal: AbortSignal.timeout(5000) })).ok);
       } catch (error) {
         const state = (await inspectContainer(docker, id))?.State;
         throw new Error(`${(error as Error).message} (${state?.Running === true ? 'running' : `exited ${state?.ExitCode}`}); its output:\n${await containerLogs(docker, id)}`);

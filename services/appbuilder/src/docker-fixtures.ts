@@ -87,7 +87,7 @@ export async function startWebappContainer(
   const url = `http://127.0.0.1:${port}`;
   const deadline = Date.now() + 90_000;
   while (Date.now() < deadline) {
-    if (await fetch(`${url}/api/model`).then((r) => r.ok, () => false)) return { url, port };
+    if (await fetch(`${url}/api/model`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false)) return { url, port };
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
   throw new Error(`webapp container ${options.name} did not answer within 90 s`);
@@ -108,7 +108,7 @@ export async function startRegistry(): Promise<{ address: string; stop(): Promis
   const child = spawn(binary, ['serve', config], { stdio: 'ignore' });
   const address = `127.0.0.1:${port}`;
   const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline && !(await fetch(`http://${address}/v2/`).then((r) => r.ok, () => false))) {
+  while (Date.now() < deadline && !(await fetch(`http://${address}/v2/`, { signal: AbortSignal.timeout(5000) }).then((r) => r.ok, () => false))) {
     if (child.exitCode !== null) throw new Error(`docker-registry exited with code ${child.exitCode}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

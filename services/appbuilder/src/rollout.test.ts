@@ -86,7 +86,8 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
   let seven: Buffer;
   let target: DeployTarget;
 
-  const servedThroughProxy = async () => ((await (await fetch(`${proxyUrl}/api/model`)).json()) as { version: string }).version;
+  // Each request bounded: a hung answer fails the test with its reason instead of the file's timeout.
+  const servedThroughProxy = async () => ((await (await fetch(`${proxyUrl}/api/model`, { signal: AbortSignal.timeout(10_000) })).json()) as { version: string }).version;
   const names = async () => (await webappContainers(docker, prefix)).map((c) => c.Name.replace(/^\//, '')).sort();
 
   /** A webapp container on the test network with the alias, as compose or a rollout left it. */
@@ -152,7 +153,7 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     const deadline = Date.now() + 90_000;
     while (Date.now() < deadline && (await servedThroughProxy().catch(() => undefined)) !== 'pretrained-1') await sleep(250);
     assert.equal(await servedThroughProxy(), 'pretrained-1');
-    assert.equal((await fetch(`${proxyUrl}/proxy-health`)).status, 200);
+    assert.equal((await fetch(`${proxyUrl}/proxy-health`, { signal: AbortSignal.timeout(10_000) })).status, 200);
 
     target = {
       docker,
