@@ -4,6 +4,7 @@
 import { api, UNREACHABLE } from './api.js';
 import { $, h, scrollToTop, setStatus } from './dom.js';
 import { percent1 as percent } from './format.js';
+import { createTrainingLine, registryLink } from './training-line.js';
 
 const canvas = $('canvas');
 const ctx = canvas.getContext('2d');
@@ -21,8 +22,8 @@ const modelVersionEl = $('model-version');
 const modelAccuracyEl = $('model-accuracy');
 const predictButton = $('predict');
 const clearButton = $('clear');
-const trainingEl = $('training');
 const modelNewsEl = $('model-news');
+const trainingLine = createTrainingLine($('training'));
 
 /** Stroke width as a fraction of the canvas side: a digit drawn across most of the canvas is
  * shrunk to MNIST's 20-pixel box by the server, where this leaves strokes 2–3 px wide, as in MNIST. */
@@ -61,14 +62,6 @@ let modelPollTimer;
 let modelPolling = false;
 /** Versions this page saw replaced → when (performance.now()). */
 const replacedAt = new Map();
-/** The last count of labels waiting for training ({pending, threshold}), from a feedback answer or /api/training; null: unknown. */
-let progress = null;
-/** The last answer of /api/training: the newest run and whether training waits for new labels. */
-let training = null;
-/** The newest run that had finished when this page last stored a feedback: runs after it are news. Null before the page's first feedback. */
-let seenRunId = null;
-/** Bumped when a feedback answer comes: an /api/training answer to a request sent before it counts fewer labels. */
-let feedbackAnswers = 0;
 
 /** What went wrong, for the status line: an unreachable server comes with what to do about it. */
 function reason(error) {
@@ -156,79 +149,6 @@ function showProbabilities(probabilities) {
   }
 }
 
-/** A link to the model registry, where every version, its training and its test scores are listed. */
-function registryLink(text) {
-  return h('a', { href: '/models', text });
-}
-
-/** How far the next training run is, as the server counts labels; training's trigger reads the same count. */
-function progressText({ pending, threshold }) {
-  return pending < threshold
-    ? `Collected for the next training: ${pending} of ${threshold} labelled digits (corrections and confirmations) — the model retrains at ${threshold}. `
-    : `Collected for the next training: ${pending} labelled digits, enough (it needs ${threshold}) — training starts at its next check; its model replaces this one only if it passes the check on test digits. `;
-}
-
-/** The newest run that has finished, as far as the last /api/training answer tells: runs are one at a time, so one running means the one before it is done. */
-function newestFinishedRun() {
-  const run = training?.lastRun;
-  if (!run) return 0;
-  return run.status === 'running' ? run.id - 1 : run.id;
-}
-
-/**
- * What the training line says: a run under way; a run that kept the model (rejected, failed)
- * since this page's feedback, or a rejection training still waits on; else the count. A run that
- * made a model needs no words here: the model news says so once it serves.
- */
-function trainingLine() {
-  const run = training?.lastRun ?? null;
-  if (run?.status === 'running') {
-    return [`Training run ${run.id} is under way on the labelled digits collected; its model replaces this one only if it passes the check on test digits. `, registryLink('See every model version'), '.'];
-  }
-  const news = run !== null && seenRunId !== null && run.id > seenRunId;
-  const runsLink = h('a', { href: '/models#runs-heading', text: 'See every training run' });
-  if (run?.status === 'rejected' && (news || training.waitsForNewLabels)) {
-    // The verdict reads "rejected: lost …" when the recorded numbers explain it, else it is the gate's own text.
-    const why = run.verdict?.startsWith('rejected') ? `its candidate was ${run.verdict}` : `the gate said: ${run.verdict ?? 'rejected'}`;
-    const kept = `Training run ${run.id} kept the model in service — ${why}. `;
-    // After a rejection, training does not retrain on the same labels: the count alone would say "starts at its next check".
-    const next = training.waitsForNewLabels && progress.pending >= progress.threshold
-      ? 'The next run waits for new labels: one more labelled digit starts it. '
-      : progressText(progress);
-    return [kept, next, runsLink, '.'];
-  }
-  if (run?.status === 'failed' && news) {
-    return [`Training run ${run.id} failed, so the model in service stays: ${run.error}. `, progressText(progress), runsLink, '.'];
-  }
-  return [progressText(progress), registryLink('See every model version'), '.'];
-}
-
-/** Shows where labels go; hidden while the count is unknown. Left alone when the words are the same, so a screen reader does not hear them again at every poll. */
-function showTraining() {
-  if (progress === null) {
-    trainingEl.hidden = true;
-    return;
-  }
-  const line = h('span', {}, ...trainingLine());
-  if (!trainingEl.hidden && trainingEl.textContent === line.textContent) return;
-  trainingEl.replaceChildren(...line.childNodes);
-  trainingEl.hidden = false;
-}
-
-/** Asks how training stands; a failure leaves the line as it was (the next poll may answer). */
-async function refreshTraining() {
-  const answersBefore = feedbackAnswers;
-  try {
-    const body = await api('/api/training');
-    if (answersBefore !== feedbackAnswers) return;
-    training = body;
-    progress = { pending: body.pending, threshold: body.threshold };
-    showTraining();
-  } catch {
-    // The count shown, if any, stays: it was right when it came.
-  }
-}
-
 /** True when `version` is one the page saw replaced moments ago: a draining container's answer, not news. */
 function justReplaced(version) {
   const at = replacedAt.get(version);
@@ -257,7 +177,7 @@ function showModel(version) {
 
 /**
  * Asks which model serves, shows its accuracy, and says so when it is another than the one shown;
- * asks how training stands (refreshTraining); then asks again in MODEL_POLL_MS while the page is
+ * asks how training stands (trainingLine.refresh); then asks again in MODEL_POLL_MS while the page is
  * visible (a hidden page asks again when shown).
  */
 async function pollModel() {
@@ -265,7 +185,7 @@ async function pollModel() {
   if (document.hidden || modelPolling) return;
   modelPolling = true;
   // How training stands, asked beside the model: the count and the runs' news stay current too.
-  const trainingAsked = refreshTraining();
+  const trainingAsked = trainingLine.refresh();
   try {
     const model = await api('/api/model');
     if (modelVersion === null) showModel(model.version);
@@ -348,15 +268,7 @@ async function sendFeedback(label) {
   if (sent.predictionId) fields.predictionId = sent.predictionId;
   try {
     const stored = await api('/api/feedback', { method: 'POST', body: imageForm(sent.blob, fields) });
-    feedbackAnswers += 1;
-    // Runs that finish from now on are news to this person, the one under way included.
-    seenRunId = newestFinishedRun();
-    progress = stored.training ?? null;
-    // A label newer than what a rejected run saw ends training's wait (unless its digit is one
-    // training leaves out, which the refresh below then says).
-    if (training !== null) training = { ...training, waitsForNewLabels: false };
-    showTraining();
-    if (progress !== null) void refreshTraining();
+    trainingLine.feedbackStored(stored.training ?? null);
     const note = label === sent.digit ? '' : ` (the model said ${sent.digit})`;
     setStatus(statusEl, `Thank you: stored as ${aDigit(label)}${note}.`, 'ok');
   } catch (error) {
