@@ -55,8 +55,20 @@ describe('the lineage readers', () => {
     const candidate = { test: { accuracy: 0.9, testCount: 10 } };
     assert.deepEqual(readEvaluation({ candidate, incumbent: {} }), { candidate, incumbent: {}, skipped: [], checks: [] });
     assert.equal(readEvaluation({ incumbent: {} }), null);
-    assert.deepEqual(readHistory([{ epoch: 1 }]), [{ epoch: 1 }]);
+    assert.deepEqual(readHistory([{ epoch: 1 }, { loss: 0.3 }]), [{ epoch: 1, loss: NaN, accuracy: NaN }], 'a figure not written reads as NaN; an entry without its epoch is left out');
     assert.equal(readHistory(null), null);
+  });
+
+  it('when figures were written as null (NaN in JSON) or a check lacks its set, then they read as NaN and the check is left out', () => {
+    const evaluation = readEvaluation({
+      candidate: { test: { accuracy: null, testCount: 1000, perClass: [{ label: 7, precision: null, recall: 1, f1: 1, support: 3 }] } },
+      incumbent: { test: { accuracy: 0.98, testCount: 1000 } },
+      checks: [{ set: 'test', candidate: null, incumbent: 0.98, delta: null, passed: false }, { candidate: 0.5, passed: true }],
+    });
+    assert.ok(evaluation !== null);
+    assert.ok(Number.isNaN(evaluation.candidate.test?.accuracy));
+    assert.deepEqual(evaluation.candidate.test?.perClass, [{ label: '7', precision: NaN, recall: 1, f1: 1, support: 3 }]);
+    assert.deepEqual(evaluation.checks, [{ set: 'test', candidate: NaN, incumbent: 0.98, delta: null, passed: false }]);
   });
 
   it('when the pretrained metadata of earlier versions is read, then it says what the metadata.json of today says', async () => {

@@ -119,7 +119,52 @@ const numberOr = <T>(value: unknown, fallback: T): number | T => (typeof value =
 const numbers = (value: unknown): number[] | undefined => (Array.isArray(value) && value.every((n) => typeof n === 'number') ? value : undefined);
 const isTrainMode = (value: unknown): value is TrainMode => TRAIN_MODES.some((mode) => mode === value);
 const modeOf = (value: unknown): TrainMode | null => (isTrainMode(value) ? value : null);
-const records = <T>(value: unknown): T[] => (Array.isArray(value) ? (value.filter(isRecord) as T[]) : []);
+/** A number as training wrote it: JSON turns NaN into null, which reads back as NaN. */
+const numberOrNaN = (value: unknown): number => (typeof value === 'number' ? value : NaN);
+const optionalNumber = <K extends string>(key: K, value: unknown): Partial<Record<K, number>> =>
+  (typeof value === 'number' ? { [key]: value } : {}) as Partial<Record<K, number>>;
+
+/** Each entry read field by field; entries without what identifies them (an epoch, a set) are left out. */
+function each<T>(value: unknown, read: (entry: Record<string, unknown>) => T | null): T[] {
+  if (!Array.isArray(value)) return [];
+  return value.flatMap((entry) => {
+    const read_ = isRecord(entry) ? read(entry) : null;
+    return read_ === null ? [] : [read_];
+  });
+}
+
+function readEpochLog(entry: Record<string, unknown>): EpochLog | null {
+  if (typeof entry.epoch !== 'number') return null;
+  return { epoch: entry.epoch, loss: numberOrNaN(entry.loss), accuracy: numberOrNaN(entry.accuracy), ...optionalNumber('valLoss', entry.valLoss), ...optionalNumber('valAccuracy', entry.valAccuracy) };
+}
+
+function readGateCheck(entry: Record<string, unknown>): GateCheck | null {
+  if (typeof entry.set !== 'string' || typeof entry.passed !== 'boolean') return null;
+  return {
+    set: entry.set,
+    candidate: numberOrNaN(entry.candidate),
+    incumbent: typeof entry.incumbent === 'number' ? entry.incumbent : null,
+    delta: typeof entry.delta === 'number' ? entry.delta : null,
+    passed: entry.passed,
+  };
+}
+
+function readClassMetrics(entry: Record<string, unknown>): ClassMetrics | null {
+  if (entry.label === undefined) return null;
+  return { label: String(entry.label), precision: numberOrNaN(entry.precision), recall: numberOrNaN(entry.recall), f1: numberOrNaN(entry.f1), support: numberOr(entry.support, 0) };
+}
+
+/** A model's figures on one set, field by field (NaN where a figure is missing). */
+export function readMetrics(entry: Record<string, unknown>): ModelMetrics {
+  const matrix = Array.isArray(entry.confusionMatrix) ? entry.confusionMatrix.map(numbers) : undefined;
+  return {
+    accuracy: numberOrNaN(entry.accuracy),
+    testCount: numberOr(entry.testCount, 0),
+    ...optionalNumber('loss', entry.loss),
+    ...(Array.isArray(entry.perClass) ? { perClass: each(entry.perClass, readClassMetrics) } : {}),
+    ...(matrix !== undefined && matrix.every((row) => row !== undefined) ? { confusionMatrix: matrix as number[][] } : {}),
+  };
+}
 
 /** Per class as ten numbers: the pretrained metadata of earlier versions wrote {"0": n, …}. */
 function byClass(value: unknown): number[] | undefined {
@@ -127,10 +172,10 @@ function byClass(value: unknown): number[] | undefined {
   return ALL_CLASSES.map((c) => numberOr(value[String(c)], 0));
 }
 
-/** Metrics by set name, as the run measured them (an accuracy that was NaN reads as null). */
+/** Metrics by set name, as the run measured them (an accuracy written as null, a NaN, reads as NaN). */
 function metricsBySet(value: unknown): Record<string, ModelMetrics> {
   if (!isRecord(value)) return {};
-  return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, ModelMetrics] => isRecord(entry[1])));
+  return Object.fromEntries(Object.entries(value).flatMap(([set, metrics]) => (isRecord(metrics) ? [[set, readMetrics(metrics)]] : [])));
 }
 
 export function readParameters(json: unknown): RunParameters | null {
@@ -145,7 +190,7 @@ export function numberParameter(parameters: RunParameters | null, name: string):
 
 /** A run's per-epoch history; null when the run recorded none (it failed before training). */
 export function readHistory(json: unknown): EpochLog[] | null {
-  return Array.isArray(json) ? records<EpochLog>(json) : null;
+  return Array.isArray(json) ? each(json, readEpochLog) : null;
 }
 
 function readDataCounts(json: Record<string, unknown>, parameters: RunParameters | null): DataCounts {
@@ -187,7 +232,7 @@ export function readEvaluation(json: unknown): Evaluation | null {
     candidate: metricsBySet(json.candidate),
     incumbent: metricsBySet(json.incumbent),
     skipped: Array.isArray(json.skipped) ? json.skipped.map(String) : [],
-    checks: records<GateCheck>(json.checks),
+    checks: each(json.checks, readGateCheck),
   };
 }
 
@@ -208,7 +253,7 @@ export function readTrainingSummary(json: Record<string, unknown>, metadata: { m
     classes,
     seed: numberOr(json.seed, null),
     epochs: numberOr(json.epochs, 0),
-    history: records<EpochLog>(json.history),
+    history: each(json.history, readEpochLog),
     // A run's model keeps its run's diagnostics (replay seed, timings) beside the counts.
     counts: { ...counts, ...readDataCounts(counts, { mode, classes }) },
     evaluation: metricsBySet(json.evaluation),

@@ -3,7 +3,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { writeAtomically } from './helpers.js';
-import { isRecord, readTrainingSummary } from './lineage.js';
+import { isRecord, readMetrics, readTrainingSummary } from './lineage.js';
 import type { ModelMetrics, TrainingSummary } from './lineage.js';
 
 /**
@@ -180,7 +180,9 @@ export function parseMetadata(bytes: Buffer, expectedPreprocessingVersion: numbe
 export function upgradeMetadata(stored: unknown): ModelMetadata {
   const record = isRecord(stored) ? stored : {};
   const training = readTrainingSummary(isRecord(record.training) ? record.training : {}, record);
-  return { ...record, training } as unknown as ModelMetadata;
+  // The figures every reader uses, read field by field; the rest is as parseMetadata checked it.
+  const metrics = readMetrics(isRecord(record.metrics) ? record.metrics : {});
+  return { ...record, training, metrics } as unknown as ModelMetadata;
 }
 
 /**

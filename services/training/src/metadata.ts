@@ -20,7 +20,10 @@ export function buildMetadata(input: MetadataInput): ModelMetadata {
   const test = evaluation.candidate['test'];
   if (test === undefined) throw new Error('the candidate was not evaluated on the test set');
   // The exact image ids stay with the run; the bundle says how many.
-  const { feedbackImageIds, heldOutImageIds, replayImageIds, ...counts } = input.counts;
+  const { feedbackImageIds, heldOutImageIds, replayImageIds, timingsMs, ...rest } = input.counts;
+  // The stage timings as they stand now: the live clock goes on (hand-over, total) after the
+  // bundle is written, and the metadata returned must stay what the bundle holds.
+  const counts = { ...rest, timingsMs: timingsMs === null ? null : { ...timingsMs } };
   return {
     version: input.version,
     created: input.created.toISOString(),

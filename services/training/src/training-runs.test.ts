@@ -51,10 +51,10 @@ describe('training runs and feedback bookkeeping', () => {
     assert.equal(await markImagesUsed(db.pool, ids, second), 2, 'the image the first run used stays its');
     assert.equal(await countUnusedFeedback(db.pool), 0);
     assert.deepEqual(await listUnusedFeedback(db.pool), []);
-    await finishRun(db.pool, first, { status: 'promoted', modelVersion: 'v1', history: [{ epoch: 1 }], durationMs: 12 });
+    await finishRun(db.pool, first, { status: 'promoted', modelVersion: 'v1', history: [{ epoch: 1, loss: 0.5, accuracy: 0.9 }], durationMs: 12 });
     const runs = await listRuns(db.pool);
     assert.equal(runs.find((run) => run.id === first)?.status, 'promoted');
-    assert.deepEqual(runs.find((run) => run.id === first)?.history, [{ epoch: 1 }]);
+    assert.deepEqual(runs.find((run) => run.id === first)?.history, [{ epoch: 1, loss: 0.5, accuracy: 0.9 }]);
     assert.deepEqual(runs.find((run) => run.id === first)?.parameters, { seed: 1 });
   });
 

@@ -101,7 +101,9 @@ function summary(version: string, sources: Sources): ModelSummary {
   const build = sources.builds.get(version);
   const metadata = sources.metadata.get(version)?.metadata;
   const served = sources.periods.get(version) ?? [];
-  const testAccuracy = evaluationOf(run)?.candidate['test']?.accuracy ?? metadata?.metrics.accuracy ?? null;
+  // A run's own figure, unless it was not a number (written as null, read as NaN): then the bundle's.
+  const runAccuracy = evaluationOf(run)?.candidate['test']?.accuracy;
+  const testAccuracy = runAccuracy !== undefined && !Number.isNaN(runAccuracy) ? runAccuracy : (metadata?.metrics.accuracy ?? null);
   return {
     version,
     parentVersion: run?.parentVersion ?? metadata?.parent ?? null,
