@@ -81,7 +81,7 @@ export function createTrainer(deps: TrainerDeps): Trainer {
     lastCheck: () => last,
     async run(trigger, options = {}) {
       if (running !== undefined) return 'busy';
-      const startedAt = new Date();
+      const startedAt = new Date(clock());
       const started = performance.now();
       const base = trainer.baseData;
       const waitUntil = lastFailure + backoffMs(failures);

@@ -250,7 +250,7 @@ export function registryRouter(deps: RegistryDeps): Router {
     const digits = new Map(byDigit.map((row) => [row.key, row]));
     const detail: ModelDetail = {
       ...found,
-      parameters: run?.parameters ?? metadata?.training ?? null,
+      parameters: run?.parameters ?? (metadata === undefined ? null : recipeOf(metadata.training)),
       history: (run?.history ?? metadata?.training.history ?? []).map((epoch, i) => ({ ...epoch, epoch: epoch.epoch ?? i + 1 })),
       evaluation: evaluationOf(run) ?? (metadata === undefined ? null : { candidate: { test: metadata.metrics }, incumbent: {}, checks: [] }),
       trainingData: trainingData(run, metadata),
@@ -357,4 +357,12 @@ export function registryRouter(deps: RegistryDeps): Router {
   });
 
   return router;
+}
+
+/**
+ * How a model no run made was trained, as a run's parameters read: its mode, data, seed and
+ * epochs, then its recipe (batch size, learning rate, …), not its figures (those have cards).
+ */
+function recipeOf(training: ModelMetadata['training']): Record<string, unknown> {
+  return { mode: training.mode, baseSource: training.baseSource, classes: training.classes, seed: training.seed, epochs: training.epochs, ...training.recipe };
 }
