@@ -61,18 +61,49 @@ export type RunDataCounts = DataCounts & {
   replaySeed: number | null;
   storageFetches: number | null;
   timingsMs: CycleTimings | null;
+  /** SHA-256 of the test images' ids: which fixed test set the scores are on (null: recorded before runs wrote it). */
+  testSet: string | null;
+  /** Unused feedback this refused run set aside for review (it was one refusal too many in a row). */
+  setAsideImageIds: number[];
 };
 
-/** One evaluated set at the gate: accuracies in [0, 1]; delta = candidate − incumbent (0.01 = one point). */
+/**
+ * What a gate check judged:
+ * - 'worse': McNemar's exact test on the digits of one set the two models disagree on;
+ * - 'floor': the candidate's test accuracy against the best any served version reached, less the tolerance;
+ * - 'corrections': corrections the incumbent answers right that the candidate gets wrong;
+ * - 'class': each class's recall on the test set against the incumbent's;
+ * - 'accuracy': the rule of runs recorded before these (a set's accuracy within a tolerance).
+ */
+export const GATE_CHECK_KINDS = ['worse', 'floor', 'corrections', 'class', 'accuracy'] as const;
+export type GateCheckKind = (typeof GATE_CHECK_KINDS)[number];
+
+/** McNemar's test on one set: digits only the incumbent got right, only the candidate got right, one-sided exact p. */
+export type McNemarFigures = { incumbentOnly: number; candidateOnly: number; pValue: number; significance: number };
+export type FloorFigures = { floor: number; best: number; bestVersion: string; tolerance: number };
+export type CorrectionFigures = { incumbentRight: number; broken: number; allowance: number; brokenImageIds: number[] };
+export type ClassChange = { label: string; candidate: number; incumbent: number; digitsLost: number; support: number; passed: boolean };
+export type ClassFigures = { margin: number; minDigits: number; classes: ClassChange[] };
+
+/**
+ * One check of the gate. `candidate` / `incumbent` are the accuracies (recall for 'class': the
+ * class that lost most) in [0, 1] it was about; delta = candidate − incumbent (0.01 = one point).
+ */
 export type GateCheck = {
+  kind: GateCheckKind;
   set: string;
   /** Accuracy in [0, 1] (NaN stays NaN in memory; JSON writes it as null). */
   candidate: number;
-  /** null when the incumbent was not evaluated on this set (first run, or a new set). */
+  /** null when there was nothing to compare with (no incumbent, no served version scored on the set). */
   incumbent: number | null;
-  /** candidate − incumbent, in accuracy units (0.01 = one percentage point); null without incumbent. */
   delta: number | null;
   passed: boolean;
+  /** The check and its numbers in a sentence; when it failed, the reason. */
+  summary: string;
+  mcnemar?: McNemarFigures;
+  floor?: FloorFigures;
+  corrections?: CorrectionFigures;
+  classes?: ClassFigures;
 };
 
 /** Both models measured on the same named sets ('test', 'feedback'), and the gate's check of each. */
@@ -138,15 +169,28 @@ function readEpochLog(entry: Record<string, unknown>): EpochLog | null {
   return { epoch: entry.epoch, loss: numberOrNaN(entry.loss), accuracy: numberOrNaN(entry.accuracy), ...optionalNumber('valLoss', entry.valLoss), ...optionalNumber('valAccuracy', entry.valAccuracy) };
 }
 
+const isCheckKind = (value: unknown): value is GateCheckKind => GATE_CHECK_KINDS.some((kind) => kind === value);
+
+/** A gate check; those of runs recorded before the kinds (no `kind`) are 'accuracy' checks, their sentence made here. */
 function readGateCheck(entry: Record<string, unknown>): GateCheck | null {
   if (typeof entry.set !== 'string' || typeof entry.passed !== 'boolean') return null;
-  return {
+  const check: GateCheck = {
+    kind: isCheckKind(entry.kind) ? entry.kind : 'accuracy',
     set: entry.set,
     candidate: numberOrNaN(entry.candidate),
     incumbent: typeof entry.incumbent === 'number' ? entry.incumbent : null,
     delta: typeof entry.delta === 'number' ? entry.delta : null,
     passed: entry.passed,
+    summary: typeof entry.summary === 'string' ? entry.summary : '',
   };
+  if (check.summary === '') {
+    const of = (accuracy: number) => `${(accuracy * 100).toFixed(2)} %`;
+    check.summary = `'${check.set}': ${of(check.candidate)}${check.incumbent === null ? '' : ` vs ${of(check.incumbent)}`}, ${check.passed ? 'passed' : 'failed'}`;
+  }
+  for (const key of ['mcnemar', 'floor', 'corrections', 'classes'] as const) {
+    if (isRecord(entry[key])) Object.assign(check, { [key]: entry[key] });
+  }
+  return check;
 }
 
 function readClassMetrics(entry: Record<string, unknown>): ClassMetrics | null {
@@ -222,6 +266,8 @@ export function readRunDataCounts(json: unknown, parameters: RunParameters | nul
     replaySeed: numberOr(json.replaySeed, null),
     storageFetches: numberOr(json.storageFetches, null),
     timingsMs: isRecord(timings) ? { load: numberOr(timings.load, 0), train: numberOr(timings.train, 0), evaluate: numberOr(timings.evaluate, 0), handOver: numberOr(timings.handOver, 0), total: numberOr(timings.total, 0) } : null,
+    testSet: typeof json.testSet === 'string' ? json.testSet : null,
+    setAsideImageIds: numbers(json.setAsideImageIds) ?? [],
   };
 }
 

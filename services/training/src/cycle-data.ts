@@ -1,4 +1,4 @@
-import { ALL_CLASSES, countByClass, listBaseImages, listFeedback, seededRandom, selectDigits } from '@mlpl/shared';
+import { ALL_CLASSES, countByClass, listBaseImages, listFeedback, seededRandom, selectDigits, sha256Hex } from '@mlpl/shared';
 import type { CycleTimings, DigitSet, Pool, RunDataCounts, TrainingImageRow } from '@mlpl/shared';
 import type { CycleDeps, CycleSettings, FeedbackSelection, Incumbent } from './cycle-types.js';
 import { createImageCache, loadDigitSet } from './image-cache.js';
@@ -60,8 +60,13 @@ export type CycleData = {
   /** The new feedback: all of it trains in every epoch. */
   newData: DigitSet;
   replay: DigitSet;
-  /** What both models are evaluated on: the base test set and the held-out feedback. */
-  sets: { test: DigitSet; feedback: DigitSet };
+  /**
+   * What both models are evaluated on: the base test set, the held-out feedback, and every
+   * correction (trained on or not), which the gate checks for corrections the candidate breaks.
+   */
+  sets: { test: DigitSet; feedback: DigitSet; corrections: DigitSet };
+  /** Image ids of `sets.corrections`, in order. */
+  correctionIds: number[];
   /** The first images of the test set, validated on after each epoch. */
   validation: DigitSet;
   counts: RunDataCounts;
@@ -97,7 +102,12 @@ export async function loadCycleData(deps: DataDeps, run: { runId: number; mode: 
 
   const newData = await loadDigitSet(cache, feedback.train);
   const replay = await loadDigitSet(cache, replayRows);
-  const sets = { test: await loadDigitSet(cache, testRows), feedback: await loadDigitSet(cache, feedback.heldOut) };
+  const correctionRows = [...feedback.earlier, ...feedback.train, ...feedback.heldOut].sort((a, b) => a.id - b.id);
+  const sets = {
+    test: await loadDigitSet(cache, testRows),
+    feedback: await loadDigitSet(cache, feedback.heldOut),
+    corrections: await loadDigitSet(cache, correctionRows),
+  };
   const counts: RunDataCounts = {
     mode,
     classes: [...classes],
@@ -115,7 +125,14 @@ export async function loadCycleData(deps: DataDeps, run: { runId: number; mode: 
     replaySeed: seedOfReplay,
     storageFetches: cache.fetches - fetchesBefore,
     timingsMs: timings,
+    testSet: testSetName(testRows),
+    setAsideImageIds: [],
   };
   const validation = selectDigits(sets.test, Array.from({ length: Math.min(VALIDATION_SIZE, sets.test.count) }, (_, i) => i));
-  return { newData, replay, sets, validation, counts };
+  return { newData, replay, sets, correctionIds: correctionRows.map((row) => row.id), validation, counts };
+}
+
+/** A fixed test set's name: the SHA-256 of its image ids in order, so scores on it compare across runs. */
+export function testSetName(rows: readonly { id: number }[]): string {
+  return sha256Hex(Buffer.from(rows.map((row) => row.id).join(',')));
 }

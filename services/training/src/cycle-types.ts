@@ -12,8 +12,14 @@ export type CycleSettings = {
   classThreshold?: number;
   /** The classes learnt (seed 004's `numbers`); default all ten. Other images are left alone. */
   classes?: readonly number[];
-  /** How far below the incumbent the candidate's accuracy may be, on any set: 0.01 = one point. */
+  /** How far below the best test accuracy a served version reached the candidate's may be (the floor): 0.01 = one point. */
   tolerance: number;
+  /** The gate's other rules (gate.ts); default DEFAULT_GATE_RULES'. */
+  significance?: number;
+  breakShare?: number;
+  classMargin?: number;
+  /** Refused runs in a row after which the unused feedback they tried is set aside for review; default 3. */
+  refusalsBeforeReview?: number;
   seed: number;
   mode: TrainMode;
   /** Base training images sampled (seeded) and mixed into training so the model does not forget. */
@@ -29,7 +35,12 @@ export type CycleSettings = {
   dropoutRate?: number;
 };
 
-export type Incumbent = { model: tfl.LayersModel; metadata: ModelMetadata };
+/**
+ * The model a run starts from and is judged against: the version in service. `serving` is
+ * what the deployments say serves (null: nothing recorded, the first webapp's model); `note`
+ * says why another model was used when that one could not be loaded.
+ */
+export type Incumbent = { model: tfl.LayersModel; metadata: ModelMetadata; serving?: string | null; note?: string | null };
 
 /** What one call may change: `POST /train` and `--full` start a cycle the threshold would skip. */
 export type CycleOptions = {
@@ -50,6 +61,8 @@ export type CycleDeps = {
   cache?: ImageCache;
   /** The model in service. The caller owns it: the cycle only reads it and never disposes it. */
   incumbent: () => Promise<Incumbent> | Incumbent;
+  /** The version in service now, asked again before a candidate is handed over; default the deployments' record. */
+  serving?: () => Promise<string | null>;
   settings: CycleSettings;
   /** The clock that names versions and dates their metadata; default the system's. */
   now?: () => Date;

@@ -1,11 +1,23 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
-import { ALL_CLASSES, disposeModel, errorMessage, failInterruptedRuns, finishRun, startRun, tryTrainingLock } from '@mlpl/shared';
+import {
+  ALL_CLASSES,
+  bestServedScore,
+  commitRejection,
+  disposeModel,
+  errorMessage,
+  failInterruptedRuns,
+  finishRun,
+  recentRunStatuses,
+  recordScore,
+  startRun,
+  tryTrainingLock,
+} from '@mlpl/shared';
 import type { CycleTimings, Evaluation, HeldLock } from '@mlpl/shared';
 import { effectiveMode, loadCycleData, selectFeedback } from './cycle-data.js';
 import type { CycleData } from './cycle-data.js';
 import type { CycleDeps, CycleOptions, CycleResult, CycleSettings, Incumbent, RunContext, StageClock } from './cycle-types.js';
 import { compareModels } from './evaluation.js';
-import { decideGate } from './gate.js';
+import { DEFAULT_GATE_RULES, decideGate } from './gate.js';
 import type { GateDecision } from './gate.js';
 import { handOver } from './hand-over.js';
 import type { CandidateRecord } from './hand-over.js';
@@ -14,6 +26,9 @@ import type { TrainResult } from './train.js';
 import { checkTrigger } from './trigger.js';
 
 export type { CycleDeps, CycleOptions, CycleResult, CycleSettings, CycleTimings, Incumbent };
+
+/** Refused runs in a row after which the unused feedback they tried is set aside for review. */
+export const DEFAULT_REFUSALS_BEFORE_REVIEW = 3;
 
 /** The reason of a cycle skipped because another (maybe on another replica) holds the lock. */
 export const LOCK_HELD_REASON = 'another training cycle is running';
@@ -58,8 +73,13 @@ async function runLocked(deps: CycleDeps, options: CycleOptions, lock: HeldLock)
     if (mode === 'fine-tune' && feedback.train.length === 0) {
       return { status: 'skipped', reason: 'no unused feedback image outside the held-out share to fine-tune on' };
     }
-    runId = await startRun(pool, { parentVersion: incumbent.metadata.version, parameters: { ...settings, mode, force: options.force === true } });
-    logger.info({ runId, mode, trigger: trigger.reason, parent: incumbent.metadata.version }, 'training cycle started');
+    runId = await startRun(pool, {
+      parentVersion: incumbent.metadata.version,
+      servingVersion: incumbent.serving ?? incumbent.metadata.version,
+      incumbentNote: incumbent.note ?? null,
+      parameters: { ...settings, mode, force: options.force === true },
+    });
+    logger.info({ runId, mode, trigger: trigger.reason, parent: incumbent.metadata.version, serving: incumbent.serving }, 'training cycle started');
     return await trainAndJudge(deps, { runId, incumbent, mode, feedback, lock, started, stages: stageClock(started) });
   } catch (error) {
     const reason = errorMessage(error);
@@ -83,7 +103,7 @@ async function trainAndJudge(deps: CycleDeps, run: RunContext): Promise<CycleRes
   const candidate = trained.model;
   stages.end('train');
   try {
-    const { evaluation, gate } = await evaluateAndGate(deps.settings, candidate, run.incumbent, data);
+    const { evaluation, gate } = await evaluateAndGate(deps, run, candidate, data);
     stages.end('evaluate');
     const record: CandidateRecord = { history: trained.history, evaluation, gateReason: gate.reason, dataCounts: counts };
     if (!gate.promote) return await reject(deps, run, record);
@@ -110,17 +130,48 @@ function train(deps: CycleDeps, run: RunContext, data: CycleData): Promise<Train
   });
 }
 
-/** Both models on the same sets, then the gate's verdict on the numbers. */
-async function evaluateAndGate(settings: CycleSettings, candidate: tfl.LayersModel, incumbent: Incumbent, data: CycleData): Promise<{ evaluation: Evaluation; gate: GateDecision }> {
-  const comparison = await compareModels(candidate, incumbent.model, data.sets, { classes: [...new Set(settings.classes ?? ALL_CLASSES)] });
-  const gate = decideGate({ candidate: comparison.candidate, incumbent: comparison.incumbent, tolerance: settings.tolerance });
+/**
+ * Both models on the same sets, digit by digit, then the gate's verdict. The incumbent's test
+ * score is recorded first: the floor is the best score of any served version, this one included.
+ */
+async function evaluateAndGate(deps: CycleDeps, run: RunContext, candidate: tfl.LayersModel, data: CycleData): Promise<{ evaluation: Evaluation; gate: GateDecision }> {
+  const { settings, pool } = deps;
+  const { comparison, judged } = await compareModels(candidate, run.incumbent.model, data.sets, { classes: [...new Set(settings.classes ?? ALL_CLASSES)] });
+  const testSet = data.counts.testSet;
+  const incumbentTest = comparison.incumbent['test'];
+  if (testSet !== null && incumbentTest !== undefined) {
+    await recordScore(pool, { version: run.incumbent.metadata.version, testSet, accuracy: incumbentTest.accuracy, testCount: incumbentTest.testCount, runId: run.runId });
+  }
+  const gate = decideGate({
+    sets: judged,
+    correctionIds: data.correctionIds,
+    best: testSet === null ? null : await bestServedScore(pool, testSet),
+    rules: {
+      tolerance: settings.tolerance,
+      significance: settings.significance ?? DEFAULT_GATE_RULES.significance,
+      breakShare: settings.breakShare ?? DEFAULT_GATE_RULES.breakShare,
+      classMargin: settings.classMargin ?? DEFAULT_GATE_RULES.classMargin,
+    },
+  });
   return { evaluation: { ...comparison, checks: gate.checks }, gate };
 }
 
+/**
+ * A refusal: the images wait for new feedback (see trigger.ts). When it is the
+ * `refusalsBeforeReview`-th refusal in a row, the unused feedback tried is set aside for review
+ * instead, so the loop does not keep training on images that cannot pass.
+ */
 async function reject(deps: CycleDeps, run: RunContext, record: CandidateRecord): Promise<CycleResult> {
-  await finishRun(deps.pool, run.runId, { status: 'rejected', ...record, durationMs: performance.now() - run.started });
-  deps.logger.info({ runId: run.runId, reason: record.gateReason }, 'candidate rejected');
-  return { status: 'rejected', runId: run.runId, reason: record.gateReason, timings: run.stages.timings };
+  const limit = deps.settings.refusalsBeforeReview ?? DEFAULT_REFUSALS_BEFORE_REVIEW;
+  const earlier = limit <= 1 ? [] : await recentRunStatuses(deps.pool, limit - 1);
+  const before = earlier.findIndex((r) => r.status !== 'rejected' || r.setAside);
+  const inARow = 1 + (before === -1 ? earlier.length : before);
+  const setAside = inARow >= limit ? run.feedback.consumed : [];
+  const dataCounts = { ...record.dataCounts, setAsideImageIds: setAside };
+  const gateReason = setAside.length === 0 ? record.gateReason : `${record.gateReason}; refusal ${inARow} in a row: ${setAside.length} unused feedback images set aside for review`;
+  await commitRejection(deps.pool, run.runId, { status: 'rejected', ...record, gateReason, dataCounts, durationMs: performance.now() - run.started }, setAside);
+  deps.logger.info({ runId: run.runId, reason: record.gateReason, inARow, setAside: setAside.length }, 'candidate rejected');
+  return { status: 'rejected', runId: run.runId, reason: gateReason, timings: run.stages.timings };
 }
 
 /** Stage timings in whole milliseconds, each stage from the end of the one before; the total from the cycle's start. */

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { CNN_INPUT_SHAPE, CNN_NUM_CLASSES, MNIST_PIXELS } from '@mlpl/shared';
 import type { ClassMetrics, DigitSet, Evaluation, ModelMetrics } from '@mlpl/shared';
+import type { JudgedSet, Outcomes } from './gate.js';
 
 /** Digits per `model.predict` call: 256 × 784 floats is 0.8 MB of input, small on any backend. */
 export const DEFAULT_EVAL_BATCH_SIZE = 256;
@@ -69,6 +70,11 @@ export function metricsFromPredictions(
  * class), the confusion matrix and per-class metrics, as `metricsFromPredictions` defines them.
  */
 export async function evaluateModel(model: tfl.LayersModel, set: DigitSet, options: EvaluateOptions = {}): Promise<ModelMetrics> {
+  return (await evaluateDigits(model, set, options)).metrics;
+}
+
+/** `evaluateModel`'s figures and, digit by digit, whether the model got it right (−1: a class left out). */
+export async function evaluateDigits(model: tfl.LayersModel, set: DigitSet, options: EvaluateOptions = {}): Promise<{ metrics: ModelMetrics; outcomes: Outcomes }> {
   const batchSize = options.batchSize ?? DEFAULT_EVAL_BATCH_SIZE;
   if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${batchSize}`);
   const classes = options.classes ?? range(CNN_NUM_CLASSES);
@@ -79,6 +85,7 @@ export async function evaluateModel(model: tfl.LayersModel, set: DigitSet, optio
 
   const labels: number[] = [];
   const predicted: number[] = [];
+  const outcomes: Outcomes = new Int8Array(set.count).fill(-1);
   let lossSum = 0;
   for (let start = 0; start < set.count; start += batchSize) {
     const end = Math.min(start + batchSize, set.count);
@@ -96,13 +103,15 @@ export async function evaluateModel(model: tfl.LayersModel, set: DigitSet, optio
       const label = set.labels[i] ?? -1;
       if (!wanted.has(label)) continue;
       const row = probabilities.subarray((i - start) * CNN_NUM_CLASSES, (i - start + 1) * CNN_NUM_CLASSES);
+      const guess = argmaxOf(row, classes);
       labels.push(label);
-      predicted.push(argmaxOf(row, classes));
+      predicted.push(guess);
+      outcomes[i] = guess === label ? 1 : 0;
       lossSum -= Math.log(Math.min(1, Math.max(LOSS_EPSILON, row[label] ?? 0)));
     }
   }
   const metrics = metricsFromPredictions(labels, predicted, CNN_NUM_CLASSES, classes);
-  return { ...metrics, loss: labels.length > 0 ? lossSum / labels.length : 0 };
+  return { metrics: { ...metrics, loss: labels.length > 0 ? lossSum / labels.length : 0 }, outcomes };
 }
 
 /** An evaluation before the gate has checked it. */
@@ -110,26 +119,30 @@ export type ModelComparison = Omit<Evaluation, 'checks'>;
 
 /**
  * Evaluates both models on the same named sets in one call, so the gate compares like with
- * like. Empty sets are omitted from both records and listed in `skipped`: an accuracy of 0/0
- * would be noise, and the gate judges only sets present for both. With no incumbent (the
- * first run) `incumbent` is empty.
+ * like, digit by digit. Empty sets are omitted and listed in `skipped`: an accuracy of 0/0
+ * would be noise. With no incumbent (the first run) `incumbent` is empty. `judged` is what
+ * the gate reads; `comparison` what the run records.
  */
 export async function compareModels(
   candidate: tfl.LayersModel,
   incumbent: tfl.LayersModel | null,
   sets: Readonly<Record<string, DigitSet>>,
   options: EvaluateOptions = {},
-): Promise<ModelComparison> {
+): Promise<{ comparison: ModelComparison; judged: Record<string, JudgedSet> }> {
   const comparison: ModelComparison = { candidate: {}, incumbent: {}, skipped: [] };
+  const judged: Record<string, JudgedSet> = {};
   for (const [name, set] of Object.entries(sets)) {
     if (set.count === 0) {
       comparison.skipped.push(name);
       continue;
     }
-    comparison.candidate[name] = await evaluateModel(candidate, set, options);
-    if (incumbent !== null) comparison.incumbent[name] = await evaluateModel(incumbent, set, options);
+    const mine = await evaluateDigits(candidate, set, options);
+    const theirs = incumbent === null ? null : await evaluateDigits(incumbent, set, options);
+    comparison.candidate[name] = mine.metrics;
+    if (theirs !== null) comparison.incumbent[name] = theirs.metrics;
+    judged[name] = { candidate: mine.metrics, incumbent: theirs?.metrics ?? null, candidateOutcomes: mine.outcomes, incumbentOutcomes: theirs?.outcomes ?? null };
   }
-  return comparison;
+  return { comparison, judged };
 }
 
 /** Index (a class) of the largest of `row` among `classes`; ties go to the first listed. */

@@ -1,4 +1,4 @@
-import { BUNDLE_FILES, commitPromotion, errorMessage, finishRun, putObject, recordCandidate, serializeModel } from '@mlpl/shared';
+import { BUNDLE_FILES, commitPromotion, errorMessage, finishRun, putObject, recordCandidate, recordScore, serializeModel, servingVersion } from '@mlpl/shared';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { EpochLog, Evaluation, HeldLock, ModelBundleFiles, RunDataCounts, Storage } from '@mlpl/shared';
 import { postToAppbuilder } from './appbuilder-client.js';
@@ -41,8 +41,14 @@ export async function handOver(deps: CycleDeps, promotion: Promotion): Promise<C
   });
   const bundle = await serializeModel(promotion.candidate, metadata);
   await recordCandidate(pool, runId, { modelVersion: version, ...record });
+  const test = record.evaluation.candidate['test'];
+  if (record.dataCounts.testSet !== null && test !== undefined) {
+    // Counts towards the floor only once the version has served (see bestServedScore).
+    await recordScore(pool, { version, testSet: record.dataCounts.testSet, accuracy: test.accuracy, testCount: test.testCount, runId });
+  }
   try {
     await assertLockHeld(lock);
+    await assertStillServing(deps, promotion);
     await storeBundle(deps.storage, version, bundle);
     await postToAppbuilder(deps.appbuilder.url, deps.appbuilder.token, bundle, {
       ...(deps.appbuilder.timeoutMs === undefined ? {} : { timeoutMs: deps.appbuilder.timeoutMs }),
@@ -60,6 +66,20 @@ export async function handOver(deps: CycleDeps, promotion: Promotion): Promise<C
   const marked = await commitPromotion(pool, runId, { status: 'promoted', modelVersion: version, ...record, durationMs: performance.now() - started }, promotion.feedback.consumed);
   logger.info({ runId, version, marked, seconds: Math.round(performance.now() - started) / 1000 }, 'candidate promoted');
   return { status: 'promoted', runId, version, reason: record.gateReason, bundle, metadata, timings: stages.timings };
+}
+
+/**
+ * A rollback during the run (someone put another version in service) makes the candidate a
+ * descendant of, and judged against, a version nobody serves: it is not handed over, and its
+ * images wait for the next cycle, which starts from the version in service.
+ */
+async function assertStillServing(deps: CycleDeps, promotion: Promotion): Promise<void> {
+  const expected = promotion.incumbent.serving;
+  if (expected === undefined) return;
+  const now = await (deps.serving ?? (() => servingVersion(deps.pool)))();
+  if (now !== expected) {
+    throw new Error(`the version in service changed during the run (${expected ?? 'the first model'} → ${now ?? 'the first model'}); the next cycle starts from ${now ?? 'the first model'}`);
+  }
 }
 
 /** A cycle that lost its lock (its connection dropped) may have been taken over: it stops. */

@@ -1,4 +1,4 @@
-import { BUNDLE_FILES, disposeModel, getObjectBytes, listPromotedVersions, loadModelBundle, PREPROCESSING_VERSION, readBundleDir } from '@mlpl/shared';
+import { BUNDLE_FILES, disposeModel, errorMessage, getObjectBytes, listPromotedVersions, loadModelBundle, PREPROCESSING_VERSION, readBundleDir, servingVersion } from '@mlpl/shared';
 import type { Logger, ModelBundleFiles, Pool, Storage } from '@mlpl/shared';
 import type { Incumbent } from './cycle.js';
 
@@ -16,8 +16,9 @@ export type IncumbentDeps = {
   logger: Pick<Logger, 'info' | 'warn'>;
 };
 
-/** Promoted versions tried, newest first, before falling back to the pretrained model. */
+/** Promoted versions tried, newest first, when the version in service does not load. */
 const VERSIONS_TRIED = 5;
+const PRETRAINED = 'pretrained';
 
 export async function readStoredBundle(storage: Storage, version: string): Promise<ModelBundleFiles> {
   const bucket = storage.settings.modelsBucket;
@@ -29,43 +30,70 @@ export async function readStoredBundle(storage: Storage, version: string): Promi
 }
 
 /**
- * The model in service is the newest promoted version (its bundle in the models bucket), or
- * the pretrained model before any promotion. Asked before each cycle, it reloads only when the
- * newest version changed (a promotion here or by another replica), and frees the old model.
- * A promoted version whose files are gone or broken is skipped with a warning, so one lost
- * object cannot stop training for good.
+ * The model in service, as the deployments record it (the newest version deployed, a rollback
+ * included), or the pretrained model before any deployment (the first webapp serves it).
+ * Asked before each cycle, it reloads only when that changes, and frees the old model. When
+ * the version in service cannot be loaded (its files gone or broken, or the pretrained model
+ * of another release), the newest promoted version that loads is used instead, then the
+ * pretrained model, and the incumbent's `note` says so: the run records it.
  */
 export function createIncumbentSource(deps: IncumbentDeps): IncumbentSource {
-  /** What is held, and where it came from: a promoted version, or the pretrained folder. */
+  /** What is held, and where it came from: a version in the models bucket, or the pretrained folder. */
   let held: { from: string; incumbent: Incumbent } | undefined;
-  const PRETRAINED = 'pretrained';
+  let pretrainedVersion: string | undefined;
+
+  async function readPretrained(): Promise<ModelBundleFiles> {
+    const files = await readBundleDir(deps.pretrainedDir);
+    pretrainedVersion = (JSON.parse(files.metadataJson.toString()) as { version?: string }).version;
+    return files;
+  }
 
   async function load(from: string): Promise<Incumbent> {
     if (held?.from === from) return held.incumbent;
-    const files = from === PRETRAINED ? await readBundleDir(deps.pretrainedDir) : await readStoredBundle(deps.storage, from);
+    const files = from === PRETRAINED ? await readPretrained() : await readStoredBundle(deps.storage, from);
     return loadModelBundle(files, PREPROCESSING_VERSION);
   }
 
-  async function loadNewest(): Promise<{ from: string; incumbent: Incumbent }> {
+  /** Where a version's bundle is: the pretrained folder for the pretrained version, else the bucket. */
+  async function locate(version: string): Promise<string> {
+    if (pretrainedVersion === undefined) await readPretrained().catch(() => undefined);
+    return version === pretrainedVersion ? PRETRAINED : version;
+  }
+
+  async function loadServing(): Promise<{ from: string; incumbent: Incumbent; serving: string | null; note: string | null }> {
+    const serving = await servingVersion(deps.pool);
+    if (serving === null) return { from: PRETRAINED, incumbent: await load(PRETRAINED), serving, note: null };
+    let problem: string;
+    try {
+      const from = await locate(serving);
+      const incumbent = await load(from);
+      if (incumbent.metadata.version === serving) return { from, incumbent, serving, note: null };
+      problem = `its bundle says it is ${incumbent.metadata.version}`;
+    } catch (error) {
+      problem = errorMessage(error);
+    }
+    deps.logger.warn({ version: serving, problem }, 'the version in service could not be loaded; using the newest one that loads');
     for (const version of await listPromotedVersions(deps.pool, VERSIONS_TRIED)) {
+      if (version === serving) continue;
       try {
-        return { from: version, incumbent: await load(version) };
+        return { from: version, incumbent: await load(version), serving, note: `${serving}, in service, could not be loaded (${problem}); started from and judged against ${version}` };
       } catch (error) {
         deps.logger.warn({ err: error, version }, 'a promoted model could not be loaded from storage; trying an older one');
       }
     }
-    return { from: PRETRAINED, incumbent: await load(PRETRAINED) };
+    const incumbent = await load(PRETRAINED);
+    return { from: PRETRAINED, incumbent, serving, note: `${serving}, in service, could not be loaded (${problem}); started from and judged against the pretrained ${incumbent.metadata.version}` };
   }
 
   return {
     async current() {
-      const next = await loadNewest();
+      const next = await loadServing();
       if (next.incumbent !== held?.incumbent) {
         if (held !== undefined) disposeModel(held.incumbent.model);
-        held = next;
-        deps.logger.info({ version: next.incumbent.metadata.version, from: next.from }, 'model in service loaded');
+        held = { from: next.from, incumbent: next.incumbent };
+        deps.logger.info({ version: next.incumbent.metadata.version, from: next.from, serving: next.serving }, 'model in service loaded');
       }
-      return next.incumbent;
+      return { ...next.incumbent, serving: next.serving, note: next.note };
     },
     dispose() {
       if (held !== undefined) disposeModel(held.incumbent.model);

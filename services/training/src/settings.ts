@@ -3,6 +3,8 @@ import { fileURLToPath } from 'node:url';
 import { EnvReader, readDatabaseSettings, readLogLevel, readStorageSettings, readTrainingThreshold, TF_BACKEND_PREFERENCES } from '@mlpl/shared';
 import type { DatabaseSettings, Env, LogLevel, StorageSettings, TfBackendPreference } from '@mlpl/shared';
 import { DEFAULT_APPBUILDER_TIMEOUT_MS } from './appbuilder-client.js';
+import { DEFAULT_REFUSALS_BEFORE_REVIEW } from './cycle.js';
+import { DEFAULT_GATE_RULES } from './gate.js';
 import { parseInterval } from './interval.js';
 import type { Schedule } from './interval.js';
 import { BASE_DATASETS, DEFAULT_FASHION_MNIST_DIR, DEFAULT_MNIST_BASE_URL } from './mnist-source.js';
@@ -19,7 +21,16 @@ export type TrainingSettings = {
   threshold: number;
   /** Seed 001's rule: a cycle also starts when one class has this many unused images; undefined = off. */
   classThreshold: number | undefined;
+  /** The gate's floor: how far below the best test accuracy a served version reached a candidate may be. */
   tolerance: number;
+  /** McNemar's one-sided p below which a candidate counts as worse than the incumbent on a set. */
+  significance: number;
+  /** Share of the corrections the incumbent answers right that a candidate may break (at least one). */
+  breakShare: number;
+  /** Recall a class may lose on the test set. */
+  classMargin: number;
+  /** Refused runs in a row after which the unused feedback they tried is set aside for review. */
+  refusalsBeforeReview: number;
   mode: TrainMode;
   dataset: BaseDatasetName;
   /** The classes learnt (seed 004's `numbers`), ascending. */
@@ -90,7 +101,11 @@ export function loadTrainingSettings(env: Env): TrainingSettings {
     schedule: typeof schedule === 'string' ? { expression: '', description: '' } : schedule,
     threshold: readTrainingThreshold(reader),
     classThreshold: reader.optionalInt('TRAINING_CLASS_THRESHOLD', { min: 1, max: 1_000_000 }),
-    tolerance: reader.number('TRAINING_TOLERANCE', { default: 0.01, min: 0, max: 1 }),
+    tolerance: reader.number('TRAINING_TOLERANCE', { default: DEFAULT_GATE_RULES.tolerance, min: 0, max: 1 }),
+    significance: reader.number('TRAINING_GATE_SIGNIFICANCE', { default: DEFAULT_GATE_RULES.significance, min: 0.000001, max: 1 }),
+    breakShare: reader.number('TRAINING_GATE_BREAK_SHARE', { default: DEFAULT_GATE_RULES.breakShare, min: 0, max: 1 }),
+    classMargin: reader.number('TRAINING_GATE_CLASS_MARGIN', { default: DEFAULT_GATE_RULES.classMargin, min: 0, max: 1 }),
+    refusalsBeforeReview: reader.int('TRAINING_REFUSALS_BEFORE_REVIEW', { default: DEFAULT_REFUSALS_BEFORE_REVIEW, min: 1, max: 1000 }),
     mode: reader.oneOf('TRAINING_MODE', ['fine-tune', 'scratch'], 'fine-tune'),
     dataset: reader.oneOf('TRAINING_DATASET', BASE_DATASETS, 'mnist'),
     classes: typeof classes === 'string' ? [] : classes,

@@ -1,5 +1,5 @@
 import { BACKGROUND, REQUEST_PATH, select, write } from './pool.js';
-import type { Pool } from './pool.js';
+import type { Deadline, Pool } from './pool.js';
 import { date, dateOrNull, numberOrNull, textOrNull, wholeMs } from './rows.js';
 import type { Row } from './rows.js';
 
@@ -146,6 +146,15 @@ export async function finishDeployment(
      WHERE id = ? AND status = 'deploying'`,
     [outcome.status, outcome.containerId ?? null, wholeMs(outcome.durationMs), outcome.error ?? null, id],
   );
+}
+
+/**
+ * The version in service as the deployments record it: the newest one deployed (a rollback
+ * included), or null before any deployment, when the first webapp's own model serves.
+ */
+export async function servingVersion(pool: Pool, deadline: Deadline = BACKGROUND): Promise<string | null> {
+  const [row] = await select(pool, deadline, "SELECT model_version FROM deployments WHERE status = 'deployed' ORDER BY id DESC LIMIT 1");
+  return row === undefined ? null : String(row.model_version);
 }
 
 /** Deployments, newest first. */

@@ -14,3 +14,4 @@ export * from './predictions.js';
 export * from './runs.js';
 export * from './builds.js';
 export * from './registry.js';
+export * from './scores.js';

@@ -130,6 +130,33 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  {
+    version: 6,
+    name: 'the model in service as the incumbent; scores on a fixed test set; corrections set aside',
+    statements: [
+      // serving_version: what the deployments said was serving when the run started (the
+      // incumbent it was judged against); incumbent_note: what was used instead when that
+      // version could not be loaded. parent_version stays the version it descended from.
+      `ALTER TABLE training_runs
+        ADD COLUMN serving_version VARCHAR(64) NULL,
+        ADD COLUMN incumbent_note TEXT NULL`,
+      // One row per model and test set (a SHA-256 of the test images' ids): the gate's floor is
+      // the best score any served version reached on the same set.
+      `CREATE TABLE IF NOT EXISTS model_scores (
+        version VARCHAR(64) NOT NULL,
+        test_set CHAR(64) NOT NULL,
+        accuracy DOUBLE NOT NULL,
+        test_count INT UNSIGNED NOT NULL,
+        run_id BIGINT UNSIGNED NULL,
+        recorded_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
+        PRIMARY KEY (version, test_set)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+      // Feedback whose runs the gate refused too many times in a row: out of training (and of
+      // the trigger's count) until a person reviews it.
+      `ALTER TABLE images
+        ADD COLUMN set_aside_in_run BIGINT UNSIGNED NULL`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';

@@ -4,7 +4,7 @@ import { readEvaluation, readHistory, readParameters, readRunDataCounts } from '
 import type { EpochLog, Evaluation, RunDataCounts, RunParameters } from '../lineage.js';
 import { date, dateOrNull, jsonOrNull, numberOrNull, parseJson, textOrNull, wholeMs } from './rows.js';
 import type { Row } from './rows.js';
-import { markImagesUsed } from './training-images.js';
+import { markImagesUsed, setAsideImages } from './training-images.js';
 
 /**
  * The `training_runs` table: written by the training cycle (in the background, no deadline),
@@ -14,12 +14,21 @@ import { markImagesUsed } from './training-images.js';
 export const TRAINING_RUN_STATUSES = ['running', 'promoted', 'rejected', 'failed'] as const;
 export type TrainingRunStatus = (typeof TRAINING_RUN_STATUSES)[number];
 
-/** Records a run as 'running' and returns its id. */
-export async function startRun(pool: Pool, run: { parentVersion: string | null; parameters: unknown }): Promise<number> {
-  const result = await write(pool, BACKGROUND, "INSERT INTO training_runs (status, parent_version, parameters) VALUES ('running', ?, ?)", [
-    run.parentVersion,
-    JSON.stringify(run.parameters),
-  ]);
+/**
+ * Records a run as 'running' and returns its id. `parentVersion` is the model it starts from
+ * (and is judged against); `servingVersion` the version the deployments said was in service,
+ * the same unless it could not be loaded, which `incumbentNote` then explains.
+ */
+export async function startRun(
+  pool: Pool,
+  run: { parentVersion: string | null; servingVersion?: string | null; incumbentNote?: string | null; parameters: unknown },
+): Promise<number> {
+  const result = await write(
+    pool,
+    BACKGROUND,
+    "INSERT INTO training_runs (status, parent_version, serving_version, incumbent_note, parameters) VALUES ('running', ?, ?, ?, ?)",
+    [run.parentVersion, run.servingVersion ?? null, run.incumbentNote ?? null, JSON.stringify(run.parameters)],
+  );
   return result.insertId;
 }
 
@@ -75,6 +84,18 @@ export async function commitPromotion(pool: Pool, runId: number, outcome: RunOut
 }
 
 /**
+ * Records a refusal in one transaction: the run becomes 'rejected' and, when it is one refusal
+ * too many in a row, the unused feedback it tried is set aside for review, or neither happens.
+ * Returns how many images were set aside.
+ */
+export async function commitRejection(pool: Pool, runId: number, outcome: RunOutcome & { status: 'rejected' }, setAside: readonly number[]): Promise<number> {
+  return inTransaction(pool, BACKGROUND, async (connection) => {
+    if (!(await finishRun(connection, runId, outcome))) throw new Error(`run ${runId} is no longer running; its refusal is not recorded`);
+    return setAsideImages(connection, setAside, runId);
+  });
+}
+
+/**
  * Records what a running run produced (its version, history, evaluation, gate reason, data)
  * before the candidate is handed over: a database that is gone stops the run before anything
  * leaves, and a process that dies during the hand-over leaves a complete record.
@@ -103,7 +124,12 @@ export type TrainingRunRow = {
   finishedAt: Date | null;
   status: TrainingRunStatus;
   modelVersion: string | null;
+  /** The model the run started from and was judged against. */
   parentVersion: string | null;
+  /** The version in service when the run started (null: recorded before runs wrote it). */
+  servingVersion: string | null;
+  /** Why the run started from another model than the one in service, if it did. */
+  incumbentNote: string | null;
   parameters: RunParameters | null;
   /** null when the run recorded none (it failed before training); likewise the two below. */
   history: EpochLog[] | null;
@@ -124,6 +150,8 @@ export function toRunRow(row: Row): TrainingRunRow {
     status: String(row.status) as TrainingRunStatus,
     modelVersion: textOrNull(row.model_version),
     parentVersion: textOrNull(row.parent_version),
+    servingVersion: textOrNull(row.serving_version),
+    incumbentNote: textOrNull(row.incumbent_note),
     parameters,
     history: readHistory(parseJson(row.history)),
     evaluation: readEvaluation(parseJson(row.evaluation)),
@@ -164,4 +192,16 @@ export async function listPromotedVersions(pool: Pool, limit = 5): Promise<strin
     [limit],
   );
   return rows.map((row) => String(row.model_version));
+}
+
+/** Statuses of the newest closed runs, newest first: how many refusals came in a row. */
+export async function recentRunStatuses(pool: Pool, limit: number): Promise<{ id: number; status: TrainingRunStatus; setAside: boolean }[]> {
+  const rows = await select(
+    pool,
+    BACKGROUND,
+    `SELECT r.id, r.status, EXISTS (SELECT 1 FROM images i WHERE i.set_aside_in_run = r.id) AS set_aside
+     FROM training_runs r WHERE r.status IN ('promoted', 'rejected') ORDER BY r.id DESC LIMIT ?`,
+    [limit],
+  );
+  return rows.map((row) => ({ id: Number(row.id), status: String(row.status) as TrainingRunStatus, setAside: Number(row.set_aside) === 1 }));
 }
