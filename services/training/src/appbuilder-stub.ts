@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BUNDLE_FILES } from '@mlpl/shared';
-import type { ModelBundleFiles } from '@mlpl/shared';
+import { BUNDLE_FILES, finishDeployment, startDeployment } from '@mlpl/shared';
+import type { ModelBundleFiles, Pool } from '@mlpl/shared';
 
 /** One POST the stub received: the bearer header and the three files, by field name. */
 export type ReceivedBundle = { authorization: string | undefined; files: Partial<ModelBundleFiles>; fileNames: string[] };
@@ -20,8 +20,10 @@ export type AppbuilderStub = {
  * For tests where the appbuilder is not the subject: an HTTP server on a free port that
  * records each multipart POST and answers as the real one would, `{version, ...}` as JSON.
  * Multipart is parsed by the platform's own Request.formData, so the stub adds no parser.
+ * Given the database, it records an accepted bundle as deployed, as the real appbuilder does
+ * once the new version serves: training takes the version in service from those records.
  */
-export async function startAppbuilderStub(): Promise<AppbuilderStub> {
+export async function startAppbuilderStub(options: { deployments?: Pool } = {}): Promise<AppbuilderStub> {
   const stub: AppbuilderStub = { url: '', received: [], status: 202, close: async () => undefined };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -46,6 +48,11 @@ export async function startAppbuilderStub(): Promise<AppbuilderStub> {
         stub.received.push({ authorization: req.headers.authorization, files, fileNames });
         await stub.beforeAnswer?.();
         const ok = stub.status >= 200 && stub.status < 300;
+        if (ok && options.deployments !== undefined && files.metadataJson !== undefined) {
+          const version = String((JSON.parse(files.metadataJson.toString()) as { version: unknown }).version);
+          const id = await startDeployment(options.deployments, { kind: 'deploy', modelVersion: version, image: `stub:${version}`, previousVersion: null });
+          await finishDeployment(options.deployments, id, { status: 'deployed', durationMs: 1 });
+        }
         res.writeHead(stub.status, { 'content-type': 'application/json' });
         res.end(JSON.stringify(ok ? { accepted: true } : { error: { code: 'build_failed', message: 'stub told to fail' } }));
       })().catch((error: unknown) => {

@@ -13,12 +13,17 @@ import {
   getObjectBytes,
   initTf,
   listBaseImages,
+  countUnusedFeedback,
+  finishDeployment,
   listRuns,
   loadModelBundle,
+  recordScore,
+  startDeployment,
   readBundleDir,
   seededRandom,
 } from '@mlpl/shared';
 import type { DigitSet, ModelBundleFiles } from '@mlpl/shared';
+import type { RowDataPacket } from 'mysql2/promise';
 import { createTestDatabase, createTestStorage } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { startAppbuilderStub } from './appbuilder-stub.js';
@@ -45,7 +50,8 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 
 /** 600 train + 200 test registered; feedback comes from test digits outside the registered slice. */
 async function setUp(settings: Partial<CycleSettings> = {}) {
-  const [db, storage, stub] = await Promise.all([createTestDatabase(), createTestStorage(), startAppbuilderStub()]);
+  const [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
+  const stub = await startAppbuilderStub({ deployments: db.pool });
   const cacheDir = await mkdtemp(path.join(tmpdir(), 'mlpl-cycle-'));
   const full = await registerSlice(db.pool, storage.storage, 600, 200);
   const deps: CycleDeps = {
@@ -236,6 +242,9 @@ describe('runCycle, faults and rules', () => {
     deps = { ...env.deps, incumbent: () => incumbents.current() };
   });
 
+  const scoreOf = async (version: string) =>
+    (await env.db.pool.query<RowDataPacket[]>('SELECT accuracy FROM model_scores WHERE version = ?', [version]))[0].map((row) => ({ accuracy: Number(row.accuracy) }));
+
   after(async () => {
     incumbents?.dispose();
     await env?.close();
@@ -299,6 +308,91 @@ describe('runCycle, faults and rules', () => {
     await feed(1);
     const retried = await runCycle(deps);
     assert.equal(retried.status, 'promoted', 'new feedback after a rejection trains again');
+  });
+
+  test('when the version in service is rolled back, then the next run descends from it and is judged against it, not the newest version', async () => {
+    const versions: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      await feed(10);
+      const result = await runCycle(deps);
+      assert.ok(result.status === 'promoted', result.reason);
+      versions.push(result.version);
+    }
+    const [older, newer] = versions as [string, string];
+    // What the appbuilder records when /models rolls back.
+    const id = await startDeployment(env.db.pool, { kind: 'rollback', modelVersion: older, image: `mywebapp:${older}`, previousVersion: newer });
+    await finishDeployment(env.db.pool, id, { status: 'deployed', durationMs: 1 });
+
+    await feed(10);
+    const result = await runCycle(deps);
+    assert.ok(result.status === 'promoted' || result.status === 'rejected', result.reason);
+    const [run] = await listRuns(env.db.pool, 1);
+    assert.equal(run?.parentVersion, older, 'descends from the version in service');
+    assert.equal(run?.servingVersion, older);
+    assert.equal(run?.incumbentNote, null);
+    if (result.status === 'promoted') assert.equal(result.metadata.parent, older);
+    // Judged against it: the incumbent's test score is the one the older version was promoted with.
+    const [score] = await scoreOf(older);
+    assert.equal(run?.evaluation?.incumbent['test']?.accuracy, score?.accuracy);
+    assert.notEqual(run?.evaluation?.incumbent['test']?.accuracy, undefined);
+    const [newest] = await listRuns(env.db.pool, 1);
+    assert.ok(newest?.evaluation?.checks.some((check) => check.kind === 'worse' && check.mcnemar !== undefined), 'the McNemar figures are recorded');
+  });
+
+  test('when a served version scored higher on the fixed test set than the candidate reaches, then the floor refuses it and names that version', async () => {
+    await feed(10);
+    const [last] = await listRuns(env.db.pool, 1);
+    const testSet = last?.dataCounts?.testSet;
+    assert.ok(typeof testSet === 'string' && testSet.length === 64, 'runs record which test set they scored on');
+    const serving = last?.servingVersion ?? '';
+    // A version that once served and answered every test digit right; then the serving one back.
+    await recordScore(env.db.pool, { version: 'v0-perfect', testSet, accuracy: 1, testCount: 200, runId: null });
+    for (const version of ['v0-perfect', serving]) {
+      const id = await startDeployment(env.db.pool, { kind: 'rollback', modelVersion: version, image: `mywebapp:${version}`, previousVersion: null });
+      await finishDeployment(env.db.pool, id, { status: 'deployed', durationMs: 1 });
+    }
+    try {
+      // The tolerance of a real stack (one point): these tests run with five.
+      const result = await runCycle({ ...deps, settings: { ...deps.settings, tolerance: 0.01 } });
+      assert.equal(result.status, 'rejected', result.reason);
+      assert.match(result.reason, /below the floor .*v0-perfect reached 100\.00 %/);
+      const [run] = await listRuns(env.db.pool, 1);
+      const floor = run?.evaluation?.checks.find((check) => check.kind === 'floor');
+      assert.deepEqual({ passed: floor?.passed, best: floor?.floor?.best, version: floor?.floor?.bestVersion }, { passed: false, best: 1, version: 'v0-perfect' });
+    } finally {
+      await env.db.pool.query("DELETE FROM model_scores WHERE version = 'v0-perfect'");
+    }
+  });
+
+  test('when the gate refuses runs N times in a row, then their unused feedback is set aside for review and the loop goes on with new feedback', async () => {
+    const random = seededRandom(9);
+    const broken = (options: TrainOptions) =>
+      trainModel({ ...options, mode: 'scratch', epochs: 1, replay: { ...options.replay, labels: Uint8Array.from(options.replay.labels, () => Math.floor(random() * 10)) } });
+    const strict = { ...deps, train: broken, settings: { ...deps.settings, refusalsBeforeReview: 3 } };
+    // The run before refused too (the floor test): with this one and the next, three in a row.
+    const first = await feed(10);
+    const once = await runCycle(strict);
+    assert.equal(once.status, 'rejected', once.reason);
+    assert.doesNotMatch(once.reason, /set aside/);
+    const second = await feed(1);
+    const twice = await runCycle(strict);
+    assert.equal(twice.status, 'rejected');
+    assert.match(twice.reason, /refusal 3 in a row: \d+ unused feedback images set aside for review/);
+    const [run] = await listRuns(env.db.pool, 1);
+    const setAside = run?.dataCounts?.setAsideImageIds ?? [];
+    for (const id of [...first, ...second]) assert.ok(setAside.includes(id), `image ${id} set aside`);
+    const [rows] = await env.db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images WHERE set_aside_in_run = ?', [run?.id]);
+    assert.equal(Number(rows[0]?.n), setAside.length);
+    assert.equal(await countUnusedFeedback(env.db.pool), 0, 'set aside, they no longer count towards the threshold');
+
+    // New feedback: the loop goes on, without the images set aside.
+    const fresh = await feed(10);
+    const result = await runCycle(deps);
+    assert.equal(result.status, 'promoted', result.reason);
+    const [promoted] = await listRuns(env.db.pool, 1);
+    const used = [...(promoted?.dataCounts?.feedbackImageIds ?? []), ...(promoted?.dataCounts?.heldOutImageIds ?? [])];
+    assert.deepEqual(used.filter((id) => setAside.includes(id)), []);
+    assert.ok(fresh.every((id) => used.includes(id)));
   });
 
   test('when only some classes are learnt, then other feedback is neither counted, trained on, nor marked', async () => {

@@ -158,7 +158,7 @@ describe('compareModels', () => {
     const incumbent = createModel({ seed: 4 });
     const empty: DigitSet = { images: new Float32Array(0), labels: new Uint8Array(0), count: 0 };
     const feedback = selectDigits(digits, [0, 15, 30, 45]);
-    const result = await compareModels(candidate, incumbent, { test: digits, feedback, extra: empty });
+    const { comparison: result, judged } = await compareModels(candidate, incumbent, { test: digits, feedback, extra: empty });
     assert.deepEqual(Object.keys(result.candidate), ['test', 'feedback']);
     assert.deepEqual(Object.keys(result.incumbent), ['test', 'feedback']);
     assert.deepEqual(result.skipped, ['extra']);
@@ -166,8 +166,14 @@ describe('compareModels', () => {
     assert.equal(result.incumbent.feedback?.testCount, 4);
     assert.deepEqual(result.candidate.test, await evaluateModel(candidate, digits));
     assert.deepEqual(result.incumbent.test, await evaluateModel(incumbent, digits));
+    // Digit by digit, for the gate: as many outcomes as digits, as many right as the accuracy says.
+    const outcomes = judged.test?.candidateOutcomes ?? new Int8Array();
+    assert.equal(outcomes.length, 100);
+    assert.equal(outcomes.filter((o) => o === 1).length, Math.round((result.candidate.test?.accuracy ?? NaN) * 100));
+    assert.equal(judged.feedback?.incumbentOutcomes?.length, 4);
 
-    const firstRun = await compareModels(candidate, null, { test: digits });
+    const { comparison: firstRun, judged: firstJudged } = await compareModels(candidate, null, { test: digits });
+    assert.equal(firstJudged.test?.incumbentOutcomes, null);
     assert.deepEqual(Object.keys(firstRun.candidate), ['test']);
     assert.deepEqual(firstRun.incumbent, {});
     [candidate, incumbent].forEach(disposeModel);

@@ -71,7 +71,8 @@ describe('the training service process', () => {
   };
 
   before(async () => {
-    [db, storage, stub] = await Promise.all([createTestDatabase(), createTestStorage(), startAppbuilderStub()]);
+    [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
+    stub = await startAppbuilderStub({ deployments: db.pool });
     dataDir = await mkdtemp(path.join(tmpdir(), 'mlpl-training-service-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;

@@ -32,6 +32,13 @@ export type TrainOptions = {
   seed: number;
   validation?: DigitSet;
   onEpoch?: (log: EpochLog) => void;
+  /**
+   * Learning without forgetting: the first `count` digits of `replay` (the base images) are
+   * trained towards `teacher`'s probabilities for them, not their labels, so the candidate keeps
+   * answering what the model in service answers where no correction says otherwise. The rest of
+   * the replay (earlier corrections) and the new digits keep their labels.
+   */
+  distill?: { teacher: tfl.LayersModel; count: number };
 };
 
 export type TrainResult = {
@@ -80,23 +87,39 @@ function shuffle(values: number[], random: () => number): void {
   }
 }
 
-type Source = { set: DigitSet; index: number };
+/** A digit trained on; `soft`: towards the teacher's probabilities (see TrainOptions.distill). */
+type Source = { set: DigitSet; index: number; soft?: boolean };
 
 /** One epoch's input: the sources in a fresh order, each shifted by a random whole-pixel offset. */
-function epochBatch(sources: Source[], random: () => number, maxShift: number): { images: Float32Array; labels: Uint8Array } {
+function epochBatch(sources: Source[], random: () => number, maxShift: number): { images: Float32Array; labels: Uint8Array; soft: Float32Array } {
   const order = sources.map((_, i) => i);
   shuffle(order, random);
   const images = new Float32Array(order.length * MNIST_PIXELS);
   const labels = new Uint8Array(order.length);
+  const soft = new Float32Array(order.length);
   const span = 2 * maxShift + 1;
   order.forEach((which, target) => {
     const { set, index } = sources[which] as Source;
     const dx = Math.floor(random() * span) - maxShift;
     const dy = Math.floor(random() * span) - maxShift;
     labels[target] = set.labels[index] ?? 0;
+    soft[target] = sources[which]?.soft === true ? 1 : 0;
     copyShiftedDigit(set.images, index, images, target, dx, dy);
   });
-  return { images, labels };
+  return { images, labels, soft };
+}
+
+/**
+ * The targets of one epoch: one-hot labels, and for the digits marked soft the teacher's
+ * probabilities on the same (shifted) images. Returns a new tensor; `ys` is left to the caller.
+ */
+function targetsFor(xs: tf.Tensor, ys: tf.Tensor, soft: Float32Array, teacher: tfl.LayersModel | undefined): tf.Tensor {
+  if (teacher === undefined || !soft.some((flag) => flag === 1)) return ys.clone();
+  return tf.tidy(() => {
+    const probabilities = teacher.predict(xs, { batchSize: 256 }) as tf.Tensor;
+    const mask = tf.tensor2d(soft, [soft.length, 1]);
+    return tf.add(tf.mul(probabilities, mask), tf.mul(ys, tf.sub(1, mask)));
+  });
 }
 
 
@@ -156,7 +179,8 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
   for (let r = 0; r < newRepeats; r++) {
     for (let i = 0; i < newData.count; i++) sources.push({ set: newData, index: i });
   }
-  for (const index of replayIndices) sources.push({ set: replay, index });
+  const softCount = options.distill?.count ?? 0;
+  for (const index of replayIndices) sources.push({ set: replay, index, soft: index < softCount });
   if (sources.length === 0) throw new Error('trainModel: nothing to train on (newData and the replay sample are empty)');
 
   const labelsUsed = new Uint8Array(newData.count + replayIndices.length);
@@ -176,11 +200,13 @@ export async function trainModel(options: TrainOptions): Promise<TrainResult> {
       const { xs, ys } = digitTensors(batch.images, batch.labels);
       const fitStart = performance.now();
       let fitted: tfl.History;
+      let targets: tf.Tensor | undefined;
       try {
+        targets = targetsFor(xs, ys, batch.soft, options.distill?.teacher);
         // shuffle: false — the order already comes from the seeded generator.
-        fitted = await model.fit(xs, ys, { epochs: 1, batchSize, shuffle: false, verbose: 0 });
+        fitted = await model.fit(xs, targets, { epochs: 1, batchSize, shuffle: false, verbose: 0 });
       } finally {
-        tf.dispose([xs, ys]);
+        tf.dispose([xs, ys, ...(targets === undefined ? [] : [targets])]);
       }
       fitMs += performance.now() - fitStart;
       const log: EpochLog = {
