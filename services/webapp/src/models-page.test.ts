@@ -17,7 +17,7 @@ import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/sha
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import type { CorrectionList, ModelList } from './registry-types.js';
-import { post, startTestApp } from './test-support.js';
+import { checksRecordedBefore, post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -81,7 +81,7 @@ describe('the registry page (/models)', () => {
       evaluation: {
         candidate: { test: { accuracy: 0.948, testCount: 1000 } },
         incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
-        checks: [{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }],
+        checks: checksRecordedBefore([{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }]),
       },
       dataCounts: { mode: 'fine-tune', newestFeedbackId: 5 },
       durationMs: 1000,
@@ -95,7 +95,7 @@ describe('the registry page (/models)', () => {
       evaluation: {
         candidate: { test: { accuracy: 0.975, testCount: 1000 } },
         incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
-        checks: [{ set: 'test', candidate: 0.975, incumbent: 0.97, delta: 0.005, passed: true }],
+        checks: checksRecordedBefore([{ set: 'test', candidate: 0.975, incumbent: 0.97, delta: 0.005, passed: true }]),
       },
       // 10 labels new to this run, 20 that earlier runs learnt, replayed beside 1,000 base images.
       dataCounts: { mode: 'fine-tune', trainedByClass: [103, 103, 103, 103, 103, 103, 103, 103, 103, 103], feedbackTrained: 10, earlierFeedbackReplayed: 20, replay: 1020, feedbackHeldOut: 2, test: 1000 },

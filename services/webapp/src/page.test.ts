@@ -17,7 +17,7 @@ import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/sha
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { DEFAULT_MODEL_DIR } from './settings.js';
-import { post, startTestApp } from './test-support.js';
+import { checksRecordedBefore, post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const CHROMIUM_ARGS = [
@@ -503,7 +503,7 @@ describe('the page', () => {
         evaluation: {
           candidate: { test: { accuracy: 0.948, testCount: 1000 } },
           incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
-          checks: [{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }],
+          checks: checksRecordedBefore([{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }]),
         },
         gateReason: 'test accuracy dropped by 0.0220 > 0.01',
         dataCounts: { mode: 'fine-tune', classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], newestFeedbackId: await newestFeedbackId() },
