@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { readEvaluation, readHistory, readRunDataCounts, readTrainingSummary } from './lineage.js';
-import type { RunDataCounts } from './lineage.js';
+import type { GateCheck, RunDataCounts } from './lineage.js';
 import { upgradeMetadata } from './model-bundle.js';
 import { legacyPretrainedMetadata } from './testing/legacy-metadata.js';
 
@@ -26,6 +26,8 @@ describe('the lineage readers', () => {
       replaySeed: 77,
       storageFetches: 5,
       timingsMs: { load: 1, train: 2, evaluate: 3, handOver: 4, total: 10 },
+      testSet: 'a'.repeat(64),
+      setAsideImageIds: [13, 14],
     };
     assert.deepEqual(readRunDataCounts(JSON.parse(JSON.stringify(counts))), counts);
   });
@@ -48,6 +50,8 @@ describe('the lineage readers', () => {
       replaySeed: null,
       storageFetches: 3,
       timingsMs: null,
+      testSet: null,
+      setAsideImageIds: [],
     });
     assert.equal(readRunDataCounts(null), null, 'a run that failed before selecting data');
   });
@@ -69,7 +73,56 @@ describe('the lineage readers', () => {
     assert.ok(evaluation !== null);
     assert.ok(Number.isNaN(evaluation.candidate.test?.accuracy));
     assert.deepEqual(evaluation.candidate.test?.perClass, [{ label: '7', precision: NaN, recall: 1, f1: 1, support: 3 }]);
-    assert.deepEqual(evaluation.checks, [{ set: 'test', candidate: NaN, incumbent: 0.98, delta: null, passed: false }]);
+    assert.deepEqual(evaluation.checks, [{ kind: 'accuracy', set: 'test', candidate: NaN, incumbent: 0.98, delta: null, passed: false, summary: "'test': no valid accuracy vs 98.00 %, failed" }]);
+  });
+
+  it('when a gate check recorded before the kinds is read, then it is an accuracy check with a sentence made from its numbers', () => {
+    const evaluation = readEvaluation({
+      candidate: { test: { accuracy: 0.948, testCount: 1000 } },
+      checks: [{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }, { set: 'feedback', candidate: 0.5, passed: true }],
+    });
+    assert.deepEqual(evaluation?.checks, [
+      { kind: 'accuracy', set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false, summary: "'test': 94.80 % vs 97.00 %, failed" },
+      { kind: 'accuracy', set: 'feedback', candidate: 0.5, incumbent: null, delta: null, passed: true, summary: "'feedback': 50.00 %, passed" },
+    ]);
+  });
+
+  it('when gate checks of today are read, then each keeps its kind, its sentence and its figures', () => {
+    const checks: GateCheck[] = [
+      {
+        kind: 'worse',
+        set: 'test',
+        candidate: 0.95,
+        incumbent: 0.97,
+        delta: 0.95 - 0.97,
+        passed: false,
+        summary: "on 'test' the candidate is worse than the incumbent",
+        mcnemar: { incumbentOnly: 30, candidateOnly: 10, pValue: 0.0011, significance: 0.05 },
+      },
+      { kind: 'floor', set: 'test', candidate: 0.95, incumbent: 0.975, delta: -0.025, passed: false, summary: 'below the floor', floor: { floor: 0.965, best: 0.975, bestVersion: 'v5', tolerance: 0.01 } },
+      {
+        kind: 'corrections',
+        set: 'corrections',
+        candidate: 0.9,
+        incumbent: 0.95,
+        delta: -0.05,
+        passed: false,
+        summary: 'the candidate breaks earlier corrections',
+        corrections: { incumbentRight: 120, broken: 5, allowance: 2, brokenImageIds: [4, 9, 17, 21, 30] },
+      },
+      {
+        kind: 'class',
+        set: 'test',
+        candidate: 0.9,
+        incumbent: 0.96,
+        delta: -0.06,
+        passed: false,
+        summary: 'classes lost more than the margin',
+        classes: { margin: 0.05, minDigits: 3, classes: [{ label: '7', candidate: 0.9, incumbent: 0.96, digitsLost: 6, support: 100, passed: false }] },
+      },
+    ];
+    const evaluation = readEvaluation(JSON.parse(JSON.stringify({ candidate: { test: { accuracy: 0.95, testCount: 1000 } }, incumbent: {}, checks })));
+    assert.deepEqual(evaluation?.checks, checks);
   });
 
   it('when the pretrained metadata of earlier versions is read, then it says what the metadata.json of today says', async () => {

@@ -184,7 +184,8 @@ function readGateCheck(entry: Record<string, unknown>): GateCheck | null {
     summary: typeof entry.summary === 'string' ? entry.summary : '',
   };
   if (check.summary === '') {
-    const of = (accuracy: number) => `${(accuracy * 100).toFixed(2)} %`;
+    // A figure written as null (NaN) says so rather than "NaN %".
+    const of = (accuracy: number) => (Number.isFinite(accuracy) ? `${(accuracy * 100).toFixed(2)} %` : 'no valid accuracy');
     check.summary = `'${check.set}': ${of(check.candidate)}${check.incumbent === null ? '' : ` vs ${of(check.incumbent)}`}, ${check.passed ? 'passed' : 'failed'}`;
   }
   for (const key of ['mcnemar', 'floor', 'corrections', 'classes'] as const) {

@@ -75,4 +75,7 @@ export function liveText(live) {
 }
 
 /** The evaluated sets as the gate's summary names them (src/gate-words.ts). */
-export const setLabel = (set) => ({ test: 'the test set', feedback: 'the held-out feedback' })[set] ?? `the “${set}” set`;
+export const setLabel = (set) => ({ test: 'the test set', feedback: 'the held-out feedback', corrections: 'the labelled digits' })[set] ?? `the “${set}” set`;
+
+/** A sentence of the API's (lower-case, no full stop) as a line of the page. */
+export const sentence = (text) => `${text.charAt(0).toUpperCase()}${text.slice(1)}.`;

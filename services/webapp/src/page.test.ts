@@ -11,13 +11,13 @@ import { after, before, describe, it } from 'node:test';
 import { chromium } from 'playwright-core';
 import type { Browser, BrowserContextOptions, Page } from 'playwright-core';
 import type { RowDataPacket } from 'mysql2/promise';
-import { finishRun, getObjectBytes, inspectImage, MNIST_IMAGE_SIZE, readBundleDir, startRun, writeBundleDir } from '@mlpl/shared';
+import { commitRejection, finishRun, getObjectBytes, inspectImage, MNIST_IMAGE_SIZE, readBundleDir, startRun, writeBundleDir } from '@mlpl/shared';
 import type { ModelMetadata } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { DEFAULT_MODEL_DIR } from './settings.js';
-import { post, startTestApp } from './test-support.js';
+import { checksRecordedBefore, post, refusedEvaluation, refusedVerdict, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const CHROMIUM_ARGS = [
@@ -479,7 +479,7 @@ describe('the page', () => {
     });
   });
 
-  it('when a run after the page\'s feedback keeps the model (rejected, then failed), then the line says so in plain words and what happens next, also on a fresh page', async () => {
+  it('when a run after the page\'s feedback keeps the model (rejected, failed, then rejected again setting its labels aside), then the line says so in plain words and what happens next, also on a fresh page', async () => {
     assert.ok(db);
     const pool = db.pool;
     const version = app.classifier.metadata.version;
@@ -503,7 +503,8 @@ describe('the page', () => {
         evaluation: {
           candidate: { test: { accuracy: 0.948, testCount: 1000 } },
           incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
-          checks: [{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }],
+          // As runs recorded them before the gate's checks had kinds.
+          checks: checksRecordedBefore([{ set: 'test', candidate: 0.948, incumbent: 0.97, delta: 0.948 - 0.97, passed: false }]),
         },
         gateReason: 'test accuracy dropped by 0.0220 > 0.01',
         dataCounts: { mode: 'fine-tune', classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], newestFeedbackId: await newestFeedbackId() },
@@ -539,6 +540,24 @@ describe('the page', () => {
         await page.locator('#training').textContent(),
         `Training run ${failed} failed, so the model in service stays: the appbuilder could not be reached. `
           + `Collected for the next training: ${await pendingFeedback()} labelled digits, enough (it needs ${THRESHOLD}) — training starts at its next check; its model replaces this one only if it passes the check on test digits. See every training run.`,
+      );
+
+      // The next run is refused too, the third refusal in a row: the labelled digits it tried are set aside, out of the count.
+      const [unused] = await pool.query<RowDataPacket[]>("SELECT id FROM images WHERE source = 'feedback' AND used_in_run IS NULL AND set_aside_in_run IS NULL");
+      const tried = unused.map((row) => Number(row.id));
+      const refused = await startRun(pool, { parentVersion: version, servingVersion: version, parameters: { mode: 'fine-tune', tolerance: 0.01, refusalsBeforeReview: 3 } });
+      await commitRejection(pool, refused, {
+        status: 'rejected',
+        evaluation: refusedEvaluation(version),
+        dataCounts: { mode: 'fine-tune', classes: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9], newestFeedbackId: Math.max(...tried), setAsideImageIds: tried },
+        durationMs: 1000,
+      }, tried);
+      await line(page, `Training run ${refused} kept the model in service`);
+      assert.equal(
+        await page.locator('#training').textContent(),
+        `Training run ${refused} kept the model in service — its candidate was ${refusedVerdict(version)}. `
+          + `After 3 refusals in a row, the ${tried.length} labelled digits it tried are set aside for people to review. `
+          + `Collected for the next training: 0 of ${THRESHOLD} labelled digits (corrections and confirmations) — the model retrains at ${THRESHOLD}. See every training run.`,
       );
     });
   });

@@ -35,15 +35,33 @@ export type GateVerdict = {
   reason: string | null;
   /** The verdict in plain words, made from the recorded numbers: "promoted: 0.4 points better than v3 on the test set". */
   summary: string;
-  /** The version it was measured against (the one in service when it trained); null when there was none. */
+  /** The version it was judged against (the one it descended from: see the run's lineage); null when there was none. */
   against: string | null;
-  /** The largest accuracy loss the gate allowed on a set (0.01 = one point); null when the run did not record it. */
+  /**
+   * TRAINING_TOLERANCE (0.01 = one point): today, the floor's slack below the best test accuracy
+   * a served version reached; for runs recorded before the checks had kinds, the largest loss
+   * allowed on a set. Null when the run did not record it.
+   */
   tolerance: number | null;
 };
 
-export type ModelSummary = {
+/**
+ * Which versions a run's model came from: `parentVersion` (in the summaries) is the one it
+ * descended from and was judged against; `servingVersion` the one in service when its run
+ * started. They differ only when the one in service could not be loaded.
+ */
+export type Lineage = {
+  /** The version in service when the run started, per the deployment records; null for a model no run made, or a run recorded before runs kept it. */
+  servingVersion: string | null;
+  /** Why the run started from another version than the one in service, as the training service recorded it; null when it did not. */
+  incumbentNote: string | null;
+  /** Both in a sentence: "trained from v9, which was in service", "trained from v8: v9 was in service but could not be loaded: …"; null when no run made it. */
+  lineage: string | null;
+};
+
+export type ModelSummary = Lineage & {
   version: string;
-  /** The version it was fine-tuned from; null for the first model or one trained from scratch. */
+  /** The version it descended from (fine-tuned from, or judged against when trained from scratch); null for the first model. */
   parentVersion: string | null;
   /** The training run that made it; null for the pretrained model. */
   runId: number | null;
@@ -119,12 +137,12 @@ export type Correction = {
 export type CorrectionList = { corrections: Correction[]; counts: Record<FeedbackKind, number> };
 
 /** A training run as the pages tell it: what it made, or why it made nothing. */
-export type TrainingRunSummary = {
+export type TrainingRunSummary = Lineage & {
   id: number;
   status: 'running' | 'promoted' | 'rejected' | 'failed';
   startedAt: string;
   finishedAt: string | null;
-  /** The version in service when it started: fine-tuned from and measured against. */
+  /** The version it descended from (fine-tuned from) and was judged against. */
   parentVersion: string | null;
   /** The version it made; null when it made none (rejected, failed before its gate, still training). */
   modelVersion: string | null;
@@ -132,11 +150,34 @@ export type TrainingRunSummary = {
   verdict: string | null;
   /** Why it failed, as the training service recorded it; null unless it failed. */
   error: string | null;
+  /** The gate's checks with their figures (see lineage.ts in @mlpl/shared); null before the gate. */
+  checks: GateCheck[] | null;
+  /**
+   * What a refused run set aside for review: the unused labelled digits it tried, when it was one
+   * refusal too many in a row (`refusalsInARow`: TRAINING_REFUSALS_BEFORE_REVIEW as the run had
+   * it; null when not recorded). Null when it set none aside.
+   */
+  setAside: { images: number; refusalsInARow: number | null } | null;
+};
+
+/**
+ * Labelled digits set aside for review: after TRAINING_REFUSALS_BEFORE_REVIEW refusals in a
+ * row, training stops trying the unused ones the refused runs tried, until a person reviews
+ * them (a review page is to come: issue "people in the loop").
+ */
+export type SetAsideFeedback = {
+  total: number;
+  /** Per class (index = label). */
+  byClass: number[];
+  /** The runs that set them aside, newest first, with how many of theirs are still aside. */
+  runs: { id: number; finishedAt: string | null; images: number; refusalsInARow: number | null }[];
+  /** In words, for the pages; null when none is set aside. */
+  summary: string | null;
 };
 
 /** Where training stands: `GET /api/training`, which the draw page polls. */
 export type TrainingStatus = {
-  /** Labelled digits no run has used yet (corrections and confirmations), counted as the training service's trigger counts them. */
+  /** Labelled digits no run has used yet (corrections and confirmations), counted as the training service's trigger counts them: those set aside for review left out. */
   pending: number;
   /** TRAINING_THRESHOLD: at this many a run starts at the training service's next check. */
   threshold: number;
@@ -147,6 +188,8 @@ export type TrainingStatus = {
   waitsForNewLabels: boolean;
   /** The newest run, finished or not; null before the first. */
   lastRun: TrainingRunSummary | null;
+  /** Labelled digits set aside for review, not counted in `pending`. */
+  setAside: SetAsideFeedback;
 };
 
 export type TrainingRunList = { runs: TrainingRunSummary[] };

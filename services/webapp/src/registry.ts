@@ -24,6 +24,7 @@ import {
 import type { BuildRow, DeploymentRow, FeedbackKind, LiveCountRow, Logger, ModelMetadata, Pool, SeriesBucket, Storage, VersionRunRow } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 import { evaluationOf, gateVerdict } from './gate-words.js';
+import { lineageText } from './lineage-words.js';
 import type { Correction, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
@@ -107,6 +108,9 @@ function summary(version: string, sources: Sources): ModelSummary {
   return {
     version,
     parentVersion: run?.parentVersion ?? metadata?.parent ?? null,
+    servingVersion: run?.servingVersion ?? null,
+    incumbentNote: run?.incumbentNote ?? null,
+    lineage: run === undefined ? null : lineageText(run),
     runId: run?.id ?? null,
     createdAt: metadata?.created ?? run?.finishedAt?.toISOString() ?? build?.startedAt.toISOString() ?? null,
     // model_versions also holds candidates that failed their gate, so it says nothing of serving.

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { createLogger, createPool, createStorage, initTf, PREPROCESSING_VERSION } from '@mlpl/shared';
-import type { ImageLimits, Pool, Storage } from '@mlpl/shared';
+import type { Evaluation, GateCheck, ImageLimits, Pool, Storage } from '@mlpl/shared';
 import { listObjectKeys } from '@mlpl/shared';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import type { RowDataPacket } from 'mysql2/promise';
@@ -90,3 +90,82 @@ export async function storedCounts(db: TestDatabase, s3: TestStorage): Promise<{
   const [rows] = await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images');
   return { rows: Number(rows[0]?.n), objects: (await listObjectKeys(s3.storage, s3.settings.imagesBucket)).length };
 }
+
+/** Gate checks as the training service wrote them before the checks had kinds (no kind, no sentence): runs of then stay in the database. */
+export function checksRecordedBefore(checks: Omit<GateCheck, 'kind' | 'summary'>[]): GateCheck[] {
+  return checks as GateCheck[];
+}
+
+/**
+ * A refusal by today's gate, judged against `against` (also the best served version): McNemar's
+ * test finds the candidate worse on the test set (only the incumbent right on 12 digits, only
+ * the candidate on 3: p = 576/32768), and it breaks 5 of the 120 labelled digits the incumbent
+ * answers right, 2 allowed; the held-out feedback, the floor and the classes pass. The
+ * sentences are those training's gate.ts writes.
+ */
+export function refusedEvaluation(against: string, brokenImageIds: number[] = [4, 9, 17, 21, 30]): Evaluation {
+  const pValue = 576 / 32768;
+  const broken = brokenImageIds.length;
+  return {
+    candidate: { test: { accuracy: 0.961, testCount: 1000 }, feedback: { accuracy: 0.9, testCount: 20 }, corrections: { accuracy: 0.9, testCount: 130 } },
+    incumbent: { test: { accuracy: 0.97, testCount: 1000 }, feedback: { accuracy: 0.9, testCount: 20 }, corrections: { accuracy: 0.923, testCount: 130 } },
+    skipped: [],
+    checks: [
+      {
+        kind: 'worse',
+        set: 'test',
+        candidate: 0.961,
+        incumbent: 0.97,
+        delta: 0.961 - 0.97,
+        passed: false,
+        summary: `on 'test' the candidate is worse than the incumbent (96.10 % vs 97.00 %; only the incumbent right on 12, only the candidate on 3, McNemar p = 0.018 < 0.05)`,
+        mcnemar: { incumbentOnly: 12, candidateOnly: 3, pValue, significance: 0.05 },
+      },
+      {
+        kind: 'worse',
+        set: 'feedback',
+        candidate: 0.9,
+        incumbent: 0.9,
+        delta: 0,
+        passed: true,
+        summary: "'feedback' not worse (90.00 % vs 90.00 %; only the incumbent right on 1, only the candidate on 1, McNemar p = 0.75)",
+        mcnemar: { incumbentOnly: 1, candidateOnly: 1, pValue: 0.75, significance: 0.05 },
+      },
+      {
+        kind: 'corrections',
+        set: 'corrections',
+        candidate: 0.9,
+        incumbent: 0.923,
+        delta: 0.9 - 0.923,
+        passed: false,
+        summary: `the candidate breaks earlier corrections (${broken} of the 120 corrections the incumbent answers right are wrong now; allowed 2: images ${brokenImageIds.join(', ')})`,
+        corrections: { incumbentRight: 120, broken, allowance: 2, brokenImageIds },
+      },
+      {
+        kind: 'floor',
+        set: 'test',
+        candidate: 0.961,
+        incumbent: 0.97,
+        delta: 0.961 - 0.97,
+        passed: true,
+        summary: `test accuracy 96.10 % at or above the floor (the best served, ${against}, reached 97.00 %; floor 96.00 % with a tolerance of 1.00 points)`,
+        floor: { floor: 0.96, best: 0.97, bestVersion: against, tolerance: 0.01 },
+      },
+      {
+        kind: 'class',
+        set: 'test',
+        candidate: 0.94,
+        incumbent: 0.96,
+        delta: -0.02,
+        passed: true,
+        summary: 'no class lost more than the margin 5.00 points and 3 digits (most: 7, 96.00 % → 94.00 %)',
+        classes: { margin: 0.05, minDigits: 3, classes: [{ label: '7', candidate: 0.94, incumbent: 0.96, digitsLost: 2, support: 100, passed: true }, { label: '1', candidate: 0.99, incumbent: 0.99, digitsLost: 0, support: 110, passed: true }] },
+      },
+    ],
+  };
+}
+
+/** The plain-words verdict of `refusedEvaluation(against)` (gate-words.ts). */
+export const refusedVerdict = (against: string, broken = 5) =>
+  `rejected: worse than ${against} on the test set: only ${against} was right on 12 digits, only the candidate on 3 (McNemar's p = 0.018, below 0.05); `
+  + `breaks ${broken} of the 120 labelled digits ${against} answers right, more than the 2 allowed`;

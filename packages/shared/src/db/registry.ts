@@ -155,3 +155,30 @@ export async function countFeedbackKinds(pool: Pool): Promise<Record<FeedbackKin
   // SUM answers a DECIMAL, which the driver returns as a string.
   return { correction: Number(row?.correction ?? 0), confirmation: Number(row?.confirmation ?? 0), unlinked: Number(row?.unlinked ?? 0) };
 }
+
+/** Feedback a refused run set aside for review and that is still aside, by class; `run` is that run's record (null if gone). */
+export type SetAsideGroup = { runId: number; run: TrainingRunRow | null; byClass: number[] };
+
+/**
+ * Feedback set aside for review (see `setAsideImages`), grouped by the run that set it aside,
+ * newest run first: what the webapp's `/api/training` tells. The run's record says why (its
+ * gate's checks) and after how many refusals in a row (its parameters).
+ */
+export async function listSetAsideFeedback(pool: Pool): Promise<SetAsideGroup[]> {
+  const counts = await select(
+    pool,
+    REQUEST_PATH,
+    "SELECT set_aside_in_run AS run_id, label, COUNT(*) AS n FROM images WHERE source = 'feedback' AND set_aside_in_run IS NOT NULL GROUP BY set_aside_in_run, label",
+  );
+  if (counts.length === 0) return [];
+  const byRun = new Map<number, number[]>();
+  for (const row of counts) {
+    const runId = Number(row.run_id);
+    const byClass = byRun.get(runId) ?? new Array<number>(10).fill(0);
+    byClass[Number(row.label)] = Number(row.n);
+    byRun.set(runId, byClass);
+  }
+  const runs = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs WHERE id IN (?)', [[...byRun.keys()]]);
+  const records = new Map(runs.map((row) => [Number(row.id), toRunRow(row)]));
+  return [...byRun.entries()].sort(([a], [b]) => b - a).map(([runId, byClass]) => ({ runId, run: records.get(runId) ?? null, byClass }));
+}
