@@ -59,7 +59,10 @@ const VALIDATION_SIZE = 1000;
 export type CycleData = {
   /** The new feedback: all of it trains in every epoch. */
   newData: DigitSet;
+  /** The base images replayed, then the earlier corrections. */
   replay: DigitSet;
+  /** How many of `replay` are base images (the first ones): a fine-tune distils them from the model in service. */
+  baseReplayCount: number;
   /**
    * What both models are evaluated on: the base test set, the held-out feedback, and every
    * correction (trained on or not), which the gate checks for corrections the candidate breaks.
@@ -129,7 +132,8 @@ export async function loadCycleData(deps: DataDeps, run: { runId: number; mode: 
     setAsideImageIds: [],
   };
   const validation = selectDigits(sets.test, Array.from({ length: Math.min(VALIDATION_SIZE, sets.test.count) }, (_, i) => i));
-  return { newData, replay, sets, correctionIds: correctionRows.map((row) => row.id), validation, counts };
+  const baseReplayCount = replay.count - (mode === 'scratch' ? 0 : learnt(feedback.earlier).length);
+  return { newData, replay, baseReplayCount, sets, correctionIds: correctionRows.map((row) => row.id), validation, counts };
 }
 
 /** A fixed test set's name: the SHA-256 of its image ids in order, so scores on it compare across runs. */

@@ -18,7 +18,9 @@ import {
   listRuns,
   loadModelBundle,
   recordScore,
+  releaseLock,
   startDeployment,
+  takeLock,
   readBundleDir,
   seededRandom,
 } from '@mlpl/shared';
@@ -129,14 +131,14 @@ describe('runCycle', () => {
   test('when another cycle holds the lock, then a cycle that would train is skipped', async () => {
     const other = await db.pool.getConnection();
     try {
-      await other.query('SELECT GET_LOCK(?, 0)', [TRAINING_LOCK]);
+      assert.equal(await takeLock(other, TRAINING_LOCK, 0), true);
       // Threshold 9 with 9 unused: without the lock this cycle would train.
       const result = await runCycle({ ...deps, settings: { ...deps.settings, threshold: 9 } });
       assert.equal(result.status, 'skipped');
       assert.equal(result.reason, LOCK_HELD_REASON);
       assert.deepEqual(await listRuns(db.pool), []);
     } finally {
-      await other.query('SELECT RELEASE_LOCK(?)', [TRAINING_LOCK]);
+      await releaseLock(other, TRAINING_LOCK);
       other.release();
     }
   });
@@ -355,7 +357,7 @@ describe('runCycle, faults and rules', () => {
       // The tolerance of a real stack (one point): these tests run with five.
       const result = await runCycle({ ...deps, settings: { ...deps.settings, tolerance: 0.01 } });
       assert.equal(result.status, 'rejected', result.reason);
-      assert.match(result.reason, /below the floor .*v0-perfect reached 100\.00 %/);
+      assert.match(result.reason, /below the floor .*v0-perfect, reached 100\.00 %/);
       const [run] = await listRuns(env.db.pool, 1);
       const floor = run?.evaluation?.checks.find((check) => check.kind === 'floor');
       assert.deepEqual({ passed: floor?.passed, best: floor?.floor?.best, version: floor?.floor?.bestVersion }, { passed: false, best: 1, version: 'v0-perfect' });

@@ -124,6 +124,8 @@ function train(deps: CycleDeps, run: RunContext, data: CycleData): Promise<Train
     replayRatio: Number.POSITIVE_INFINITY,
     seed: settings.seed,
     validation: data.validation,
+    // Fine-tuning keeps the answers of the model in service on the base images it replays.
+    ...(run.mode === 'fine-tune' ? { distill: { teacher: run.incumbent.model, count: data.baseReplayCount } } : {}),
     onEpoch: (log) => logger.info({ runId: run.runId, ...log }, 'epoch finished'),
     ...(settings.epochs === undefined ? {} : { epochs: settings.epochs }),
     ...(settings.dropoutRate === undefined ? {} : { dropoutRate: settings.dropoutRate }),

@@ -6,7 +6,7 @@
 export { BACKGROUND, createPool, pingDatabase, REQUEST_PATH, STATEMENT_TIMEOUT_MS } from './pool.js';
 export type { Deadline, Pool } from './pool.js';
 export { migrate, MIGRATIONS } from './migrations.js';
-export { TRAINING_LOCK, tryTrainingLock } from './locks.js';
+export { releaseLock, takeLock, TRAINING_LOCK, tryTrainingLock } from './locks.js';
 export type { HeldLock } from './locks.js';
 export * from './images.js';
 export * from './training-images.js';

@@ -7,14 +7,21 @@ import type { Pool, PoolConnection } from './pool.js';
  * the waits are GET_LOCK's own.
  */
 
-/** Takes `name` for `connection`, waiting up to `waitSeconds`; whether it got it. */
+/**
+ * Named locks are the server's, not a database's: two pipelines sharing one MySQL server (or
+ * two test files sharing one MariaDB) would block each other. So the name used is `name`,
+ * '@' and the SHA-1 of the connection's database, 55 characters at most under MySQL's 64.
+ */
+const SCOPED = "CONCAT(?, '@', SHA1(DATABASE()))";
+
+/** Takes `name` (in this database) for `connection`, waiting up to `waitSeconds`; whether it got it. */
 export async function takeLock(connection: PoolConnection, name: string, waitSeconds: number): Promise<boolean> {
-  const [row] = await select(connection, BACKGROUND, 'SELECT GET_LOCK(?, ?) AS got', [name, waitSeconds]);
+  const [row] = await select(connection, BACKGROUND, `SELECT GET_LOCK(${SCOPED}, ?) AS got`, [name, waitSeconds]);
   return row?.got === 1;
 }
 
 export async function releaseLock(connection: PoolConnection, name: string): Promise<void> {
-  await select(connection, BACKGROUND, 'SELECT RELEASE_LOCK(?)', [name]);
+  await select(connection, BACKGROUND, `SELECT RELEASE_LOCK(${SCOPED})`, [name]);
 }
 
 /** Name of the database lock that keeps training cycles from overlapping, across replicas too. */
@@ -44,7 +51,7 @@ export async function tryTrainingLock(pool: Pool): Promise<HeldLock | null> {
   return {
     async held() {
       try {
-        const [row] = await select(connection, BACKGROUND, 'SELECT IS_USED_LOCK(?) = CONNECTION_ID() AS mine', [TRAINING_LOCK]);
+        const [row] = await select(connection, BACKGROUND, `SELECT IS_USED_LOCK(${SCOPED}) = CONNECTION_ID() AS mine`, [TRAINING_LOCK]);
         return row?.mine === 1;
       } catch {
         return false;
