@@ -77,6 +77,8 @@ function printReport(report: LearningReport, summary: LearningSummary, options: 
       `test-set accuracy lowest ${percent(summary.lowestServedTest)}, floor ${percent(summary.testFloor)} ` +
       `(best served − tolerance ${(summary.tolerance * 100).toFixed(1)} points: ${verdict(summary.passed.testFloor)})`,
   );
+  const testCount = report.rounds.flatMap((round) => round.runs).find((run) => run.testCount !== null)?.testCount;
+  console.log(`(test-set accuracy: the version in service on the base test set of ${testCount ?? '?'} digits, as the training runs measured it)`);
   console.log(`wall time ${(wallSeconds / 60).toFixed(1)} min (rounds ${(report.seconds / 60).toFixed(1)} min, ${(report.seconds / Math.max(1, report.rounds.length)).toFixed(0)} s a round with its measurement)`);
 }
 

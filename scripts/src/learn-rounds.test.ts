@@ -4,7 +4,7 @@ import { learntCorrections, summarise } from './learn-rounds.js';
 import type { LearningReport, RoundResult, RunRecord, Sent } from './learn-rounds.js';
 
 function run(id: number, status: RunRecord['status'], test: RunRecord['test'], trainedImageIds: number[] = []): RunRecord {
-  return { id, status, modelVersion: status === 'promoted' ? `v${id}` : null, parentVersion: null, verdict: status, test, tolerance: 0.01, trainedImageIds, heldOutImageIds: [] };
+  return { id, status, modelVersion: status === 'promoted' ? `v${id}` : null, parentVersion: null, verdict: status, test, testCount: 1000, tolerance: 0.01, trainedImageIds, heldOutImageIds: [] };
 }
 
 function round(n: number, right: number | null, runs: RunRecord[], servedTest: number | null): RoundResult {

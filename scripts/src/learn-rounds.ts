@@ -35,6 +35,8 @@ export type RunRecord = {
   verdict: string;
   /** Accuracy on the base test set, in [0, 1]; null where the run did not evaluate that model. */
   test: { candidate: number | null; incumbent: number | null };
+  /** Digits in the base test set it evaluated on; null where it evaluated none. */
+  testCount: number | null;
   /** TRAINING_TOLERANCE the run was gated with; null if it did not record it. */
   tolerance: number | null;
   /** Feedback image ids it trained on, and those it held out to evaluate on. */
@@ -156,6 +158,7 @@ export function runRecord(run: TrainingRunRow): RunRecord {
     parentVersion: run.parentVersion,
     verdict: verdictOf(run),
     test: { candidate: run.evaluation?.candidate['test']?.accuracy ?? null, incumbent: run.evaluation?.incumbent['test']?.accuracy ?? null },
+    testCount: run.evaluation?.candidate['test']?.testCount ?? null,
     tolerance: numberParameter(run.parameters, 'tolerance'),
     trainedImageIds: run.dataCounts?.feedbackImageIds ?? [],
     heldOutImageIds: run.dataCounts?.heldOutImageIds ?? [],
