@@ -89,7 +89,7 @@ async function main(): Promise<void> {
   const say = options.json ? (line: string) => console.error(line) : (line: string) => console.log(line);
   say(
     `bench/learn: ${HANDWRITING_FONTS.length} handwriting fonts × 10 digits × ${options.perFont} variants (seed ${options.seed}), ` +
-      `${options.rounds} rounds of ${options.perRound} (${options.mix}), TRAINING_THRESHOLD ${options.perRound}, process deploy target`,
+      `${options.rounds} round${options.rounds === 1 ? '' : 's'} of ${options.perRound} (${options.mix}), TRAINING_THRESHOLD ${options.perRound}, process deploy target`,
   );
   // The set renders while the stack starts: both take most of a minute.
   const [{ stack, cleanup }, digits] = await Promise.all([

@@ -50,7 +50,7 @@ const PAPER_GREY = 0xff;
 
 /**
  * Point size the glyphs are rendered at (pango at 72 dpi: points = pixels); a digit comes out
- * 70–140 px tall, enough for the stroke-width steps below to be fine-grained, small enough for
+ * 50–150 px tall, enough for the stroke-width steps below to be fine-grained, small enough for
  * the morphology in JavaScript to be cheap.
  */
 const GLYPH_POINTS = 140;
