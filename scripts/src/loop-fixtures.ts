@@ -28,7 +28,7 @@ export async function testProxyImage(): Promise<string> {
 }
 
 /** A stack on free ports in a folder of its own, removed by `cleanup`. */
-export async function startTestStack(options: Pick<StackOptions, 'deploy' | 'docker' | 'env' | 'trainingInterval'>): Promise<{ stack: Stack; cleanup(): Promise<void> }> {
+export async function startTestStack(options: Pick<StackOptions, 'deploy' | 'docker' | 'env' | 'trainingInterval' | 'threshold'>): Promise<{ stack: Stack; cleanup(): Promise<void> }> {
   const stateDir = await mkdtemp(path.join(os.tmpdir(), 'mlpl-stack-'));
   const ports = {
     webapp: await freePort(),
