@@ -34,6 +34,12 @@ command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
+# Handwriting fonts (0.7 MB): the out-of-MNIST digits of bench/learn and the learning test
+# (scripts/src/font-digits.ts, FONT_PACKAGES).
+for font in fonts-dkg-handwriting fonts-breip fonts-bwht fonts-dancingscript fonts-humor-sans \
+  fonts-kaushanscript fonts-kristi fonts-tomsontalks fonts-havana fonts-sjfonts; do
+  dpkg-query -W -f='${Status}' "$font" 2>/dev/null | grep -q 'install ok installed' || need+=("$font")
+done
 for idx in {train,t10k}-{images-idx3,labels-idx1}-ubyte.gz; do
   [ -f "/usr/share/datasets/fashion-mnist/$idx" ] || { need+=(dataset-fashion-mnist); break; }
 done

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import sharp from 'sharp';
 import { preprocessImage } from '@mlpl/shared';
+import { REPO_ROOT } from './service-process.js';
 import { CANVAS_SIDE, checkFonts, FONT_PACKAGES, fontDigitSet, HANDWRITING_FONTS, splitPoolAndHeldOut } from './font-digits.js';
 
 /** Two fonts of different packages keep these tests to a couple of seconds. */
@@ -54,5 +57,10 @@ describe('font digits', () => {
     const missing = { family: 'Nowhere', file: '/nonexistent/nowhere.ttf', aptPackage: 'fonts-nowhere' };
     assert.throws(() => checkFonts([missing]), /apt-get install -y fonts-nowhere/);
     assert.ok(FONT_PACKAGES.includes(HANDWRITING_FONTS[0]?.aptPackage ?? ''));
+  });
+
+  test('when the test command installs what the tests need, then it installs every font package', async () => {
+    const script = await readFile(path.join(REPO_ROOT, 'scripts', 'test.sh'), 'utf8');
+    for (const name of FONT_PACKAGES) assert.match(script, new RegExp(`\\b${name}\\b`), `scripts/test.sh installs ${name}`);
   });
 });
