@@ -32,13 +32,10 @@ const PER_ROUND = 10;
 const LEARNT_SHARE = 0.7;
 
 /**
- * How many held-out digits fewer the model may answer right at the end than at the start:
- * two of 120 (1.7 points). Fine-tuning on thirty labels of these fonts should raise the
- * share (109 → 115 of 120 when this was written), but each run also replays base digits and the gate lets the test set lose up to a
- * point, so a digit or two can flip either way without anything being wrong; a model made
- * worse by training loses more.
+ * The held-out half must not fall at all: training is repeatable here (dropout 0, seeded
+ * replay and shifts), and with the replay distilled from the model in service it rose 109 → 111
+ * of 120 (before distillation, 109 → 115 with a dip below the start on the way in the bench).
  */
-const HELD_OUT_SLACK_DIGITS = 2;
 
 describe('learning from feedback on handwriting-font digits', () => {
   let stack: Stack;
@@ -80,6 +77,6 @@ describe('learning from feedback on handwriting-font digits', () => {
     // Fewer than five would make the share below a coin toss of a digit or two.
     assert.ok(learnt.length >= 5, `at least 5 corrections were learnt (${learnt.length} of ${corrections.length} sent)`);
     assert.ok(now.right >= LEARNT_SHARE * learnt.length, `at least ${LEARNT_SHARE * 100} % of the learnt corrections are answered right (${now.right}/${learnt.length})`);
-    assert.ok(end.right >= report.start.right - HELD_OUT_SLACK_DIGITS, `the held-out share did not fall by more than ${HELD_OUT_SLACK_DIGITS} digits (${report.start.right} → ${end.right} of ${end.total})`);
+    assert.ok(end.right >= report.start.right, `the held-out share did not fall (${report.start.right} → ${end.right} of ${end.total})`);
   });
 });

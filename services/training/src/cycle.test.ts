@@ -371,18 +371,23 @@ describe('runCycle, faults and rules', () => {
     const broken = (options: TrainOptions) =>
       trainModel({ ...options, mode: 'scratch', epochs: 1, replay: { ...options.replay, labels: Uint8Array.from(options.replay.labels, () => Math.floor(random() * 10)) } });
     const strict = { ...deps, train: broken, settings: { ...deps.settings, refusalsBeforeReview: 3 } };
-    // The run before refused too (the floor test): with this one and the next, three in a row.
+    // A promotion first, so the series starts here whatever ran before.
+    await feed(10);
+    assert.equal((await runCycle(deps)).status, 'promoted');
     const first = await feed(10);
     const once = await runCycle(strict);
     assert.equal(once.status, 'rejected', once.reason);
-    assert.doesNotMatch(once.reason, /set aside/);
     const second = await feed(1);
     const twice = await runCycle(strict);
     assert.equal(twice.status, 'rejected');
-    assert.match(twice.reason, /refusal 3 in a row: \d+ unused feedback images set aside for review/);
+    for (const reason of [once.reason, twice.reason]) assert.doesNotMatch(reason, /set aside/);
+    const third = await feed(1);
+    const thrice = await runCycle(strict);
+    assert.equal(thrice.status, 'rejected');
+    assert.match(thrice.reason, /refusal 3 in a row: \d+ unused feedback images set aside for review/);
     const [run] = await listRuns(env.db.pool, 1);
     const setAside = run?.dataCounts?.setAsideImageIds ?? [];
-    for (const id of [...first, ...second]) assert.ok(setAside.includes(id), `image ${id} set aside`);
+    for (const id of [...first, ...second, ...third]) assert.ok(setAside.includes(id), `image ${id} set aside`);
     const [rows] = await env.db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM images WHERE set_aside_in_run = ?', [run?.id]);
     assert.equal(Number(rows[0]?.n), setAside.length);
     assert.equal(await countUnusedFeedback(env.db.pool), 0, 'set aside, they no longer count towards the threshold');

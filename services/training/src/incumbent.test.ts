@@ -74,6 +74,15 @@ describe('the model in service', () => {
     assert.equal(substitute.metadata.version, 'v2-b');
     assert.equal(substitute.serving, 'v3-c');
     assert.match(substitute.note ?? '', /v3-c, in service, could not be loaded .*judged against v2-b/);
+
+    // Rolled back from v4-d to the broken v3-c: the substitute is older than v3-c, never v4-d,
+    // which the rollback took out of service.
+    await storeVersion(storage, pretrained, 'v4-d');
+    await promote(db, 'v4-d');
+    await deploy(db, 'v4-d');
+    await deploy(db, 'v3-c', 'rollback');
+    const afterRollback = await source.current();
+    assert.deepEqual([afterRollback.metadata.version, afterRollback.serving], ['v2-b', 'v3-c']);
     assert.equal(tf.memory().numTensors - tensorsBefore, held, 'one model held at a time');
 
     source.dispose();

@@ -16,6 +16,12 @@ export type IncumbentDeps = {
   logger: Pick<Logger, 'info' | 'warn'>;
 };
 
+/** The run that made a version (`v<run>-<time>`), or null for another name (the pretrained model's). */
+function runOf(version: string): number | null {
+  const match = /^v(\d+)-/.exec(version);
+  return match === null ? null : Number(match[1]);
+}
+
 /** Promoted versions tried, newest first, when the version in service does not load. */
 const VERSIONS_TRIED = 5;
 const PRETRAINED = 'pretrained';
@@ -69,12 +75,17 @@ export function createIncumbentSource(deps: IncumbentDeps): IncumbentSource {
       const incumbent = await load(from);
       if (incumbent.metadata.version === serving) return { from, incumbent, serving, note: null };
       problem = `its bundle says it is ${incumbent.metadata.version}`;
+      if (incumbent !== held?.incumbent) disposeModel(incumbent.model);
     } catch (error) {
       problem = errorMessage(error);
     }
-    deps.logger.warn({ version: serving, problem }, 'the version in service could not be loaded; using the newest one that loads');
-    for (const version of await listPromotedVersions(deps.pool, VERSIONS_TRIED)) {
-      if (version === serving) continue;
+    deps.logger.warn({ version: serving, problem }, 'the version in service could not be loaded; using the newest older one that loads');
+    // Only versions promoted before the one in service: a newer one is what a rollback took out
+    // of service, and starting from it would undo the rollback. (The pretrained model, whose
+    // name has no run number, comes before every promoted version.)
+    const servingRun = runOf(serving);
+    const older = (await listPromotedVersions(deps.pool, VERSIONS_TRIED + 50)).filter((version) => servingRun !== null && (runOf(version) ?? Infinity) < servingRun);
+    for (const version of older.slice(0, VERSIONS_TRIED)) {
       try {
         return { from: version, incumbent: await load(version), serving, note: `${serving}, in service, could not be loaded (${problem}); started from and judged against ${version}` };
       } catch (error) {

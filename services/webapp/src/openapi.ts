@@ -102,7 +102,7 @@ const trainingRun = {
     verdict: {
       type: 'string',
       nullable: true,
-      description: 'the gate\'s verdict in plain words, as a version\'s gate.summary, e.g. "rejected: lost 2.2 points against pretrained-1 on the test set (22 of 1,000 digits), more than the 1-point tolerance"; null before the gate',
+      description: 'the gate\'s verdict in plain words, as a version\'s gate.summary, e.g. "rejected: worse than v3 on the test set: only v3 was right on 30 digits, only the candidate on 10 (McNemar\'s p = 0.0011, below 0.05)"; null before the gate',
     },
     error: { type: 'string', nullable: true, description: 'why it failed, as the training service recorded it; null unless failed' },
     checks: { type: 'array', nullable: true, items: gateCheck, description: "the gate's checks with their figures; null before the gate" },

@@ -10,17 +10,25 @@ import type { Pool, PoolConnection } from './pool.js';
 /**
  * Named locks are the server's, not a database's: two pipelines sharing one MySQL server (or
  * two test files sharing one MariaDB) would block each other. So the name used is `name`,
- * '@' and the SHA-1 of the connection's database, 55 characters at most under MySQL's 64.
+ * '@' and the SHA-1 of the connection's database (of '' if none is selected), 41 characters
+ * after `name`: names stay within MySQL's 64 while `name` is at most 23 (checked below).
  */
-const SCOPED = "CONCAT(?, '@', SHA1(DATABASE()))";
+const SCOPED = "CONCAT(?, '@', SHA1(COALESCE(DATABASE(), '')))";
+const MAX_NAME = 64 - 41;
+
+function checkName(name: string): void {
+  if (name.length > MAX_NAME) throw new Error(`lock name ${name} is longer than ${MAX_NAME} characters: MySQL refuses names over 64 with its scope`);
+}
 
 /** Takes `name` (in this database) for `connection`, waiting up to `waitSeconds`; whether it got it. */
 export async function takeLock(connection: PoolConnection, name: string, waitSeconds: number): Promise<boolean> {
+  checkName(name);
   const [row] = await select(connection, BACKGROUND, `SELECT GET_LOCK(${SCOPED}, ?) AS got`, [name, waitSeconds]);
   return row?.got === 1;
 }
 
 export async function releaseLock(connection: PoolConnection, name: string): Promise<void> {
+  checkName(name);
   await select(connection, BACKGROUND, `SELECT RELEASE_LOCK(${SCOPED})`, [name]);
 }
 

@@ -130,9 +130,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  // 6–8: one statement each. MySQL commits each DDL statement on its own and has no ADD COLUMN
+  // IF NOT EXISTS, so a migration of several ALTERs stopped half-way could never be re-run.
   {
     version: 6,
-    name: 'the model in service as the incumbent; scores on a fixed test set; corrections set aside',
+    name: 'the version in service when a run started, and why it was not used',
     statements: [
       // serving_version: what the deployments said was serving when the run started (the
       // incumbent it was judged against); incumbent_note: what was used instead when that
@@ -140,6 +142,12 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE training_runs
         ADD COLUMN serving_version VARCHAR(64) NULL,
         ADD COLUMN incumbent_note TEXT NULL`,
+    ],
+  },
+  {
+    version: 7,
+    name: 'scores of models on a fixed test set',
+    statements: [
       // One row per model and test set (a SHA-256 of the test images' ids): the gate's floor is
       // the best score any served version reached on the same set.
       `CREATE TABLE IF NOT EXISTS model_scores (
@@ -151,10 +159,17 @@ export const MIGRATIONS: readonly Migration[] = [
         recorded_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3),
         PRIMARY KEY (version, test_set)
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    ],
+  },
+  {
+    version: 8,
+    name: 'feedback set aside for review',
+    statements: [
       // Feedback whose runs the gate refused too many times in a row: out of training (and of
       // the trigger's count) until a person reviews it.
       `ALTER TABLE images
-        ADD COLUMN set_aside_in_run BIGINT UNSIGNED NULL`,
+        ADD COLUMN set_aside_in_run BIGINT UNSIGNED NULL,
+        ADD KEY images_set_aside (set_aside_in_run)`,
     ],
   },
 ];

@@ -194,14 +194,16 @@ export async function listPromotedVersions(pool: Pool, limit = 5): Promise<strin
   return rows.map((row) => String(row.model_version));
 }
 
-/** Statuses of the newest closed runs, newest first: how many refusals came in a row. */
+/**
+ * Statuses of the newest judged runs, newest first: how many refusals came in a row. `setAside`
+ * is what the run's own record says it set aside, whatever became of those images since (a
+ * person putting them back must not re-form the chain).
+ */
 export async function recentRunStatuses(pool: Pool, limit: number): Promise<{ id: number; status: TrainingRunStatus; setAside: boolean }[]> {
-  const rows = await select(
-    pool,
-    BACKGROUND,
-    `SELECT r.id, r.status, EXISTS (SELECT 1 FROM images i WHERE i.set_aside_in_run = r.id) AS set_aside
-     FROM training_runs r WHERE r.status IN ('promoted', 'rejected') ORDER BY r.id DESC LIMIT ?`,
-    [limit],
-  );
-  return rows.map((row) => ({ id: Number(row.id), status: String(row.status) as TrainingRunStatus, setAside: Number(row.set_aside) === 1 }));
+  const rows = await select(pool, BACKGROUND, "SELECT id, status, data_counts FROM training_runs WHERE status IN ('promoted', 'rejected') ORDER BY id DESC LIMIT ?", [limit]);
+  return rows.map((row) => ({
+    id: Number(row.id),
+    status: String(row.status) as TrainingRunStatus,
+    setAside: (readRunDataCounts(parseJson(row.data_counts))?.setAsideImageIds.length ?? 0) > 0,
+  }));
 }

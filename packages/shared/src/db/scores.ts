@@ -10,7 +10,8 @@ import type { Pool } from './pool.js';
 export type ModelScore = { version: string; testSet: string; accuracy: number; testCount: number; runId: number | null };
 
 export async function recordScore(pool: Pool, score: ModelScore): Promise<void> {
-  await write(pool, BACKGROUND, 'INSERT IGNORE INTO model_scores (version, test_set, accuracy, test_count, run_id) VALUES (?, ?, ?, ?, ?)', [
+  // Not INSERT IGNORE: that would turn any error (a version name too long, say) into a warning.
+  await write(pool, BACKGROUND, 'INSERT INTO model_scores (version, test_set, accuracy, test_count, run_id) VALUES (?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE version = version', [
     score.version,
     score.testSet,
     score.accuracy,
