@@ -224,6 +224,25 @@ describe('webapp API', () => {
     assert.ok(model.metrics.accuracy >= 0.97);
   });
 
+  it('when made-up paths are asked, then /metrics files them under the route template or "unmatched" and grows by no series', async () => {
+    const series = async () => (await (await fetch(`${app.url}/metrics`)).text()).split('\n').filter((line) => line.startsWith('mlpl_http_request_duration_seconds'));
+    const ask = async (tag: string) => {
+      for (let i = 0; i < 25; i++) {
+        assert.equal((await fetch(`${app.url}/api/models/made-up-${tag}-${i}`)).status, 404);
+        assert.equal((await fetch(`${app.url}/no/such/path-${tag}-${i}`)).status, 404);
+      }
+    };
+    // The first round makes the series these answers need (the route's 404, the unmatched 404).
+    await ask('first');
+    const before = await series();
+    await ask('second');
+    const after = await series();
+    assert.equal(after.length, before.length, 'no new series');
+    assert.ok(!after.some((line) => line.includes('made-up') || line.includes('no/such')), 'no path in a label');
+    assert.ok(after.some((line) => line.startsWith('mlpl_http_request_duration_seconds_count{method="GET",route="/api/models/:version",status="404"}')), after.join('\n'));
+    assert.ok(after.some((line) => line.startsWith('mlpl_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}')), after.join('\n'));
+  });
+
   it('when /docs is opened, then the OpenAPI document lists every route the app serves', async () => {
     const page = await fetch(`${app.url}/docs`);
     assert.match(await page.text(), /swagger-ui/);

@@ -15,7 +15,7 @@ import { registryRouter } from './registry.js';
 import { trainingRouter } from './training-status.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, routeLabel } from './metrics.js';
 
 export type AppDeps = {
   logger: Logger;
@@ -55,10 +55,7 @@ export function createApp(deps: AppDeps): Express {
     // killed, while new connections are refused; closing each one sends it to the successor.
     if (deps.stopping?.aborted === true) res.setHeader('Connection', 'close');
     res.on('finish', () => {
-      // originalUrl, not baseUrl + route: express restores baseUrl when an error leaves a
-      // router, which would file failed requests under another route. No route has parameters.
-      const route = req.route === undefined ? 'unmatched' : (req.originalUrl.split('?')[0] ?? '');
-      stop({ route, status: String(res.statusCode) });
+      stop({ route: routeLabel(req), status: String(res.statusCode) });
     });
     next();
   });
