@@ -12,6 +12,7 @@ import {
   preprocessImage,
   PROBE_HEADER,
   putObject,
+  secretMatches,
   sha256Hex,
   unavailable,
 } from '@mlpl/shared';
@@ -36,6 +37,8 @@ export type ApiDeps = {
   decodes: Limiter;
   /** The training service's TRAINING_THRESHOLD, for the progress a feedback answer reports. */
   trainingThreshold: number;
+  /** The appbuilder's PROBE_TOKEN; undefined: no request is a probe. */
+  probeToken?: string | undefined;
 };
 
 /** What a failed write of feedback means to the client. */
@@ -74,6 +77,11 @@ function parsePredictionId(raw: unknown): string | null {
   return raw;
 }
 
+/** A health-gate probe: the `x-mlpl-probe` header carries the probe token (see PROBE_HEADER). */
+export function isProbe(req: Request, probeToken: string | undefined): boolean {
+  return probeToken !== undefined && secretMatches(req.get(PROBE_HEADER), probeToken);
+}
+
 export function apiRouter(deps: ApiDeps): Router {
   const router = Router();
   const log = deps.logger.child({ module: 'api' });
@@ -87,8 +95,9 @@ export function apiRouter(deps: ApiDeps): Router {
     const modelVersion = classifier.metadata.version;
     const latencyMs = performance.now() - started;
     deps.metrics.predictions.inc({ digit: String(digit), model_version: modelVersion });
-    // The appbuilder's health gate asks too (PROBE_HEADER); its answers are not people's traffic.
-    if (req.get(PROBE_HEADER) !== undefined) {
+    // The appbuilder's health gate asks too; its answers are not people's traffic. Only with the
+    // token: anyone can send the header, and would keep their predictions out of the error rate.
+    if (isProbe(req, deps.probeToken)) {
       res.json({ digit, probabilities, modelVersion, predictionId: null });
       return;
     }

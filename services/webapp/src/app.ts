@@ -34,6 +34,8 @@ export type AppDeps = {
   modelSwap?: Omit<ModelSwapDeps, 'logger'>;
   /** The training service's TRAINING_THRESHOLD (default 10, as there): feedback answers report progress towards it. */
   trainingThreshold?: number;
+  /** The appbuilder's PROBE_TOKEN: predictions whose `x-mlpl-probe` carries it are not recorded; default none (the header is ignored). */
+  probeToken?: string;
   /** Rollback from the registry: the admin token and the appbuilder; default none (rollback refused). */
   admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
   /** Aborted when the process stops: answers then close their connection, and a relayed rollback lets go. */

@@ -57,6 +57,7 @@ async function main(): Promise<void> {
     pending: () => [...pending],
     trainingThreshold: settings.trainingThreshold,
     admin: { adminToken: settings.adminToken, appbuilderUrl: settings.appbuilderUrl },
+    ...(settings.probeToken === undefined ? {} : { probeToken: settings.probeToken }),
     stopping: stopping.signal,
     ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),
   });

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { SettingsError } from '@mlpl/shared';
@@ -63,6 +65,23 @@ describe('webapp settings', () => {
     const found = problems({ ...ACCOUNTS, ADMIN_TOKEN: 'short', APPBUILDER_URL: 'appbuilder:5000/deploy' });
     assert.ok(found.some((p) => /ADMIN_TOKEN must be at least 16/.test(p)), found.join('; '));
     assert.ok(found.some((p) => /APPBUILDER_URL must be http/.test(p)), found.join('; '));
+  });
+
+  it('when PROBE_TOKEN is not set, then there is none; when set (or as PROBE_TOKEN_FILE), it is used', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).probeToken, undefined);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, PROBE_TOKEN: 'a-probe-token-of-enough' }).probeToken, 'a-probe-token-of-enough');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlpl-webapp-settings-'));
+    try {
+      writeFileSync(path.join(dir, 'probe_token'), 'a-probe-token-from-a-file\n');
+      assert.equal(loadWebappSettings({ ...ACCOUNTS, PROBE_TOKEN_FILE: path.join(dir, 'probe_token') }).probeToken, 'a-probe-token-from-a-file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('when PROBE_TOKEN is short or a placeholder, then the error names it', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, PROBE_TOKEN: 'x'.repeat(15) }), ['PROBE_TOKEN must be at least 16 characters']);
+    assert.match(problems({ ...ACCOUNTS, PROBE_TOKEN: 'change-me-probe-token' })[0] ?? '', /^PROBE_TOKEN is a placeholder/);
   });
 
   it('when neither MODEL_SWAP_TOKEN nor MODELS_ROOT is set, then there is no model swap', () => {

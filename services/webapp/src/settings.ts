@@ -19,6 +19,11 @@ export type WebappSettings = {
   modelSwap: { modelsRoot: string; token: string } | undefined;
   /** Bearer token for the registry's actions (rollback); undefined: every such action is refused. */
   adminToken: string | undefined;
+  /**
+   * The appbuilder's PROBE_TOKEN: a prediction whose `x-mlpl-probe` header carries it is a
+   * health-gate probe, answered but not recorded. Undefined: the header is ignored.
+   */
+  probeToken: string | undefined;
   /** The appbuilder a rollback is sent to (with the admin's own token, which it also accepts). */
   appbuilderUrl: string;
   /**
@@ -48,6 +53,7 @@ export function loadWebappSettings(env: Env): WebappSettings {
     tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
     modelSwap: undefined,
     adminToken: reader.optionalSecret('ADMIN_TOKEN'),
+    probeToken: reader.optionalSecret('PROBE_TOKEN'),
     appbuilderUrl: reader.string('APPBUILDER_URL', 'http://appbuilder:5000'),
     trainingThreshold: readTrainingThreshold(reader),
     logLevel: readLogLevel(reader),

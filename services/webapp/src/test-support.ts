@@ -26,6 +26,7 @@ export async function startTestApp(options: {
   modelSwap?: { modelsRoot: string; token: string };
   admin?: { adminToken: string | undefined; appbuilderUrl: string };
   trainingThreshold?: number;
+  probeToken?: string;
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
   const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
@@ -43,6 +44,7 @@ export async function startTestApp(options: {
     ...(modelSwap === undefined ? {} : { modelSwap }),
     ...(options.admin === undefined ? {} : { admin: options.admin }),
     ...(options.trainingThreshold === undefined ? {} : { trainingThreshold: options.trainingThreshold }),
+    ...(options.probeToken === undefined ? {} : { probeToken: options.probeToken }),
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
