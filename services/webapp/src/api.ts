@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Router } from 'express';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import {
   contentAddressedKey,
   getPrediction,
@@ -19,6 +19,7 @@ import {
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 import type { InFlight } from './in-flight.js';
+import { AbandonedError, QueueFullError } from './limiter.js';
 import type { Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
 import { trainingProgress } from './training-status.js';
@@ -77,6 +78,40 @@ function parsePredictionId(raw: unknown): string | null {
   return raw;
 }
 
+/**
+ * Seconds a client refused for a full decode queue is told to wait (Retry-After): the queue
+ * of digits drains in well under a second; a second lets it, without stalling a page.
+ */
+export const BUSY_RETRY_AFTER_SECONDS = 1;
+
+/** Aborts when the client hangs up before its answer is sent. */
+function clientGone(req: Request, res: Response): AbortSignal {
+  const controller = new AbortController();
+  if (req.socket.destroyed) controller.abort();
+  else res.once('close', () => {
+    if (!res.writableFinished) controller.abort();
+  });
+  return controller.signal;
+}
+
+/**
+ * Runs `decode` when a decoder is free. Refused with 503 and Retry-After when MAX_QUEUED_DECODES
+ * uploads wait already; dropped, never run, when its client hangs up while it waits.
+ */
+async function decodeInTurn<T>(decodes: Limiter, req: Request, res: Response, decode: () => Promise<T>): Promise<T> {
+  try {
+    return await decodes.run(decode, clientGone(req, res));
+  } catch (error) {
+    if (error instanceof QueueFullError) {
+      res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
+      throw new HttpError(503, 'busy', `the server is decoding as many images as it holds (${decodes.limit} at once, ${error.maxQueued} waiting); try again in ${BUSY_RETRY_AFTER_SECONDS} s`);
+    }
+    // Nobody is there to read it; nginx's code for a request its client closed, for the log.
+    if (error instanceof AbandonedError) throw new HttpError(499, 'client_closed_request', 'the client closed the connection before its image was decoded');
+    throw error;
+  }
+}
+
 /** A health-gate probe: the `x-mlpl-probe` header carries the probe token (see PROBE_HEADER). */
 export function isProbe(req: Request, probeToken: string | undefined): boolean {
   return probeToken !== undefined && secretMatches(req.get(PROBE_HEADER), probeToken);
@@ -89,7 +124,7 @@ export function apiRouter(deps: ApiDeps): Router {
   router.post('/predict', ...imageUpload(deps.limits.maxBytes, {}), (req, res) => deps.inFlight.run(async () => {
     const started = performance.now();
     const bytes = uploadedBytes(req);
-    const input = await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
+    const input = await decodeInTurn(deps.decodes, req, res, () => preprocessImage(bytes, deps.limits));
     const classifier = deps.classifier();
     const { digit, probabilities } = classifier.classify(input);
     const modelVersion = classifier.metadata.version;
@@ -119,7 +154,7 @@ export function apiRouter(deps: ApiDeps): Router {
     const predictionId = parsePredictionId(req.body?.predictionId);
     const bytes = uploadedBytes(req);
     // Decoding proves the upload is a usable digit before anything is stored.
-    const { format, width, height } = (await deps.decodes.run(() => inspectAndPreprocess(bytes, deps.limits))).image;
+    const { format, width, height } = (await decodeInTurn(deps.decodes, req, res, () => inspectAndPreprocess(bytes, deps.limits))).image;
     const sha256 = sha256Hex(bytes);
 
     let prediction: Awaited<ReturnType<typeof getPrediction>>;

@@ -10,6 +10,7 @@ import { docsRouter } from './docs.js';
 import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
+import { DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES } from './settings.js';
 import { modelSwapRouter } from './model-swap.js';
 import { registryRouter } from './registry.js';
 import { trainingRouter } from './training-status.js';
@@ -26,8 +27,12 @@ export type AppDeps = {
   backend: string;
   /** Handlers still running; main waits for them before closing the pool. */
   inFlight?: InFlight;
-  /** Uploads decoded at once (default 4, libuv's thread pool): each may take ~100 MB at MAX_IMAGE_PIXELS. */
-  maxConcurrentDecodes?: number;
+  /**
+   * Bounds the uploads decoded at once and those waiting (MAX_CONCURRENT_DECODES, default 4,
+   * libuv's thread pool: each may take ~100 MB at MAX_IMAGE_PIXELS; MAX_QUEUED_DECODES, default
+   * DEFAULT_MAX_QUEUED_DECODES). main.ts makes it from the settings; a test may hold its places.
+   */
+  decodes?: Limiter;
   /** Start-up work still running (see health.ts). */
   pending?: () => string[];
   /** The process deploy target's swap route (see model-swap.ts); absent in Docker images. */
@@ -70,7 +75,7 @@ export function createApp(deps: AppDeps): Express {
       classifier,
       metrics,
       inFlight: deps.inFlight ?? new InFlight(),
-      decodes: new Limiter(deps.maxConcurrentDecodes ?? 4),
+      decodes: deps.decodes ?? new Limiter(DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES),
       trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD,
     }),
   );

@@ -16,6 +16,7 @@ import {
 import { createApp } from './app.js';
 import { loadClassifier, ModelSlot } from './classifier.js';
 import { InFlight } from './in-flight.js';
+import { Limiter } from './limiter.js';
 import { loadWebappSettings } from './settings.js';
 
 async function main(): Promise<void> {
@@ -47,7 +48,7 @@ async function main(): Promise<void> {
   const inFlight = new InFlight();
   const app = createApp({
     inFlight,
-    maxConcurrentDecodes: settings.maxConcurrentDecodes,
+    decodes: new Limiter(settings.maxConcurrentDecodes, settings.maxQueuedDecodes),
     logger,
     classifier,
     pool,

@@ -44,6 +44,18 @@ describe('webapp settings', () => {
     assert.deepEqual([settings.maxUploadBytes, settings.maxImagePixels, settings.modelDir], [2048, 1_000_000, '/models/v3']);
   });
 
+  it('when the decode limits are not set, then 4 decode at once and 32 wait; when set, they are used', () => {
+    const defaults = loadWebappSettings(ACCOUNTS);
+    assert.deepEqual([defaults.maxConcurrentDecodes, defaults.maxQueuedDecodes], [4, 32]);
+    const set = loadWebappSettings({ ...ACCOUNTS, MAX_CONCURRENT_DECODES: '2', MAX_QUEUED_DECODES: '0' });
+    assert.deepEqual([set.maxConcurrentDecodes, set.maxQueuedDecodes], [2, 0]);
+  });
+
+  it('when MAX_QUEUED_DECODES is negative or not a number, then the error names it', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: '-1' }), ['MAX_QUEUED_DECODES must be between 0 and 10000, got -1']);
+    assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: 'many' }), ['MAX_QUEUED_DECODES must be a whole number, got "many"']);
+  });
+
   it('when TRAINING_THRESHOLD is not set, then it is training\'s default of 10; when set, it is used', () => {
     assert.equal(loadWebappSettings(ACCOUNTS).trainingThreshold, 10);
     assert.equal(loadWebappSettings({ ...ACCOUNTS, TRAINING_THRESHOLD: '3' }).trainingThreshold, 3);

@@ -10,6 +10,8 @@ export type WebappSettings = {
   maxUploadBytes: number;
   maxImagePixels: number;
   maxConcurrentDecodes: number;
+  /** Uploads that may wait for a decoder; more are answered 503 with Retry-After. */
+  maxQueuedDecodes: number;
   tfjsBackend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /**
    * The process deploy target (local stack without Docker): the appbuilder writes versioned
@@ -36,6 +38,15 @@ export type WebappSettings = {
   storage: StorageSettings;
 };
 
+/** libuv's thread pool: decoding more at once only queues inside sharp, holding more memory. */
+export const DEFAULT_MAX_CONCURRENT_DECODES = 4;
+/**
+ * Each waiting upload holds its bytes (up to MAX_UPLOAD_BYTES, 5 MiB): 32 hold at most 160 MiB.
+ * A canvas digit decodes in milliseconds, so 32 waiting is a fraction of a second of work; a
+ * flood of large photos is refused instead of piling up.
+ */
+export const DEFAULT_MAX_QUEUED_DECODES = 32;
+
 /** The repository's pretrained model: `services/webapp/dist/settings.js` → `pretrained/`. */
 export const DEFAULT_MODEL_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../pretrained');
 
@@ -49,7 +60,8 @@ export function loadWebappSettings(env: Env): WebappSettings {
     maxUploadBytes: reader.int('MAX_UPLOAD_BYTES', { default: 5 * 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
     // 25 MP bounds the memory one decode may take (about 100 MB as RGBA).
     maxImagePixels: reader.int('MAX_IMAGE_PIXELS', { default: 25_000_000, min: 784, max: 268_402_689 }),
-    maxConcurrentDecodes: reader.int('MAX_CONCURRENT_DECODES', { default: 4, min: 1, max: 64 }),
+    maxConcurrentDecodes: reader.int('MAX_CONCURRENT_DECODES', { default: DEFAULT_MAX_CONCURRENT_DECODES, min: 1, max: 64 }),
+    maxQueuedDecodes: reader.int('MAX_QUEUED_DECODES', { default: DEFAULT_MAX_QUEUED_DECODES, min: 0, max: 10_000 }),
     tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
     modelSwap: undefined,
     adminToken: reader.optionalSecret('ADMIN_TOKEN'),

@@ -10,6 +10,7 @@ import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier, ModelSlot } from './classifier.js';
 import type { Classifier } from './classifier.js';
+import type { Limiter } from './limiter.js';
 import { DEFAULT_MODEL_DIR } from './settings.js';
 
 export type RunningApp = { url: string; server: Server; classifier: Classifier; pool: Pool; storage: Storage; close(): Promise<void> };
@@ -27,6 +28,7 @@ export async function startTestApp(options: {
   admin?: { adminToken: string | undefined; appbuilderUrl: string };
   trainingThreshold?: number;
   probeToken?: string;
+  decodes?: Limiter;
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
   const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
@@ -45,6 +47,7 @@ export async function startTestApp(options: {
     ...(options.admin === undefined ? {} : { admin: options.admin }),
     ...(options.trainingThreshold === undefined ? {} : { trainingThreshold: options.trainingThreshold }),
     ...(options.probeToken === undefined ? {} : { probeToken: options.probeToken }),
+    ...(options.decodes === undefined ? {} : { decodes: options.decodes }),
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
