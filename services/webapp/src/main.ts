@@ -15,6 +15,7 @@ import {
 } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier, ModelSlot } from './classifier.js';
+import { createHttpServer } from './http-server.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
 import { loadWebappSettings } from './settings.js';
@@ -62,9 +63,8 @@ async function main(): Promise<void> {
     stopping: stopping.signal,
     ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),
   });
-  const server = app.listen(settings.port, settings.host);
-  // A slow client may not hold an upload buffer for Node's default 300 s.
-  server.requestTimeout = 30_000;
+  // Timeouts and the connection bound: see http-server.ts.
+  const server = createHttpServer(app, { maxConnections: settings.maxConnections }).listen(settings.port, settings.host);
   await once(server, 'listening');
   logger.info({ url: `http://localhost:${settings.port}` }, 'webapp listening');
   // Once migrated, the registry learns the model served (the first image's, each container's).

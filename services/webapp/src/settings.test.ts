@@ -51,6 +51,12 @@ describe('webapp settings', () => {
     assert.deepEqual([set.maxConcurrentDecodes, set.maxQueuedDecodes], [2, 0]);
   });
 
+  it('when MAX_CONNECTIONS is not set, then 128 are held; when set, it is used; when 0, the error names it', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).maxConnections, 128);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, MAX_CONNECTIONS: '1000' }).maxConnections, 1000);
+    assert.deepEqual(problems({ ...ACCOUNTS, MAX_CONNECTIONS: '0' }), ['MAX_CONNECTIONS must be between 1 and 65536, got 0']);
+  });
+
   it('when MAX_QUEUED_DECODES is negative or not a number, then the error names it', () => {
     assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: '-1' }), ['MAX_QUEUED_DECODES must be between 0 and 10000, got -1']);
     assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: 'many' }), ['MAX_QUEUED_DECODES must be a whole number, got "many"']);

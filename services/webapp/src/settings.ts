@@ -12,6 +12,8 @@ export type WebappSettings = {
   maxConcurrentDecodes: number;
   /** Uploads that may wait for a decoder; more are answered 503 with Retry-After. */
   maxQueuedDecodes: number;
+  /** Connections held at once; more are closed as they are accepted (see http-server.ts). */
+  maxConnections: number;
   tfjsBackend: 'auto' | 'tensorflow' | 'wasm' | 'cpu';
   /**
    * The process deploy target (local stack without Docker): the appbuilder writes versioned
@@ -62,6 +64,9 @@ export function loadWebappSettings(env: Env): WebappSettings {
     maxImagePixels: reader.int('MAX_IMAGE_PIXELS', { default: 25_000_000, min: 784, max: 268_402_689 }),
     maxConcurrentDecodes: reader.int('MAX_CONCURRENT_DECODES', { default: DEFAULT_MAX_CONCURRENT_DECODES, min: 1, max: 64 }),
     maxQueuedDecodes: reader.int('MAX_QUEUED_DECODES', { default: DEFAULT_MAX_QUEUED_DECODES, min: 0, max: 10_000 }),
+    // Each connection may hold an upload being received (up to MAX_UPLOAD_BYTES): 128 bound
+    // that to 640 MiB at the default. The proxy opens one per request, each done in milliseconds.
+    maxConnections: reader.int('MAX_CONNECTIONS', { default: 128, min: 1, max: 65_536 }),
     tfjsBackend: reader.oneOf('TFJS_BACKEND', ['auto', 'tensorflow', 'wasm', 'cpu'], 'auto'),
     modelSwap: undefined,
     adminToken: reader.optionalSecret('ADMIN_TOKEN'),
