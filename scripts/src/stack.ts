@@ -281,7 +281,8 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       owner,
       logFile: path.join(logDir, 'webapp.log'),
       ...settings,
-      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv, ...options.webappEnv },
+      // Behind the stack's proxy, which appends the client's address to X-Forwarded-For.
+      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv, TRUST_PROXY: '1', ...options.webappEnv },
     });
     webapp = containers;
     whereWebapp = () => containers.describe();

@@ -22,6 +22,8 @@ import type { InFlight } from './in-flight.js';
 import { AbandonedError, QueueFullError } from './limiter.js';
 import type { Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
+import { rateLimit } from './rate-limit.js';
+import type { RateLimiter } from './rate-limit.js';
 import { trainingProgress } from './training-status.js';
 import { imageUpload } from './uploads.js';
 
@@ -40,6 +42,8 @@ export type ApiDeps = {
   trainingThreshold: number;
   /** The appbuilder's PROBE_TOKEN; undefined: no request is a probe. */
   probeToken?: string | undefined;
+  /** Per-client limits (RATE_LIMIT_*_PER_MINUTE); undefined: none. */
+  rateLimiters: { predict: RateLimiter | undefined; feedback: RateLimiter | undefined };
 };
 
 /** What a failed write of feedback means to the client. */
@@ -121,7 +125,9 @@ export function apiRouter(deps: ApiDeps): Router {
   const router = Router();
   const log = deps.logger.child({ module: 'api' });
 
-  router.post('/predict', ...imageUpload(deps.limits.maxBytes, {}), (req, res) => deps.inFlight.run(async () => {
+  // Limited before the body is read; the health gate's probes are not counted.
+  const probe = (req: Request) => isProbe(req, deps.probeToken);
+  router.post('/predict', rateLimit(deps.rateLimiters.predict, 'predictions', probe), ...imageUpload(deps.limits.maxBytes, {}), (req, res) => deps.inFlight.run(async () => {
     const started = performance.now();
     const bytes = uploadedBytes(req);
     const input = await decodeInTurn(deps.decodes, req, res, () => preprocessImage(bytes, deps.limits));
@@ -132,7 +138,7 @@ export function apiRouter(deps: ApiDeps): Router {
     deps.metrics.predictions.inc({ digit: String(digit), model_version: modelVersion });
     // The appbuilder's health gate asks too; its answers are not people's traffic. Only with the
     // token: anyone can send the header, and would keep their predictions out of the error rate.
-    if (isProbe(req, deps.probeToken)) {
+    if (probe(req)) {
       res.json({ digit, probabilities, modelVersion, predictionId: null });
       return;
     }
@@ -149,7 +155,7 @@ export function apiRouter(deps: ApiDeps): Router {
     res.json({ digit, probabilities, modelVersion, predictionId });
   }));
 
-  router.post('/feedback', ...imageUpload(deps.limits.maxBytes, FEEDBACK_FIELDS), (req, res) => deps.inFlight.run(async () => {
+  router.post('/feedback', rateLimit(deps.rateLimiters.feedback, 'corrections'), ...imageUpload(deps.limits.maxBytes, FEEDBACK_FIELDS), (req, res) => deps.inFlight.run(async () => {
     const label = parseLabel(req.body?.label);
     const predictionId = parsePredictionId(req.body?.predictionId);
     const bytes = uploadedBytes(req);

@@ -10,7 +10,9 @@ import { docsRouter } from './docs.js';
 import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
+import { RateLimiter } from './rate-limit.js';
 import { DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES } from './settings.js';
+import type { RateLimits, TrustProxy } from './settings.js';
 import { modelSwapRouter } from './model-swap.js';
 import { registryRouter } from './registry.js';
 import { trainingRouter } from './training-status.js';
@@ -41,11 +43,17 @@ export type AppDeps = {
   trainingThreshold?: number;
   /** The appbuilder's PROBE_TOKEN: predictions whose `x-mlpl-probe` carries it are not recorded; default none (the header is ignored). */
   probeToken?: string;
+  /** Predictions and feedback a client may send a minute (0: any number); default no limit, main.ts gives the settings'. */
+  rateLimits?: RateLimits;
+  /** Whose X-Forwarded-For names the client, for the rate limits (TRUST_PROXY); default none: the peer is the client. */
+  trustProxy?: TrustProxy;
   /** Rollback from the registry: the admin token and the appbuilder; default none (rollback refused). */
   admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
   /** Aborted when the process stops: answers then close their connection, and a relayed rollback lets go. */
   stopping?: AbortSignal;
 };
+
+const limiterOf = (perMinute: number) => (perMinute > 0 ? new RateLimiter(perMinute) : undefined);
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
 
@@ -55,6 +63,9 @@ export function createApp(deps: AppDeps): Express {
   const metrics = createMetrics(() => deps.classifier.metadata.version, deps.backend);
   const app = express();
   app.disable('x-powered-by');
+  // req.ip, which the rate limits key on; express copies a list it is given.
+  const trust = deps.trustProxy ?? false;
+  app.set('trust proxy', Array.isArray(trust) ? [...trust] : trust);
   app.use((req, res, next) => {
     const stop = metrics.requests.startTimer({ method: req.method });
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -77,6 +88,10 @@ export function createApp(deps: AppDeps): Express {
       inFlight: deps.inFlight ?? new InFlight(),
       decodes: deps.decodes ?? new Limiter(DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES),
       trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD,
+      rateLimiters: {
+        predict: limiterOf(deps.rateLimits?.predictPerMinute ?? 0),
+        feedback: limiterOf(deps.rateLimits?.feedbackPerMinute ?? 0),
+      },
     }),
   );
   app.use('/api', trainingRouter({ pool: deps.pool, trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD }));

@@ -60,6 +60,8 @@ async function main(): Promise<void> {
     trainingThreshold: settings.trainingThreshold,
     admin: { adminToken: settings.adminToken, appbuilderUrl: settings.appbuilderUrl },
     ...(settings.probeToken === undefined ? {} : { probeToken: settings.probeToken }),
+    rateLimits: settings.rateLimits,
+    trustProxy: settings.trustProxy,
     stopping: stopping.signal,
     ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),
   });

@@ -57,6 +57,34 @@ describe('webapp settings', () => {
     assert.deepEqual(problems({ ...ACCOUNTS, MAX_CONNECTIONS: '0' }), ['MAX_CONNECTIONS must be between 1 and 65536, got 0']);
   });
 
+  it('when the rate limits are not set, then a client may predict 600 times and correct 60 times a minute; when set (0: no limit), they are used', () => {
+    assert.deepEqual(loadWebappSettings(ACCOUNTS).rateLimits, { predictPerMinute: 600, feedbackPerMinute: 60 });
+    assert.deepEqual(loadWebappSettings({ ...ACCOUNTS, RATE_LIMIT_PREDICT_PER_MINUTE: '0', RATE_LIMIT_FEEDBACK_PER_MINUTE: '5' }).rateLimits, { predictPerMinute: 0, feedbackPerMinute: 5 });
+  });
+
+  it('when a rate limit is negative or not a whole number, then one error names each', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, RATE_LIMIT_PREDICT_PER_MINUTE: '-1', RATE_LIMIT_FEEDBACK_PER_MINUTE: '1.5' }), [
+      'RATE_LIMIT_PREDICT_PER_MINUTE must be between 0 and 1000000, got -1',
+      'RATE_LIMIT_FEEDBACK_PER_MINUTE must be a whole number, got "1.5"',
+    ]);
+  });
+
+  it('when TRUST_PROXY is not set or false, then no proxy is trusted; a count or a list of addresses is used', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).trustProxy, false);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: 'false' }).trustProxy, false);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: '0' }).trustProxy, false);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: '1' }).trustProxy, 1);
+    assert.deepEqual(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: '172.16.0.0/12, 10.0.0.5,loopback,fd00::/8' }).trustProxy, ['172.16.0.0/12', '10.0.0.5', 'loopback', 'fd00::/8']);
+  });
+
+  it('when TRUST_PROXY is true, too many hops or not an address, then the error names it', () => {
+    assert.match(problems({ ...ACCOUNTS, TRUST_PROXY: 'true' })[0] ?? '', /^TRUST_PROXY=true would take the client's address from what the client itself writes/);
+    assert.deepEqual(problems({ ...ACCOUNTS, TRUST_PROXY: '11' }), ['TRUST_PROXY must be between 0 and 10 proxies, got 11']);
+    assert.deepEqual(problems({ ...ACCOUNTS, TRUST_PROXY: 'proxy, 10.0.0.0/33,10.0.0.1' }), [
+      'TRUST_PROXY must be a number of proxies or a list of addresses, CIDR ranges or loopback, linklocal, uniquelocal; not "proxy", "10.0.0.0/33"',
+    ]);
+  });
+
   it('when MAX_QUEUED_DECODES is negative or not a number, then the error names it', () => {
     assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: '-1' }), ['MAX_QUEUED_DECODES must be between 0 and 10000, got -1']);
     assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: 'many' }), ['MAX_QUEUED_DECODES must be a whole number, got "many"']);
