@@ -91,10 +91,13 @@ export const BUSY_RETRY_AFTER_SECONDS = 1;
 /** Aborts when the client hangs up before its answer is sent. */
 function clientGone(req: Request, res: Response): AbortSignal {
   const controller = new AbortController();
-  if (req.socket.destroyed) controller.abort();
-  else res.once('close', () => {
-    if (!res.writableFinished) controller.abort();
-  });
+  if (req.socket.destroyed) {
+    controller.abort();
+  } else {
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+  }
   return controller.signal;
 }
 

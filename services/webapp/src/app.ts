@@ -10,11 +10,11 @@ import { docsRouter } from './docs.js';
 import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
+import { modelSwapRouter } from './model-swap.js';
 import { RateLimiter } from './rate-limit.js';
+import { registryRouter } from './registry.js';
 import { DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES } from './settings.js';
 import type { RateLimits, TrustProxy } from './settings.js';
-import { modelSwapRouter } from './model-swap.js';
-import { registryRouter } from './registry.js';
 import { trainingRouter } from './training-status.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
@@ -30,9 +30,9 @@ export type AppDeps = {
   /** Handlers still running; main waits for them before closing the pool. */
   inFlight?: InFlight;
   /**
-   * Bounds the uploads decoded at once and those waiting (MAX_CONCURRENT_DECODES, default 4,
-   * libuv's thread pool: each may take ~100 MB at MAX_IMAGE_PIXELS; MAX_QUEUED_DECODES, default
-   * DEFAULT_MAX_QUEUED_DECODES). main.ts makes it from the settings; a test may hold its places.
+   * Bounds the uploads decoded at once (MAX_CONCURRENT_DECODES, default 4, libuv's thread pool:
+   * each may take ~100 MB at MAX_IMAGE_PIXELS) and those waiting (MAX_QUEUED_DECODES, default
+   * 32). main.ts makes it from the settings; a test may hold its places.
    */
   decodes?: Limiter;
   /** Start-up work still running (see health.ts). */
