@@ -79,7 +79,18 @@ async function main(): Promise<void> {
   const storage: StorageSettings = { host: s3.host, port: s3.port, useSSL: false, accessKey: s3.accessKey, secretKey: s3.secretKey, region: 'us-east-1', imagesBucket: 'images', modelsBucket: 'models' };
   const port = await freePort();
   const webapp = spawn(process.execPath, [path.join(root, 'services/webapp/dist/main.js')], {
-    env: { ...process.env, PORT: String(port), HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...toDatabaseEnv(database), ...toStorageEnv(storage) },
+    // 64 connections from one address: every upload may wait for a decoder (MAX_QUEUED_DECODES)
+    // and none is rate limited; the bench measures throughput, not the refusals a flood meets.
+    env: {
+      ...process.env,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      LOG_LEVEL: 'warn',
+      MAX_QUEUED_DECODES: String(Math.max(...CONNECTIONS)),
+      RATE_LIMIT_PREDICT_PER_MINUTE: '0',
+      ...toDatabaseEnv(database),
+      ...toStorageEnv(storage),
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;

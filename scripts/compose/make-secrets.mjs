@@ -38,15 +38,16 @@ const SECRETS = [
   'appbuilder_token',
   'training_token',
   'admin_token',
+  'probe_token',
 ];
 
 /** What each consumer reads; storage-init (the MinIO client that makes the service account) mounts storage's. */
 const CONSUMERS = {
   database: ['mysql_root_password', 'mysql_password'],
   storage: ['minio_root_password', 'storage_secret_key'],
-  webapp: ['mysql_password', 'storage_secret_key', 'admin_token'],
+  webapp: ['mysql_password', 'storage_secret_key', 'admin_token', 'probe_token'],
   training: ['mysql_password', 'storage_secret_key', 'appbuilder_token', 'training_token'],
-  appbuilder: ['mysql_password', 'appbuilder_token', 'admin_token'],
+  appbuilder: ['mysql_password', 'appbuilder_token', 'admin_token', 'probe_token'],
 };
 
 /** The services refuse shorter ones (packages/shared/src/settings.ts). */

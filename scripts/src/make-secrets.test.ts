@@ -14,11 +14,11 @@ const run = promisify(execFile);
 const CONSUMERS: Record<string, string[]> = {
   database: ['mysql_password', 'mysql_root_password'],
   storage: ['minio_root_password', 'storage_secret_key'],
-  webapp: ['admin_token', 'mysql_password', 'storage_secret_key'],
+  webapp: ['admin_token', 'mysql_password', 'probe_token', 'storage_secret_key'],
   training: ['appbuilder_token', 'mysql_password', 'storage_secret_key', 'training_token'],
-  appbuilder: ['admin_token', 'appbuilder_token', 'mysql_password'],
+  appbuilder: ['admin_token', 'appbuilder_token', 'mysql_password', 'probe_token'],
 };
-const ALL = ['admin_token', 'appbuilder_token', 'minio_root_password', 'mysql_password', 'mysql_root_password', 'storage_secret_key', 'training_token'];
+const ALL = ['admin_token', 'appbuilder_token', 'minio_root_password', 'mysql_password', 'mysql_root_password', 'probe_token', 'storage_secret_key', 'training_token'];
 
 async function makeSecrets(root: string, args: string[] = []): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
@@ -84,6 +84,20 @@ describe('compose secrets (scripts/compose/make-secrets.mjs)', () => {
     assert.equal((await contents(path.join(root, 'webapp')))['admin_token'], first['admin_token']);
     assert.ok(!stdout.includes(first['admin_token']?.trimEnd() ?? '-'), stdout);
     assert.ok(firstOutput !== stdout);
+  });
+
+  it('when a volume from before the probe token is run again, then the probe token is made and handed to the webapp and the appbuilder alone', async () => {
+    await rm(path.join(root, 'all', 'probe_token'));
+    for (const consumer of ['webapp', 'appbuilder']) await rm(path.join(root, consumer, 'probe_token'));
+    const { code, stdout, stderr } = await makeSecrets(root);
+    assert.equal(code, 0, stderr);
+    assert.match(stdout, /made probe_token;/);
+    const made = (await contents(path.join(root, 'all')))['probe_token'];
+    assert.match(made ?? '', /^[A-Za-z0-9_-]{32,40}\n$/);
+    for (const [consumer, names] of Object.entries(CONSUMERS)) {
+      assert.equal((await contents(path.join(root, consumer)))['probe_token'], names.includes('probe_token') ? made : undefined, consumer);
+    }
+    first = await contents(path.join(root, 'all'));
   });
 
   it('when asked for admin-token, then it prints the token alone', async () => {

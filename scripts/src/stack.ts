@@ -77,7 +77,7 @@ export type Part = {
 
 export type Stack = {
   urls: { webapp: string; training: string; appbuilder: string };
-  tokens: { training: string; appbuilder: string; modelSwap: string; admin: string };
+  tokens: { training: string; appbuilder: string; modelSwap: string; admin: string; probe: string };
   database: Part & { connection(): Promise<mysql.Connection> };
   storage: Part;
   webapp: Part;
@@ -92,7 +92,7 @@ export type Stack = {
   stop(): Promise<void>;
 };
 
-type Secrets = { databasePassword: string; storageAccessKey: string; storageSecretKey: string; training: string; appbuilder: string; modelSwap: string; admin: string };
+type Secrets = { databasePassword: string; storageAccessKey: string; storageSecretKey: string; training: string; appbuilder: string; modelSwap: string; admin: string; probe: string };
 
 /** Passwords and tokens are made on the first start and kept in the state folder. */
 async function secrets(stateDir: string): Promise<Secrets> {
@@ -108,6 +108,7 @@ async function secrets(stateDir: string): Promise<Secrets> {
     appbuilder: token(),
     modelSwap: token(),
     admin: token(),
+    probe: token(),
     ...kept,
   };
   await writeFile(file, JSON.stringify(made, null, 2), { mode: 0o600 });
@@ -241,7 +242,9 @@ export async function startStack(options: StackOptions, say: (line: string) => v
 
   // The registry's rollback: the webapp checks the admin token and relays it to the appbuilder.
   // The webapp reports progress towards training's threshold after each feedback: the same value.
-  const registryEnv = { ADMIN_TOKEN: secret.admin, APPBUILDER_URL: urls.appbuilder, TRAINING_THRESHOLD: String(options.threshold ?? 10) };
+  // The appbuilder's health-gate probes carry PROBE_TOKEN and are not recorded; the containers a
+  // rollout starts keep the first one's settings, this token included (deploy.ts, optionsLike).
+  const registryEnv = { ADMIN_TOKEN: secret.admin, PROBE_TOKEN: secret.probe, APPBUILDER_URL: urls.appbuilder, TRAINING_THRESHOLD: String(options.threshold ?? 10) };
   let webapp: Part;
   let proxy: Part | undefined;
   // Where the webapp's state is told when it does not become ready.
@@ -278,7 +281,8 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       owner,
       logFile: path.join(logDir, 'webapp.log'),
       ...settings,
-      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv, ...options.webappEnv },
+      // Behind the stack's proxy, which appends the client's address to X-Forwarded-For.
+      env: { LOG_LEVEL: shared.LOG_LEVEL ?? 'info', TZ: shared.TZ ?? 'UTC', ...registryEnv, TRUST_PROXY: '1', ...options.webappEnv },
     });
     webapp = containers;
     whereWebapp = () => containers.describe();
@@ -304,7 +308,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     };
   }
   // A swap or a build may be under way: give it time, as compose's stop_grace_period does.
-  const appbuilder = service('appbuilder', ports.appbuilder, { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ADMIN_TOKEN: secret.admin, ...deployEnv }, 60_000);
+  const appbuilder = service('appbuilder', ports.appbuilder, { APPBUILDER_PORT: String(ports.appbuilder), APPBUILDER_HOST: host, APPBUILDER_TOKEN: secret.appbuilder, ADMIN_TOKEN: secret.admin, PROBE_TOKEN: secret.probe, ...deployEnv }, 60_000);
   const training = service('training', ports.training, {
     TRAINING_PORT: String(ports.training),
     TRAINING_HOST: host,
@@ -320,7 +324,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   const parts: Part[] = [database, storage, webapp, ...(proxy === undefined ? [] : [proxy]), appbuilder, training];
   const stack: Stack = {
     urls,
-    tokens: { training: secret.training, appbuilder: secret.appbuilder, modelSwap: secret.modelSwap, admin: secret.admin },
+    tokens: { training: secret.training, appbuilder: secret.appbuilder, modelSwap: secret.modelSwap, admin: secret.admin, probe: secret.probe },
     database: Object.assign(database, {
       async connection() {
         const server = database.server();

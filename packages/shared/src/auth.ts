@@ -2,20 +2,26 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { HttpError } from './http-error.js';
 
 /**
- * Sent by the appbuilder's health gate with its probe prediction: the webapp answers it but
- * does not record it, so probes stay out of the live error rate.
+ * Sent by the appbuilder's health gate with its probe prediction, its value the PROBE_TOKEN the
+ * webapp and the appbuilder share: the webapp answers such a probe but does not record it, so
+ * probes stay out of the live error rate. Without the token (or when the webapp has none) the
+ * header means nothing: anyone could send it, and keep their predictions out of the records.
  */
 export const PROBE_HEADER = 'x-mlpl-probe';
 
 const digest = (text: string) => createHash('sha256').update(text).digest();
 
 /**
- * Whether an Authorization header carries `Bearer <token>`. Hashes are compared, so neither
- * the token's content nor its length leaks through timing.
+ * Whether `given` is `token`. Hashes are compared, so neither the token's content nor its
+ * length leaks through timing.
  */
+export function secretMatches(given: string | undefined, token: string): boolean {
+  return given !== undefined && timingSafeEqual(digest(given), digest(token));
+}
+
+/** Whether an Authorization header carries `Bearer <token>` (compared as `secretMatches` does). */
 export function bearerMatches(header: string | undefined, token: string): boolean {
-  const match = /^Bearer (.+)$/.exec(header ?? '');
-  return match?.[1] !== undefined && timingSafeEqual(digest(match[1]), digest(token));
+  return secretMatches(/^Bearer (.+)$/.exec(header ?? '')?.[1], token);
 }
 
 type BearerRequest = { headers: { authorization?: string | undefined } };

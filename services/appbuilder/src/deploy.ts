@@ -17,6 +17,8 @@ export type DeployTarget = {
   healthTimeoutMs: number;
   /** A PNG of a digit: a new container must answer a prediction of it before it serves. */
   probeImage: Buffer;
+  /** The webapps' PROBE_TOKEN, sent with that prediction so it is not recorded (health-gate.ts). */
+  probeToken?: string | undefined;
   logger: Pick<Logger, 'info' | 'warn'>;
   /** 'side-by-side' (behind the proxy, see side-by-side.ts) or 'in-place' (this module); default in-place. */
   rollout?: WebappRollout;
@@ -154,6 +156,7 @@ export async function probe(target: DeployTarget, id: string, url: string, versi
   await passGate({
     url,
     probeImage: target.probeImage,
+    probeToken: target.probeToken,
     version,
     timeoutMs: target.healthTimeoutMs,
     gone: async () => {

@@ -18,6 +18,8 @@ export type GateOptions = {
   timeoutMs: number;
   /** Says why waiting is pointless (the container stopped), or undefined to keep waiting. */
   gone?: () => Promise<string | undefined>;
+  /** The webapps' PROBE_TOKEN: sent as `x-mlpl-probe`, so the probe is not recorded; without it, it is. */
+  probeToken?: string | undefined;
 };
 
 type ProbeAnswer = { modelVersion?: unknown; probabilities?: unknown };
@@ -38,7 +40,7 @@ export async function passGate(options: GateOptions): Promise<void> {
       if (health.ok) {
         const form = new FormData();
         form.append('image', new Blob([Uint8Array.from(options.probeImage)], { type: 'image/png' }), 'probe.png');
-        const response = await fetch(`${options.url}/api/predict`, { method: 'POST', body: form, headers: { [PROBE_HEADER]: 'health-gate' }, signal: AbortSignal.timeout(10_000) });
+        const response = await fetch(`${options.url}/api/predict`, { method: 'POST', body: form, headers: options.probeToken === undefined ? {} : { [PROBE_HEADER]: options.probeToken }, signal: AbortSignal.timeout(10_000) });
         const answer = (await response.json().catch(() => ({}))) as ProbeAnswer;
         const probabilities = Array.isArray(answer.probabilities) ? (answer.probabilities as unknown[]) : [];
         if (response.ok && (options.version === null || answer.modelVersion === options.version) && probabilities.length === 10 && probabilities.every((p) => typeof p === 'number' && Number.isFinite(p))) {

@@ -61,7 +61,7 @@ async function reconcile(pool: Pool, pipeline: Pipeline, target: ReleaseTarget, 
 
 function createTarget(settings: AppbuilderSettings, probeImage: Buffer, logger: Logger): ReleaseTarget {
   if (settings.process !== undefined) {
-    return processTarget({ ...settings.process, probeImage, healthTimeoutMs: settings.healthTimeoutMs, logger });
+    return processTarget({ ...settings.process, probeImage, probeToken: settings.probeToken, healthTimeoutMs: settings.healthTimeoutMs, logger });
   }
   return dockerTarget({
     repo: repositoryOf(settings),
@@ -75,6 +75,7 @@ function createTarget(settings: AppbuilderSettings, probeImage: Buffer, logger: 
       reach: settings.reach,
       healthTimeoutMs: settings.healthTimeoutMs,
       probeImage,
+      probeToken: settings.probeToken,
       logger,
       rollout: settings.rollout,
       drainGraceMs: settings.drainGraceMs,

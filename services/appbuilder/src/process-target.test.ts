@@ -25,6 +25,7 @@ import type { ReleaseTarget } from './release-target.js';
 const TOKEN = 'appbuilder-test-token-0123';
 const SWAP_TOKEN = 'model-swap-test-token-0123';
 const ADMIN_TOKEN = 'admin-test-token-0123456789';
+const PROBE_TOKEN = 'probe-test-token-0123456789';
 const PRETRAINED_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../pretrained');
 const BUNDLE_NAMES = Object.values(BUNDLE_FILES).sort();
 const logger = createLogger({ name: 'process-target-test', level: 'silent' });
@@ -113,10 +114,11 @@ describe('process target against a real webapp process', () => {
         limits: { maxBytes: 5 * 1024 * 1024, maxPixels: 25_000_000 },
         backend,
         modelSwap: { slot, modelsRoot: root, token: SWAP_TOKEN, preprocessingVersion: PREPROCESSING_VERSION },
+        probeToken: PROBE_TOKEN,
       }),
     ));
 
-    target = processTarget({ modelsRoot: root, webappUrl, swapToken: SWAP_TOKEN, probeImage, healthTimeoutMs: 30_000, logger });
+    target = processTarget({ modelsRoot: root, webappUrl, swapToken: SWAP_TOKEN, probeImage, probeToken: PROBE_TOKEN, healthTimeoutMs: 30_000, logger });
     pipeline = createPipeline({ pool: db.pool, logger, target });
     ({ server: appbuilder, url } = await listen(
       createAppbuilderApp({
@@ -187,6 +189,17 @@ describe('process target against a real webapp process', () => {
     const { deployments } = (await (await fetch(`${url}/deployments`)).json()) as { deployments: { kind: string; modelVersion: string; status: string; previousVersion: string | null }[] };
     assert.deepEqual(deployments.map((d) => [d.kind, d.modelVersion, d.status, d.previousVersion]), [['deploy', v1, 'deployed', 'pretrained-1']]);
     assert.deepEqual(await leftovers(), []);
+  });
+
+  test('when the gate probes with the webapp\'s probe token, then its predictions are not recorded; without the token, they are', async () => {
+    const predictions = async () => Number(((await db.pool.query('SELECT COUNT(*) AS n FROM predictions'))[0] as unknown as { n: number }[])[0]?.n);
+    const before = await predictions();
+    await target.deploy(path.join(root, v1), v1);
+    assert.equal(await predictions(), before, 'the probe with the token is not recorded');
+    const tokenless = processTarget({ modelsRoot: root, webappUrl, swapToken: SWAP_TOKEN, probeImage, healthTimeoutMs: 30_000, logger });
+    await tokenless.deploy(path.join(root, v1), v1);
+    assert.ok((await predictions()) > before, 'a probe without the token is recorded as any prediction');
+    assert.equal(await servedVersion(), v1);
   });
 
   test('when the same version is posted again, then it is a 409 and nothing is built', async () => {

@@ -14,6 +14,8 @@ export type ProcessTargetOptions = {
   /** The webapp's MODEL_SWAP_TOKEN. */
   swapToken: string;
   probeImage: Buffer;
+  /** The webapp's PROBE_TOKEN, sent with the gate's probe so it is not recorded (health-gate.ts). */
+  probeToken?: string | undefined;
   healthTimeoutMs: number;
   logger: Pick<Logger, 'info' | 'warn'>;
 };
@@ -67,7 +69,7 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
     if (!response.ok) throw new Error(`${webappUrl}/healthz answered ${response.status}`);
   }
 
-  const gate = (version: string | null) => passGate({ url: webappUrl, probeImage: options.probeImage, version, timeoutMs: options.healthTimeoutMs });
+  const gate = (version: string | null) => passGate({ url: webappUrl, probeImage: options.probeImage, probeToken: options.probeToken, version, timeoutMs: options.healthTimeoutMs });
 
   return {
     kind: 'process',

@@ -98,7 +98,8 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     const id = await createContainer(docker, {
       name,
       Image: image,
-      Env: ['TFJS_BACKEND=wasm', 'LOG_LEVEL=warn', ...unreachable],
+      // The load comes through one proxy, one address: no per-client limit (rollouts keep it).
+      Env: ['TFJS_BACKEND=wasm', 'LOG_LEVEL=warn', 'RATE_LIMIT_PREDICT_PER_MINUTE=0', ...unreachable],
       Labels: { 'mlpl.test': suffix, 'com.docker.compose.project': `mlpl-test-${suffix}`, 'com.docker.compose.service': 'webapp' },
       ExposedPorts: { '5050/tcp': {} },
       HostConfig: { NetworkMode: network, RestartPolicy: { Name: 'unless-stopped' } },

@@ -23,6 +23,15 @@ describe('appbuilder settings', () => {
     assert.equal(settings.healthTimeoutMs, 60_000);
   });
 
+  test('when PROBE_TOKEN is not set, then the gate sends none; when set, it is used; when short, it is named', () => {
+    assert.equal(loadAppbuilderSettings(REQUIRED).probeToken, undefined);
+    assert.equal(loadAppbuilderSettings({ ...REQUIRED, PROBE_TOKEN: 'a-probe-token-of-enough' }).probeToken, 'a-probe-token-of-enough');
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, PROBE_TOKEN: 'short' }),
+      (error: unknown) => error instanceof SettingsError && JSON.stringify(error.problems) === JSON.stringify(['PROBE_TOKEN must be at least 16 characters']),
+    );
+  });
+
   test('when DEPLOY_TARGET is process with its folder and token, then the webapp is looked for on the local stack\'s port', () => {
     const settings = loadAppbuilderSettings({ ...REQUIRED, DEPLOY_TARGET: 'process', MODELS_ROOT: 'run/models', MODEL_SWAP_TOKEN: 'model-swap-token-0123' });
     assert.equal(settings.target, 'process');

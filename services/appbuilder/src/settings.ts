@@ -25,6 +25,12 @@ export type AppbuilderSettings = {
   token: string;
   /** Accepted for POST /deployments (rollback) besides APPBUILDER_TOKEN; undefined: none. */
   adminToken: string | undefined;
+  /**
+   * The webapps' PROBE_TOKEN, sent with the health gate's probe (`x-mlpl-probe: <token>`) so
+   * the webapp does not record it. Undefined: the probe is sent without it and is recorded as
+   * any prediction.
+   */
+  probeToken: string | undefined;
   /** Repository of the webapp images, without the registry: tags are `<version>` and `latest`. */
   webappImage: string;
   /** The image model images are built FROM; default: the base recorded on `<webappImage>:latest`. */
@@ -83,6 +89,7 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     port: reader.port('APPBUILDER_PORT', 5000),
     token: reader.secret('APPBUILDER_TOKEN'),
     adminToken: reader.optionalSecret('ADMIN_TOKEN'),
+    probeToken: reader.optionalSecret('PROBE_TOKEN'),
     webappImage: reader.string('WEBAPP_IMAGE', 'mywebapp'),
     webappBaseImage: reader.optionalString('WEBAPP_BASE_IMAGE'),
     webappContainer: reader.string('WEBAPP_CONTAINER', 'mlpl-webapp'),

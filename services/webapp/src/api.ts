@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { Router } from 'express';
-import type { Request } from 'express';
+import type { Request, Response } from 'express';
 import {
   contentAddressedKey,
   getPrediction,
@@ -12,14 +12,18 @@ import {
   preprocessImage,
   PROBE_HEADER,
   putObject,
+  secretMatches,
   sha256Hex,
   unavailable,
 } from '@mlpl/shared';
 import type { ImageLimits, Logger, Pool, Storage } from '@mlpl/shared';
 import type { Classifier } from './classifier.js';
 import type { InFlight } from './in-flight.js';
+import { AbandonedError, QueueFullError } from './limiter.js';
 import type { Limiter } from './limiter.js';
 import type { Metrics } from './metrics.js';
+import { rateLimit } from './rate-limit.js';
+import type { RateLimiter } from './rate-limit.js';
 import { trainingProgress } from './training-status.js';
 import { imageUpload } from './uploads.js';
 
@@ -36,6 +40,10 @@ export type ApiDeps = {
   decodes: Limiter;
   /** The training service's TRAINING_THRESHOLD, for the progress a feedback answer reports. */
   trainingThreshold: number;
+  /** The appbuilder's PROBE_TOKEN; undefined: no request is a probe. */
+  probeToken?: string | undefined;
+  /** Per-client limits (RATE_LIMIT_*_PER_MINUTE); undefined: none. */
+  rateLimiters: { predict: RateLimiter | undefined; feedback: RateLimiter | undefined };
 };
 
 /** What a failed write of feedback means to the client. */
@@ -74,21 +82,66 @@ function parsePredictionId(raw: unknown): string | null {
   return raw;
 }
 
+/**
+ * Seconds a client refused for a full decode queue is told to wait (Retry-After): the queue
+ * of digits drains in well under a second; a second lets it, without stalling a page.
+ */
+export const BUSY_RETRY_AFTER_SECONDS = 1;
+
+/** Aborts when the client hangs up before its answer is sent. */
+function clientGone(req: Request, res: Response): AbortSignal {
+  const controller = new AbortController();
+  if (req.socket.destroyed) {
+    controller.abort();
+  } else {
+    res.once('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+  }
+  return controller.signal;
+}
+
+/**
+ * Runs `decode` when a decoder is free. Refused with 503 and Retry-After when MAX_QUEUED_DECODES
+ * uploads wait already; dropped, never run, when its client hangs up while it waits.
+ */
+async function decodeInTurn<T>(decodes: Limiter, req: Request, res: Response, decode: () => Promise<T>): Promise<T> {
+  try {
+    return await decodes.run(decode, clientGone(req, res));
+  } catch (error) {
+    if (error instanceof QueueFullError) {
+      res.setHeader('Retry-After', String(BUSY_RETRY_AFTER_SECONDS));
+      throw new HttpError(503, 'busy', `the server is decoding as many images as it holds (${decodes.limit} at once, ${error.maxQueued} waiting); try again in ${BUSY_RETRY_AFTER_SECONDS} s`);
+    }
+    // Nobody is there to read it; nginx's code for a request its client closed, for the log.
+    if (error instanceof AbandonedError) throw new HttpError(499, 'client_closed_request', 'the client closed the connection before its image was decoded');
+    throw error;
+  }
+}
+
+/** A health-gate probe: the `x-mlpl-probe` header carries the probe token (see PROBE_HEADER). */
+export function isProbe(req: Request, probeToken: string | undefined): boolean {
+  return probeToken !== undefined && secretMatches(req.get(PROBE_HEADER), probeToken);
+}
+
 export function apiRouter(deps: ApiDeps): Router {
   const router = Router();
   const log = deps.logger.child({ module: 'api' });
 
-  router.post('/predict', ...imageUpload(deps.limits.maxBytes, {}), (req, res) => deps.inFlight.run(async () => {
+  // Limited before the body is read; the health gate's probes are not counted.
+  const probe = (req: Request) => isProbe(req, deps.probeToken);
+  router.post('/predict', rateLimit(deps.rateLimiters.predict, 'predictions', probe), ...imageUpload(deps.limits.maxBytes, {}), (req, res) => deps.inFlight.run(async () => {
     const started = performance.now();
     const bytes = uploadedBytes(req);
-    const input = await deps.decodes.run(() => preprocessImage(bytes, deps.limits));
+    const input = await decodeInTurn(deps.decodes, req, res, () => preprocessImage(bytes, deps.limits));
     const classifier = deps.classifier();
     const { digit, probabilities } = classifier.classify(input);
     const modelVersion = classifier.metadata.version;
     const latencyMs = performance.now() - started;
     deps.metrics.predictions.inc({ digit: String(digit), model_version: modelVersion });
-    // The appbuilder's health gate asks too (PROBE_HEADER); its answers are not people's traffic.
-    if (req.get(PROBE_HEADER) !== undefined) {
+    // The appbuilder's health gate asks too; its answers are not people's traffic. Only with the
+    // token: anyone can send the header, and would keep their predictions out of the error rate.
+    if (probe(req)) {
       res.json({ digit, probabilities, modelVersion, predictionId: null });
       return;
     }
@@ -105,12 +158,12 @@ export function apiRouter(deps: ApiDeps): Router {
     res.json({ digit, probabilities, modelVersion, predictionId });
   }));
 
-  router.post('/feedback', ...imageUpload(deps.limits.maxBytes, FEEDBACK_FIELDS), (req, res) => deps.inFlight.run(async () => {
+  router.post('/feedback', rateLimit(deps.rateLimiters.feedback, 'corrections'), ...imageUpload(deps.limits.maxBytes, FEEDBACK_FIELDS), (req, res) => deps.inFlight.run(async () => {
     const label = parseLabel(req.body?.label);
     const predictionId = parsePredictionId(req.body?.predictionId);
     const bytes = uploadedBytes(req);
     // Decoding proves the upload is a usable digit before anything is stored.
-    const { format, width, height } = (await deps.decodes.run(() => inspectAndPreprocess(bytes, deps.limits))).image;
+    const { format, width, height } = (await decodeInTurn(deps.decodes, req, res, () => inspectAndPreprocess(bytes, deps.limits))).image;
     const sha256 = sha256Hex(bytes);
 
     let prediction: Awaited<ReturnType<typeof getPrediction>>;

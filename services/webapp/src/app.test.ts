@@ -8,10 +8,11 @@ import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/sha
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { openApiDocument } from './openapi.js';
-import { post, startTestApp, storedCounts } from './test-support.js';
+import { form, post, startTestApp, storedCounts } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const PROBE_TOKEN = 'app-test-probe-token-0123456789';
 
 /** A 1×1 PNG whose header claims 30000×30000 pixels: valid signature and IHDR CRC. */
 function hugeDeclaredPng(): Buffer {
@@ -57,7 +58,7 @@ describe('webapp API', () => {
   before(async () => {
     db = await createTestDatabase();
     s3 = await createTestStorage();
-    app = await startTestApp({ database: db.settings, storage: s3.settings, limits: { maxBytes: 64 * 1024 } });
+    app = await startTestApp({ database: db.settings, storage: s3.settings, limits: { maxBytes: 64 * 1024 }, probeToken: PROBE_TOKEN });
     sevenIndex = mnist.labels.indexOf(7);
     sevenPng = await renderDigitPng(digitPixels(sevenIndex), { scale: 4, invert: true });
   });
@@ -78,6 +79,43 @@ describe('webapp API', () => {
     assert.match(body.predictionId, UUID);
     const [rows] = await db.pool.query<RowDataPacket[]>('SELECT digit, model_version FROM predictions WHERE id = ?', [body.predictionId]);
     assert.deepEqual({ ...rows[0] }, { digit: 7, model_version: body.modelVersion });
+  });
+
+  describe('the health-gate probe header', () => {
+    const predictions = async () => Number(((await db.pool.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM predictions'))[0][0] as RowDataPacket).n);
+    const probe = async (url: string, value: string) => {
+      const response = await fetch(`${url}/api/predict`, { method: 'POST', body: form([{ name: 'image', file: sevenPng }]), headers: { 'x-mlpl-probe': value } });
+      assert.equal(response.status, 200);
+      return ((await response.json()) as { digit: number; predictionId: string | null });
+    };
+
+    it('when x-mlpl-probe carries the probe token, then the prediction is answered but not recorded', async () => {
+      const before = await predictions();
+      const answer = await probe(app.url, PROBE_TOKEN);
+      assert.deepEqual([answer.digit, answer.predictionId], [7, null]);
+      assert.equal(await predictions(), before);
+    });
+
+    it('when x-mlpl-probe carries anything else, then the prediction is recorded as any other', async () => {
+      for (const value of ['health-gate', 'x', `${PROBE_TOKEN}x`, PROBE_TOKEN.slice(1)]) {
+        const before = await predictions();
+        const answer = await probe(app.url, value);
+        assert.match(answer.predictionId ?? '', UUID, value);
+        assert.equal(await predictions(), before + 1, value);
+      }
+    });
+
+    it('when the webapp has no probe token, then the header is ignored and the prediction recorded', async () => {
+      const open = await startTestApp({ database: db.settings, storage: s3.settings });
+      try {
+        const before = await predictions();
+        const answer = await probe(open.url, PROBE_TOKEN);
+        assert.match(answer.predictionId ?? '', UUID);
+        assert.equal(await predictions(), before + 1);
+      } finally {
+        await open.close();
+      }
+    });
   });
 
   it('when feedback follows a prediction, then the object and the row are stored and linked', async () => {
@@ -222,6 +260,25 @@ describe('webapp API', () => {
     const model = (await (await fetch(`${app.url}/api/model`)).json()) as { version: string; metrics: { accuracy: number } };
     assert.equal(model.version, app.classifier.metadata.version);
     assert.ok(model.metrics.accuracy >= 0.97);
+  });
+
+  it('when made-up paths are asked, then /metrics files them under the route template or "unmatched" and grows by no series', async () => {
+    const series = async () => (await (await fetch(`${app.url}/metrics`)).text()).split('\n').filter((line) => line.startsWith('mlpl_http_request_duration_seconds'));
+    const ask = async (tag: string) => {
+      for (let i = 0; i < 25; i++) {
+        assert.equal((await fetch(`${app.url}/api/models/made-up-${tag}-${i}`)).status, 404);
+        assert.equal((await fetch(`${app.url}/no/such/path-${tag}-${i}`)).status, 404);
+      }
+    };
+    // The first round makes the series these answers need (the route's 404, the unmatched 404).
+    await ask('first');
+    const before = await series();
+    await ask('second');
+    const after = await series();
+    assert.equal(after.length, before.length, 'no new series');
+    assert.ok(!after.some((line) => line.includes('made-up') || line.includes('no/such')), 'no path in a label');
+    assert.ok(after.some((line) => line.startsWith('mlpl_http_request_duration_seconds_count{method="GET",route="/api/models/:version",status="404"}')), after.join('\n'));
+    assert.ok(after.some((line) => line.startsWith('mlpl_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"}')), after.join('\n'));
   });
 
   it('when /docs is opened, then the OpenAPI document lists every route the app serves', async () => {

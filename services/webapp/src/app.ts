@@ -11,11 +11,14 @@ import { healthRouter } from './health.js';
 import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
 import { modelSwapRouter } from './model-swap.js';
+import { RateLimiter } from './rate-limit.js';
 import { registryRouter } from './registry.js';
+import { DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES } from './settings.js';
+import type { RateLimits, TrustProxy } from './settings.js';
 import { trainingRouter } from './training-status.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
-import { createMetrics } from './metrics.js';
+import { createMetrics, routeLabel } from './metrics.js';
 
 export type AppDeps = {
   logger: Logger;
@@ -26,19 +29,31 @@ export type AppDeps = {
   backend: string;
   /** Handlers still running; main waits for them before closing the pool. */
   inFlight?: InFlight;
-  /** Uploads decoded at once (default 4, libuv's thread pool): each may take ~100 MB at MAX_IMAGE_PIXELS. */
-  maxConcurrentDecodes?: number;
+  /**
+   * Bounds the uploads decoded at once (MAX_CONCURRENT_DECODES, default 4, libuv's thread pool:
+   * each may take ~100 MB at MAX_IMAGE_PIXELS) and those waiting (MAX_QUEUED_DECODES, default
+   * 32). main.ts makes it from the settings; a test may hold its places.
+   */
+  decodes?: Limiter;
   /** Start-up work still running (see health.ts). */
   pending?: () => string[];
   /** The process deploy target's swap route (see model-swap.ts); absent in Docker images. */
   modelSwap?: Omit<ModelSwapDeps, 'logger'>;
   /** The training service's TRAINING_THRESHOLD (default 10, as there): feedback answers report progress towards it. */
   trainingThreshold?: number;
+  /** The appbuilder's PROBE_TOKEN: predictions whose `x-mlpl-probe` carries it are not recorded; default none (the header is ignored). */
+  probeToken?: string;
+  /** Predictions and feedback a client may send a minute (0: any number); default no limit, main.ts gives the settings'. */
+  rateLimits?: RateLimits;
+  /** Whose X-Forwarded-For names the client, for the rate limits (TRUST_PROXY); default none: the peer is the client. */
+  trustProxy?: TrustProxy;
   /** Rollback from the registry: the admin token and the appbuilder; default none (rollback refused). */
   admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
   /** Aborted when the process stops: answers then close their connection, and a relayed rollback lets go. */
   stopping?: AbortSignal;
 };
+
+const limiterOf = (perMinute: number) => (perMinute > 0 ? new RateLimiter(perMinute) : undefined);
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
 
@@ -48,6 +63,9 @@ export function createApp(deps: AppDeps): Express {
   const metrics = createMetrics(() => deps.classifier.metadata.version, deps.backend);
   const app = express();
   app.disable('x-powered-by');
+  // req.ip, which the rate limits key on; express copies a list it is given.
+  const trust = deps.trustProxy ?? false;
+  app.set('trust proxy', Array.isArray(trust) ? [...trust] : trust);
   app.use((req, res, next) => {
     const stop = metrics.requests.startTimer({ method: req.method });
     res.setHeader('X-Content-Type-Options', 'nosniff');
@@ -55,10 +73,7 @@ export function createApp(deps: AppDeps): Express {
     // killed, while new connections are refused; closing each one sends it to the successor.
     if (deps.stopping?.aborted === true) res.setHeader('Connection', 'close');
     res.on('finish', () => {
-      // originalUrl, not baseUrl + route: express restores baseUrl when an error leaves a
-      // router, which would file failed requests under another route. No route has parameters.
-      const route = req.route === undefined ? 'unmatched' : (req.originalUrl.split('?')[0] ?? '');
-      stop({ route, status: String(res.statusCode) });
+      stop({ route: routeLabel(req), status: String(res.statusCode) });
     });
     next();
   });
@@ -71,8 +86,12 @@ export function createApp(deps: AppDeps): Express {
       classifier,
       metrics,
       inFlight: deps.inFlight ?? new InFlight(),
-      decodes: new Limiter(deps.maxConcurrentDecodes ?? 4),
+      decodes: deps.decodes ?? new Limiter(DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES),
       trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD,
+      rateLimiters: {
+        predict: limiterOf(deps.rateLimits?.predictPerMinute ?? 0),
+        feedback: limiterOf(deps.rateLimits?.feedbackPerMinute ?? 0),
+      },
     }),
   );
   app.use('/api', trainingRouter({ pool: deps.pool, trainingThreshold: deps.trainingThreshold ?? DEFAULT_TRAINING_THRESHOLD }));

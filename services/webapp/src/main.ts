@@ -15,7 +15,9 @@ import {
 } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier, ModelSlot } from './classifier.js';
+import { createHttpServer } from './http-server.js';
 import { InFlight } from './in-flight.js';
+import { Limiter } from './limiter.js';
 import { loadWebappSettings } from './settings.js';
 
 async function main(): Promise<void> {
@@ -47,7 +49,7 @@ async function main(): Promise<void> {
   const inFlight = new InFlight();
   const app = createApp({
     inFlight,
-    maxConcurrentDecodes: settings.maxConcurrentDecodes,
+    decodes: new Limiter(settings.maxConcurrentDecodes, settings.maxQueuedDecodes),
     logger,
     classifier,
     pool,
@@ -57,12 +59,14 @@ async function main(): Promise<void> {
     pending: () => [...pending],
     trainingThreshold: settings.trainingThreshold,
     admin: { adminToken: settings.adminToken, appbuilderUrl: settings.appbuilderUrl },
+    ...(settings.probeToken === undefined ? {} : { probeToken: settings.probeToken }),
+    rateLimits: settings.rateLimits,
+    trustProxy: settings.trustProxy,
     stopping: stopping.signal,
     ...(settings.modelSwap === undefined ? {} : { modelSwap: { ...settings.modelSwap, slot: classifier, preprocessingVersion: PREPROCESSING_VERSION } }),
   });
-  const server = app.listen(settings.port, settings.host);
-  // A slow client may not hold an upload buffer for Node's default 300 s.
-  server.requestTimeout = 30_000;
+  // Timeouts and the connection bound: see http-server.ts.
+  const server = createHttpServer(app, { maxConnections: settings.maxConnections }).listen(settings.port, settings.host);
   await once(server, 'listening');
   logger.info({ url: `http://localhost:${settings.port}` }, 'webapp listening');
   // Once migrated, the registry learns the model served (the first image's, each container's).

@@ -3,6 +3,31 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
+/** The label of requests no route took (unknown paths, static files): one series, whatever the path. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+const segments = (path: string) => path.split('/').filter((segment) => segment !== '');
+
+/**
+ * The route template a request was served by (`/api/models/:version`), never the path asked:
+ * a label per path would let any client add series to /metrics by making paths up.
+ *
+ * Read when the answer is finished. The template is the route's own path behind its router's
+ * mount point, and the mount point is taken from the request path (as many leading segments as
+ * the path has beyond the route's), not from `req.baseUrl`: express restores baseUrl when an
+ * error leaves a router, which would file failed requests under another label. A route path
+ * that may match any number of segments (`*`, `{…}`) is labelled by that path alone.
+ */
+export function routeLabel(req: { route?: { path?: unknown } | undefined; originalUrl: string }): string {
+  const template = req.route?.path;
+  if (typeof template !== 'string') return UNMATCHED_ROUTE;
+  if (/[*{}()]/.test(template)) return template;
+  const route = segments(template);
+  const asked = segments(req.originalUrl.split('?')[0] ?? '');
+  const mount = asked.slice(0, Math.max(0, asked.length - route.length));
+  return `/${[...mount, ...route].join('/')}`;
+}
+
 /** One registry per app, so tests can build several apps in one process. */
 export function createMetrics(modelVersion: () => string, backend: string) {
   const registry = new Registry();

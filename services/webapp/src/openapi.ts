@@ -1,8 +1,16 @@
 /** The webapp's HTTP API, served at /docs/openapi.json; a test checks every route here exists. */
-const errorResponse = (description: string) => ({
+const errorResponse = (description: string, headers?: Record<string, unknown>) => ({
   description,
+  ...(headers === undefined ? {} : { headers }),
   content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
 });
+
+const RETRY_AFTER = { 'Retry-After': { description: 'Seconds to wait before trying again', schema: { type: 'integer', minimum: 1 } } };
+
+const RATE_LIMITED = errorResponse(
+  'This client (its address; behind a proxy, see TRUST_PROXY) sent more than RATE_LIMIT_PREDICT_PER_MINUTE predictions or RATE_LIMIT_FEEDBACK_PER_MINUTE corrections in a minute (`rate_limited`); retry after `Retry-After` seconds',
+  RETRY_AFTER,
+);
 
 const imageField = {
   type: 'string',
@@ -179,6 +187,15 @@ export const openApiDocument = {
     '/api/predict': {
       post: {
         summary: 'Classify a digit image',
+        parameters: [
+          {
+            name: 'x-mlpl-probe',
+            in: 'header',
+            required: false,
+            schema: { type: 'string' },
+            description: "The appbuilder's health gate sends the PROBE_TOKEN it shares with the webapp: the prediction is answered but not recorded (`predictionId` null) and not counted against the rate limit. Any other value is ignored.",
+          },
+        ],
         requestBody: {
           required: true,
           content: { 'multipart/form-data': { schema: { type: 'object', required: ['image'], properties: { image: imageField } } } },
@@ -189,6 +206,8 @@ export const openApiDocument = {
           '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES (`image_too_large`; the message names the limit)'),
           '415': errorResponse('Not an image of an accepted format'),
           '422': errorResponse('Corrupt image, too many pixels (MAX_IMAGE_PIXELS) or no ink'),
+          '429': RATE_LIMITED,
+          '503': errorResponse('Every decoder is busy and MAX_QUEUED_DECODES uploads wait already (`busy`); retry after `Retry-After` seconds', RETRY_AFTER),
         },
       },
     },
@@ -219,7 +238,8 @@ export const openApiDocument = {
           '413': errorResponse('The file is larger than MAX_UPLOAD_BYTES (`image_too_large`; the message names the limit)'),
           '415': errorResponse('Not an image of an accepted format'),
           '422': errorResponse('Corrupt or blank image, too many pixels, an unknown predictionId, or one made for a different image'),
-          '503': errorResponse('Database or storage unavailable or stalled; no row was written (an uploaded object may stay, harmlessly: it is content-addressed)'),
+          '429': RATE_LIMITED,
+          '503': errorResponse('Database or storage unavailable or stalled; no row was written (an uploaded object may stay, harmlessly: it is content-addressed). Or every decoder is busy and MAX_QUEUED_DECODES uploads wait already (`busy`, with `Retry-After`)', RETRY_AFTER),
         },
       },
     },

@@ -17,6 +17,7 @@ import { checksRecordedBefore, post, startTestApp } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const ADMIN = 'registry-admin-token-0123456789';
+const PROBE_TOKEN = 'registry-probe-token-0123456789';
 
 describe('the model registry (/api/models, /api/corrections)', () => {
   let db: TestDatabase;
@@ -43,7 +44,7 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     appbuilder.listen(0, '127.0.0.1');
     await once(appbuilder, 'listening');
     const { port } = appbuilder.address() as AddressInfo;
-    app = await startTestApp({ database: db.settings, storage: storage.settings, admin: { adminToken: ADMIN, appbuilderUrl: `http://127.0.0.1:${port}` } });
+    app = await startTestApp({ database: db.settings, storage: storage.settings, admin: { adminToken: ADMIN, appbuilderUrl: `http://127.0.0.1:${port}` }, probeToken: PROBE_TOKEN });
 
     // Live traffic: 30 predictions through the API; 12 corrected, 5 of them to another digit than the model said.
     for (let i = 0; i < 30; i++) {
@@ -64,7 +65,7 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     // A health-gate probe is answered but not recorded.
     const probe = new FormData();
     probe.append('image', new Blob([Uint8Array.from(await png(5))], { type: 'image/png' }), 'p.png');
-    const probed = await fetch(`${app.url}/api/predict`, { method: 'POST', body: probe, headers: { 'x-mlpl-probe': 'health-gate' } });
+    const probed = await fetch(`${app.url}/api/predict`, { method: 'POST', body: probe, headers: { 'x-mlpl-probe': PROBE_TOKEN } });
     assert.equal(((await probed.json()) as { predictionId: unknown }).predictionId, null);
 
     // A trained version, as the training service and the appbuilder recorded one before the gate's checks had kinds.

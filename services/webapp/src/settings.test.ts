@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { SettingsError } from '@mlpl/shared';
@@ -42,6 +44,52 @@ describe('webapp settings', () => {
     assert.deepEqual([settings.maxUploadBytes, settings.maxImagePixels, settings.modelDir], [2048, 1_000_000, '/models/v3']);
   });
 
+  it('when the decode limits are not set, then 4 decode at once and 32 wait; when set, they are used', () => {
+    const defaults = loadWebappSettings(ACCOUNTS);
+    assert.deepEqual([defaults.maxConcurrentDecodes, defaults.maxQueuedDecodes], [4, 32]);
+    const set = loadWebappSettings({ ...ACCOUNTS, MAX_CONCURRENT_DECODES: '2', MAX_QUEUED_DECODES: '0' });
+    assert.deepEqual([set.maxConcurrentDecodes, set.maxQueuedDecodes], [2, 0]);
+  });
+
+  it('when MAX_CONNECTIONS is not set, then 128 are held; when set, it is used; when 0, the error names it', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).maxConnections, 128);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, MAX_CONNECTIONS: '1000' }).maxConnections, 1000);
+    assert.deepEqual(problems({ ...ACCOUNTS, MAX_CONNECTIONS: '0' }), ['MAX_CONNECTIONS must be between 1 and 65536, got 0']);
+  });
+
+  it('when the rate limits are not set, then a client may predict 600 times and correct 60 times a minute; when set (0: no limit), they are used', () => {
+    assert.deepEqual(loadWebappSettings(ACCOUNTS).rateLimits, { predictPerMinute: 600, feedbackPerMinute: 60 });
+    assert.deepEqual(loadWebappSettings({ ...ACCOUNTS, RATE_LIMIT_PREDICT_PER_MINUTE: '0', RATE_LIMIT_FEEDBACK_PER_MINUTE: '5' }).rateLimits, { predictPerMinute: 0, feedbackPerMinute: 5 });
+  });
+
+  it('when a rate limit is negative or not a whole number, then one error names each', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, RATE_LIMIT_PREDICT_PER_MINUTE: '-1', RATE_LIMIT_FEEDBACK_PER_MINUTE: '1.5' }), [
+      'RATE_LIMIT_PREDICT_PER_MINUTE must be between 0 and 1000000, got -1',
+      'RATE_LIMIT_FEEDBACK_PER_MINUTE must be a whole number, got "1.5"',
+    ]);
+  });
+
+  it('when TRUST_PROXY is not set or false, then no proxy is trusted; a count or a list of addresses is used', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).trustProxy, false);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: 'false' }).trustProxy, false);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: '0' }).trustProxy, false);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: '1' }).trustProxy, 1);
+    assert.deepEqual(loadWebappSettings({ ...ACCOUNTS, TRUST_PROXY: '172.16.0.0/12, 10.0.0.5,loopback,fd00::/8' }).trustProxy, ['172.16.0.0/12', '10.0.0.5', 'loopback', 'fd00::/8']);
+  });
+
+  it('when TRUST_PROXY is true, too many hops or not an address, then the error names it', () => {
+    assert.match(problems({ ...ACCOUNTS, TRUST_PROXY: 'true' })[0] ?? '', /^TRUST_PROXY=true would take the client's address from what the client itself writes/);
+    assert.deepEqual(problems({ ...ACCOUNTS, TRUST_PROXY: '11' }), ['TRUST_PROXY must be between 0 and 10 proxies, got 11']);
+    assert.deepEqual(problems({ ...ACCOUNTS, TRUST_PROXY: 'proxy, 10.0.0.0/33,10.0.0.1' }), [
+      'TRUST_PROXY must be a number of proxies or a list of addresses, CIDR ranges or loopback, linklocal, uniquelocal; not "proxy", "10.0.0.0/33"',
+    ]);
+  });
+
+  it('when MAX_QUEUED_DECODES is negative or not a number, then the error names it', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: '-1' }), ['MAX_QUEUED_DECODES must be between 0 and 10000, got -1']);
+    assert.deepEqual(problems({ ...ACCOUNTS, MAX_QUEUED_DECODES: 'many' }), ['MAX_QUEUED_DECODES must be a whole number, got "many"']);
+  });
+
   it('when TRAINING_THRESHOLD is not set, then it is training\'s default of 10; when set, it is used', () => {
     assert.equal(loadWebappSettings(ACCOUNTS).trainingThreshold, 10);
     assert.equal(loadWebappSettings({ ...ACCOUNTS, TRAINING_THRESHOLD: '3' }).trainingThreshold, 3);
@@ -63,6 +111,23 @@ describe('webapp settings', () => {
     const found = problems({ ...ACCOUNTS, ADMIN_TOKEN: 'short', APPBUILDER_URL: 'appbuilder:5000/deploy' });
     assert.ok(found.some((p) => /ADMIN_TOKEN must be at least 16/.test(p)), found.join('; '));
     assert.ok(found.some((p) => /APPBUILDER_URL must be http/.test(p)), found.join('; '));
+  });
+
+  it('when PROBE_TOKEN is not set, then there is none; when set (or as PROBE_TOKEN_FILE), it is used', () => {
+    assert.equal(loadWebappSettings(ACCOUNTS).probeToken, undefined);
+    assert.equal(loadWebappSettings({ ...ACCOUNTS, PROBE_TOKEN: 'a-probe-token-of-enough' }).probeToken, 'a-probe-token-of-enough');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'mlpl-webapp-settings-'));
+    try {
+      writeFileSync(path.join(dir, 'probe_token'), 'a-probe-token-from-a-file\n');
+      assert.equal(loadWebappSettings({ ...ACCOUNTS, PROBE_TOKEN_FILE: path.join(dir, 'probe_token') }).probeToken, 'a-probe-token-from-a-file');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('when PROBE_TOKEN is short or a placeholder, then the error names it', () => {
+    assert.deepEqual(problems({ ...ACCOUNTS, PROBE_TOKEN: 'x'.repeat(15) }), ['PROBE_TOKEN must be at least 16 characters']);
+    assert.match(problems({ ...ACCOUNTS, PROBE_TOKEN: 'change-me-probe-token' })[0] ?? '', /^PROBE_TOKEN is a placeholder/);
   });
 
   it('when neither MODEL_SWAP_TOKEN nor MODELS_ROOT is set, then there is no model swap', () => {

@@ -10,7 +10,9 @@ import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier, ModelSlot } from './classifier.js';
 import type { Classifier } from './classifier.js';
+import type { Limiter } from './limiter.js';
 import { DEFAULT_MODEL_DIR } from './settings.js';
+import type { RateLimits, TrustProxy } from './settings.js';
 
 export type RunningApp = { url: string; server: Server; classifier: Classifier; pool: Pool; storage: Storage; close(): Promise<void> };
 
@@ -26,6 +28,10 @@ export async function startTestApp(options: {
   modelSwap?: { modelsRoot: string; token: string };
   admin?: { adminToken: string | undefined; appbuilderUrl: string };
   trainingThreshold?: number;
+  probeToken?: string;
+  decodes?: Limiter;
+  rateLimits?: RateLimits;
+  trustProxy?: TrustProxy;
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
   const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
@@ -43,6 +49,10 @@ export async function startTestApp(options: {
     ...(modelSwap === undefined ? {} : { modelSwap }),
     ...(options.admin === undefined ? {} : { admin: options.admin }),
     ...(options.trainingThreshold === undefined ? {} : { trainingThreshold: options.trainingThreshold }),
+    ...(options.probeToken === undefined ? {} : { probeToken: options.probeToken }),
+    ...(options.decodes === undefined ? {} : { decodes: options.decodes }),
+    ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
+    ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
