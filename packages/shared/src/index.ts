@@ -4,6 +4,8 @@ export * from './db/index.js';
 export * from './storage.js';
 export * from './lineage.js';
 export * from './model-bundle.js';
+export * from './version-name.js';
+export * from './bundle-hashes.js';
 export * from './tf-backend.js';
 export * from './wasm-conv2d-backprop-filter.js';
 export * from './cnn.js';

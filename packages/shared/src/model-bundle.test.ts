@@ -84,6 +84,7 @@ describe('model bundle', () => {
     ['the topology is missing', () => withJson(files, 'modelJson', (m) => delete m.modelTopology), 'invalid_topology'],
     ['a layer class is unknown', () => withJson(files, 'modelJson', (m) => (m.modelTopology.config.layers[1].class_name = 'Lambda')), 'invalid_topology'],
     ['the version is not a tag', () => withJson(files, 'metadataJson', (m) => (m.version = 'v1/../x')), 'invalid_metadata'],
+    ['the version is the reserved "latest"', () => withJson(files, 'metadataJson', (m) => (m.version = 'latest')), 'invalid_metadata'],
     ['the preprocessing version differs', () => withJson(files, 'metadataJson', (m) => (m.preprocessing.version = 2)), 'invalid_metadata'],
     ['the accuracy is missing', () => withJson(files, 'metadataJson', (m) => delete m.metrics.accuracy), 'invalid_metadata'],
     ['metadata.json is an array', () => ({ ...files, metadataJson: Buffer.from('[]') }), 'invalid_metadata'],

@@ -5,6 +5,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { writeAtomically } from './helpers.js';
 import { isRecord, readMetrics, readTrainingSummary } from './lineage.js';
 import type { ModelMetrics, TrainingSummary } from './lineage.js';
+import { checkVersionName } from './version-name.js';
 
 /**
  * A model bundle is three files: a tfjs LayersModel (`model.json` + `weights.bin`) and
@@ -48,9 +49,6 @@ export class BundleError extends Error {
     this.name = 'BundleError';
   }
 }
-
-/** Versions become Docker tags and object-key segments, so they keep to the tag alphabet. */
-export const MODEL_VERSION_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
 const INPUT_SHAPE = [null, 28, 28, 1];
 const OUTPUT_SHAPE = [null, 10];
@@ -147,9 +145,8 @@ export function parseMetadata(bytes: Buffer, expectedPreprocessingVersion: numbe
   const parsed = parseJson(bytes, BUNDLE_FILES.metadataJson);
   const problems: string[] = [];
   if (!isRecord(parsed)) throw new BundleError(BundleErrorCodes.invalidMetadata, 'metadata.json must be an object');
-  if (typeof parsed.version !== 'string' || !MODEL_VERSION_PATTERN.test(parsed.version)) {
-    problems.push('version must match [A-Za-z0-9][A-Za-z0-9._-]{0,63}');
-  }
+  const versionProblem = checkVersionName(parsed.version);
+  if (versionProblem !== null) problems.push(`version: ${versionProblem}`);
   if (typeof parsed.created !== 'string' || Number.isNaN(Date.parse(parsed.created))) problems.push('created must be an ISO date');
   if (parsed.parent !== null && typeof parsed.parent !== 'string') problems.push('parent must be a version or null');
   const preprocessing = isRecord(parsed.preprocessing) ? parsed.preprocessing : undefined;

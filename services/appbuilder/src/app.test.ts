@@ -3,11 +3,13 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, listBuilds, listDeployments } from '@mlpl/shared';
+import { createLogger, finishBuild, listBuilds, listDeployments, startBuild } from '@mlpl/shared';
 import { createTestDatabase } from '@mlpl/shared/testing';
 import type { TestDatabase } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
-import { createPipeline } from './pipeline.js';
+import { createDocker } from './docker.js';
+import { dockerTarget } from './docker-target.js';
+import { createPipeline, PipelineError } from './pipeline.js';
 import { processTarget } from './process-target.js';
 
 const logger = createLogger({ name: 'appbuilder-app-test', level: 'silent' });
@@ -17,6 +19,12 @@ describe('appbuilder HTTP routes', () => {
   let server: Server;
   let url: string;
 
+  const TOKEN = 'appbuilder-test-token-0123';
+  const deploy = (body: unknown) =>
+    fetch(`${url}/deployments`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  /** A build record as the pipeline writes one, naming `image`. */
+  const recordBuild = async (version: string, image: string) => finishBuild(db.pool, await startBuild(db.pool, version), { status: 'built', image, imageId: 'sha256:x', durationMs: 1 });
+
   before(async () => {
     db = await createTestDatabase();
     // A real pipeline whose target is never reached: no request here gets as far as a build.
@@ -25,7 +33,7 @@ describe('appbuilder HTTP routes', () => {
       pipeline: createPipeline({ pool: db.pool, logger, target }),
       pool: db.pool,
       logger,
-      token: 'appbuilder-test-token-0123',
+      token: TOKEN,
       limits: { modelJsonBytes: 1024, weightsBytes: 1024, metadataBytes: 1024 },
       readiness: async () => ({ target: 'ok' }),
     });
@@ -61,5 +69,54 @@ describe('appbuilder HTTP routes', () => {
       assert.equal(response.status, 404);
       assert.equal(((await response.json()) as { error: { code: string } }).error.code, 'not_found');
     }
+  });
+
+  test('when a deployment names a reserved version (latest, current, …), then it is a 400 naming why, and nothing is recorded', async () => {
+    for (const version of ['latest', 'current', 'LATEST', 'base', 'serving', 'pretrained', 'candidate-v1', 'previous-1']) {
+      const response = await deploy({ version });
+      assert.equal(response.status, 400, version);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'invalid_version', version);
+      assert.match(body.error.message, /reserved/, version);
+    }
+    assert.equal((await deploy({ version: '../x' })).status, 400);
+    assert.deepEqual(await listDeployments(db.pool), []);
+  });
+
+  test('when the build record of a version names another artifact than the build of that version makes, then a rollback to it is a 409 and nothing is deployed', async () => {
+    await recordBuild('v7-folder', '/elsewhere/v7-folder');
+    await recordBuild('v8-folder', '/nonexistent/v7-folder');
+    for (const version of ['v7-folder', 'v8-folder']) {
+      const response = await deploy({ version });
+      assert.equal(response.status, 409, version);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'unexpected_image');
+      assert.match(body.error.message, new RegExp(`only /nonexistent/${version} is deployed for it`));
+    }
+    // The right name passes this check; its folder does not exist here.
+    await recordBuild('v9-folder', '/nonexistent/v9-folder');
+    assert.equal((await deploy({ version: 'v9-folder' })).status, 410);
+    assert.deepEqual(await listDeployments(db.pool), []);
+  });
+
+  test('when a Docker build record names an image other than <repo>:<version>, then the rollback is refused before Docker is asked', async () => {
+    // No engine behind this socket: the refusal must come before any call to it.
+    const target = dockerTarget({
+      repo: 'mlpl-test/mywebapp',
+      push: false,
+      deploy: { docker: createDocker('/nonexistent/docker.sock'), containerName: 'webapp', webappPort: 5050, reach: 'host', healthTimeoutMs: 1, probeImage: Buffer.alloc(0), logger },
+    });
+    assert.equal(target.imageOf('v1-a'), 'mlpl-test/mywebapp:v1-a');
+    const pipeline = createPipeline({ pool: db.pool, logger, target });
+    for (const [version, image] of [['v5-docker', 'mlpl-test/mywebapp:latest'], ['v6-docker', 'evil.example/mywebapp:v6-docker'], ['v4-docker', 'mlpl-test/mywebapp:v4-docker@sha256:0']]) {
+      await recordBuild(version as string, image as string);
+      await assert.rejects(pipeline.rollback(version as string), (error: unknown) => {
+        assert.ok(error instanceof PipelineError);
+        assert.deepEqual([error.status, error.code], [409, 'unexpected_image']);
+        assert.match(error.message, new RegExp(`records the image ${image}, not mlpl-test/mywebapp:${version}`));
+        return true;
+      });
+    }
+    assert.deepEqual(await listDeployments(db.pool), []);
   });
 });

@@ -6,8 +6,8 @@ import {
   errorHandler,
   HttpError,
   listBuilds,
+  checkVersionName,
   listDeployments,
-  MODEL_VERSION_PATTERN,
   MULTIPART_FIELD_LIMITS,
   parseMultipart,
   requireBearer,
@@ -106,9 +106,11 @@ export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
     const body = req.body as unknown;
     const keys = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body) : null;
     const version = keys !== null ? (body as Record<string, unknown>)['version'] : undefined;
-    if (keys === null || keys.some((key) => key !== 'version') || typeof version !== 'string' || !MODEL_VERSION_PATTERN.test(version)) {
+    if (keys === null || keys.some((key) => key !== 'version') || typeof version !== 'string') {
       throw new HttpError(400, 'bad_request', 'send JSON {"version": "<a built version>"} and nothing else');
     }
+    const problem = checkVersionName(version);
+    if (problem !== null) throw new HttpError(400, 'invalid_version', problem);
     const rollout = await deps.pipeline.rollback(version);
     res.status(201).json({
       version: rollout.version,

@@ -8,11 +8,13 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import {
   BUNDLE_FILES,
+  bundleHashes,
   createLogger,
   initTf,
   listBuilds,
   listDeployments,
   readBundleDir,
+  recordBundleHashes,
 } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
@@ -76,6 +78,12 @@ describe('appbuilder against a real Docker engine', () => {
       headers: { ...(token === null ? {} : { authorization: `Bearer ${token}` }), ...(type === undefined ? {} : { 'content-type': type }) },
       body,
     });
+  /** `bundleAs(version)` with its hashes recorded, as training records them when a run promotes it. */
+  const promoted = async (version: string, change?: (files: ModelBundleFiles) => ModelBundleFiles) => {
+    const bundle = await bundleAs(version, change);
+    await recordBundleHashes(db.pool, version, bundleHashes(bundle), null);
+    return bundle;
+  };
   const servedVersion = async () => ((await (await fetch(`${webappUrl}/api/model`)).json()) as { version: string }).version;
   const predictSeven = async () => {
     const body = new FormData();
@@ -173,7 +181,7 @@ describe('appbuilder against a real Docker engine', () => {
 
   test('when a valid bundle arrives, then one small layer is built, the new container replaces the old one in place, and it predicts correctly', async () => {
     const oldContainer = await inspectContainer(docker, containerName);
-    const response = await post(form(asFields(await bundleAs(v1))));
+    const response = await post(form(asFields(await promoted(v1))));
     const body = (await response.json()) as { version: string; image: string; addedBytes: number; previousVersion: string; gapMs: number };
     assert.equal(response.status, 201, JSON.stringify(body));
     assert.equal(body.version, v1);
@@ -201,7 +209,7 @@ describe('appbuilder against a real Docker engine', () => {
 
   test('when the same version is posted again or a second upload arrives during a build, then it is refused with 409', async () => {
     assert.equal((await post(form(asFields(await bundleAs(v1))))).status, 409);
-    const [first, second] = await Promise.all([post(form(asFields(await bundleAs(`v2-${suffix}`)))), post(form(asFields(await bundleAs(`v3-${suffix}`))))]);
+    const [first, second] = await Promise.all([post(form(asFields(await promoted(`v2-${suffix}`)))), post(form(asFields(await promoted(`v3-${suffix}`))))]);
     assert.deepEqual([first.status, second.status].sort(), [201, 409]);
   });
 
@@ -210,7 +218,7 @@ describe('appbuilder against a real Docker engine', () => {
     const brokenVersion = `broken-${suffix}`;
     // Not through POST / (validation would refuse it): straight to the pipeline, as a model that
     // loads in the appbuilder but not in the webapp would arrive.
-    const broken = await bundleAs(brokenVersion, (files) => ({ ...files, modelJson: Buffer.from('{"modelTopology": "this does not load"}') }));
+    const broken = await promoted(brokenVersion, (files) => ({ ...files, modelJson: Buffer.from('{"modelTopology": "this does not load"}') }));
     await assert.rejects(pipeline.release(broken, brokenVersion), (error: unknown) => {
       assert.ok(error instanceof PipelineError);
       assert.equal(error.status, 502);

@@ -34,6 +34,7 @@ export function dockerTarget(options: DockerTargetOptions): ReleaseTarget {
       const baseImage = await resolveBaseImage(docker, repo, options.baseImage);
       return buildModelImage(docker, { files, version, repo, baseImage, push: options.push });
     },
+    imageOf: (version) => `${repo}:${version}`,
     async exists(image) {
       return (await inspectImage(docker, image)) !== undefined;
     },

@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BUNDLE_FILES } from '@mlpl/shared';
+import { BUNDLE_FILES, checkVersionName } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { buildImage, inspectImage, listRepoTags, pushImage, removeImage, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
@@ -94,8 +94,10 @@ export async function tagLatest(docker: Docker, image: string, repo: string, pus
 /**
  * Makes the image compose built (the pretrained model) a version like any other: tagged
  * `<repo>:<its version>` and recorded as a build, so a rollback can return to it. Its version
- * is the `mlpl.model-version` label the webapp Dockerfile sets. Returns the version adopted,
- * or undefined when there is nothing to adopt.
+ * is the `mlpl.model-version` label the webapp Dockerfile sets, checked as any version is: a
+ * label that is no version (a reserved name such as `latest`, a path) would become a tag, so the
+ * image is not adopted and this rejects saying why. Returns the version adopted, or undefined
+ * when there is nothing to adopt.
  */
 export async function adoptBaseImage(
   docker: Docker,
@@ -106,6 +108,8 @@ export async function adoptBaseImage(
   const latest = await inspectImage(docker, `${repo}:latest`);
   const version = latest?.Config.Labels?.[LABELS.version];
   if (latest === undefined || version === undefined || latest.Config.Labels?.[LABELS.base] !== undefined) return undefined;
+  const problem = checkVersionName(version);
+  if (problem !== null) throw new Error(`${repo}:latest is labelled ${LABELS.version}=${JSON.stringify(version)}, which is no version (${problem}); not adopted`);
   if (await known(version)) return undefined;
   await tagImage(docker, latest.Id, repo, version);
   await record({ version, image: `${repo}:${version}`, imageId: latest.Id });

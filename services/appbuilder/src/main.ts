@@ -108,7 +108,12 @@ async function main(): Promise<void> {
   const recovered = await target.recover(lastDeployed);
   if (recovered.length > 0) logger.warn({ recovered }, 'put right what an interrupted deployment left');
   const pipeline = createPipeline({ pool, logger, target });
-  const adopted = await pipeline.adoptBase();
+  // A first model whose version is no version is not adopted (no rollback can return to it);
+  // the appbuilder still builds and deploys what training sends.
+  const adopted = await pipeline.adoptBase().catch((error: unknown) => {
+    logger.error({ err: error }, 'the first webapp model could not be recorded as a build');
+    return undefined;
+  });
   if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp model is recorded as a build');
   const readiness = async () => {
     const checks: Record<string, string> = {};

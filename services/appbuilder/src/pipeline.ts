@@ -1,4 +1,15 @@
-import { errorMessage, findBuild, finishBuild, finishDeployment, HttpError, startBuild, startDeployment } from '@mlpl/shared';
+import {
+  bundleMismatch,
+  checkVersionName,
+  errorMessage,
+  findBuild,
+  findBundleHashes,
+  finishBuild,
+  finishDeployment,
+  HttpError,
+  startBuild,
+  startDeployment,
+} from '@mlpl/shared';
 import type { DeploymentKind, Logger, ModelBundleFiles, Pool } from '@mlpl/shared';
 import type { BuiltImage } from './images.js';
 import type { DeployResult } from './deploy.js';
@@ -24,18 +35,47 @@ export type Release = {
 export type Rollout = { version: string; image: string; deployment: DeployResult & { id: number; ms: number } };
 
 export type Pipeline = {
-  /** Builds the validated bundle into `<repo>:<version>` and deploys it. One at a time: a second call meanwhile is a 409. */
+  /**
+   * Builds the validated bundle into `<repo>:<version>` and deploys it, once its files are the
+   * ones training recorded for the version (see verifyBundle). One at a time: a second call
+   * meanwhile is a 409.
+   */
   release(files: ModelBundleFiles, version: string): Promise<Release>;
-  /** Deploys the image an earlier build made for `version` ('restore': the appbuilder putting the last deployed version back). */
+  /**
+   * Deploys the image an earlier build made for `version`, and only one named as a build of that
+   * version is (`<repo>:<version>`, its folder). 'restore': the appbuilder putting the last
+   * deployed version back.
+   */
   rollback(version: string, kind?: 'rollback' | 'restore'): Promise<Rollout>;
   /** Records the image compose built as a build of its own version, once (see adoptBaseImage). */
   adoptBase(): Promise<string | undefined>;
   readonly busy: boolean;
 };
 
+/** A version name, checked as everywhere a version enters (see checkVersionName). */
+function assertVersionName(version: string): void {
+  const problem = checkVersionName(version);
+  if (problem !== null) throw new PipelineError(400, 'invalid_version', problem);
+}
+
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { pool, logger } = deps;
   let busy = false;
+
+  /**
+   * Only a bundle training promoted is built: each file must have the SHA-256 training recorded
+   * for the version before it stored and POSTed it. A bundle of a version with no record (made
+   * elsewhere, or by a training run from before hashes were recorded, whose versions are built
+   * already) or with another file is refused (422) and its build recorded as failed with why.
+   */
+  async function verifyBundle(files: ModelBundleFiles, version: string, buildId: number, started: number): Promise<void> {
+    const recorded = await findBundleHashes(pool, version);
+    const mismatch = bundleMismatch(version, recorded, files);
+    if (mismatch === null) return;
+    await finishBuild(pool, buildId, { status: 'failed', error: `refused: ${mismatch}`, durationMs: performance.now() - started });
+    logger.error({ version, mismatch }, 'bundle refused: not the one training recorded; nothing built');
+    throw new PipelineError(422, recorded === undefined ? 'bundle_unrecorded' : 'bundle_mismatch', `the bundle of ${version} is refused and not built: ${mismatch}`);
+  }
 
   /** Runs `work` alone; a request arriving meanwhile is refused rather than queued behind a build. */
   async function exclusive<T>(work: () => Promise<T>): Promise<T> {
@@ -91,11 +131,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     release(files, version) {
       return exclusive(async () => {
+        assertVersionName(version);
         if ((await findBuild(pool, version)) !== undefined) {
           throw new PipelineError(409, 'version_exists', `version ${version} is built already; redeploy it with POST /deployments`);
         }
         const started = performance.now();
         const buildId = await startBuild(pool, version);
+        await verifyBundle(files, version, buildId, started);
         let built: BuiltImage;
         try {
           built = await deps.target.build(files, version);
@@ -113,8 +155,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
     rollback(version, kind = 'rollback') {
       return exclusive(async () => {
+        assertVersionName(version);
         const build = await findBuild(pool, version);
         if (build?.image === undefined || build.image === null) throw new PipelineError(404, 'unknown_version', `no successful build of version ${version}`);
+        // A build record names its image; only the one a build of this version makes is trusted,
+        // so a record pointing elsewhere (another repository, another version's tag) deploys nothing.
+        const expected = deps.target.imageOf(version);
+        if (build.image !== expected) {
+          throw new PipelineError(409, 'unexpected_image', `the build of version ${version} records the image ${build.image}, not ${expected}; only ${expected} is deployed for it`);
+        }
         if (!(await deps.target.exists(build.image))) {
           throw new PipelineError(410, 'image_gone', `${build.image}, the build of version ${version}, no longer exists`);
         }

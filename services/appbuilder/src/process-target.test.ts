@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import * as tf from '@tensorflow/tfjs-core';
-import { BUNDLE_FILES, createLogger, initTf, listBuilds, listDeployments, PREPROCESSING_VERSION, readBundleDir } from '@mlpl/shared';
+import { BUNDLE_FILES, bundleHashes, createLogger, initTf, listBuilds, listDeployments, PREPROCESSING_VERSION, readBundleDir, recordBundleHashes } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { createTestDatabase, createTestStorage, freePort } from '@mlpl/shared/testing';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
@@ -81,6 +81,12 @@ describe('process target against a real webapp process', () => {
       body,
     });
   const redeploy = (version: string) => post('/deployments', JSON.stringify({ version }));
+  /** `bundleAs(version)` with its hashes recorded, as training records them when a run promotes it. */
+  const promoted = async (version: string, change?: (files: ModelBundleFiles) => ModelBundleFiles) => {
+    const bundle = await bundleAs(version, change);
+    await recordBundleHashes(db.pool, version, bundleHashes(bundle), null);
+    return bundle;
+  };
   const servedVersion = async () => ((await (await fetch(`${webappUrl}/api/model`)).json()) as { version: string }).version;
   const predictSeven = async () => {
     const body = new FormData();
@@ -159,7 +165,7 @@ describe('process target against a real webapp process', () => {
   });
 
   test('when a valid bundle is posted with the token, then its folder is written, the webapp serves it, current names it, and it is recorded', async () => {
-    const bundle = await bundleAs(v1);
+    const bundle = await promoted(v1);
     assert.equal((await post('/', form(bundle), null)).status, 401, 'no token, no build');
     assert.equal((await post('/', form(bundle), 'not-the-token-at-all')).status, 401);
 
@@ -211,8 +217,63 @@ describe('process target against a real webapp process', () => {
     assert.equal(await currentLink(), v1);
   });
 
+  test('when a bundle training did not record, or not with these files, is posted, then it is a 422, recorded as a failed build with why, and nothing is written or deployed', async () => {
+    const version = 'process-unrecorded';
+    const buildsBefore = (await listBuilds(db.pool)).length;
+    const unrecorded = await post('/', form(await bundleAs(version)));
+    const unrecordedBody = (await unrecorded.json()) as { error: { code: string; message: string } };
+    assert.equal(unrecorded.status, 422);
+    assert.equal(unrecordedBody.error.code, 'bundle_unrecorded');
+    assert.match(unrecordedBody.error.message, /no SHA-256 is recorded for version process-unrecorded/);
+
+    // Recorded, then one weight changed on the way: a bundle that validates and would serve.
+    await promoted(version);
+    const changed = await bundleAs(version, (files) => {
+      const weights = Buffer.from(files.weightsBin);
+      weights.writeFloatLE(weights.readFloatLE(0) + 1, 0);
+      return { ...files, weightsBin: weights };
+    });
+    const mismatched = await post('/', form(changed));
+    const mismatchedBody = (await mismatched.json()) as { error: { code: string; message: string } };
+    assert.equal(mismatched.status, 422);
+    assert.equal(mismatchedBody.error.code, 'bundle_mismatch');
+    assert.match(mismatchedBody.error.message, /weights\.bin \(sha256 [0-9a-f]{12}…, recorded [0-9a-f]{12}…\) of version process-unrecorded is not the file training recorded/);
+
+    const builds = await listBuilds(db.pool);
+    assert.equal(builds.length, buildsBefore + 2);
+    assert.deepEqual(builds.slice(0, 2).map((build) => [build.modelVersion, build.status, build.image]), [[version, 'failed', null], [version, 'failed', null]]);
+    assert.match(builds[0]?.error ?? '', /^refused: weights\.bin .* not the file training recorded/);
+    assert.match(builds[1]?.error ?? '', /^refused: no SHA-256 is recorded/);
+    assert.deepEqual((await readdir(root)).filter((name) => name.includes(version)), [], 'no folder written');
+    assert.equal((await listDeployments(db.pool)).some((deployment) => deployment.modelVersion === version), false);
+    assert.equal(await servedVersion(), v1);
+
+    // The bundle training recorded is built all the same after refusals of others.
+    assert.equal((await post('/', form(await bundleAs(version)))).status, 201);
+    assert.equal(await servedVersion(), version);
+    assert.equal((await redeploy(v1)).status, 201);
+    assert.equal(await servedVersion(), v1);
+  });
+
+  test('when a bundle names a reserved version (latest, current), then it is a 422 before anything is built or recorded, even with hashes recorded for it', async () => {
+    const buildsBefore = await listBuilds(db.pool);
+    for (const version of ['latest', 'current']) {
+      const response = await post('/', form(await promoted(version)));
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(response.status, 422, version);
+      assert.equal(body.error.code, 'invalid_metadata');
+      assert.match(body.error.message, new RegExp(`"${version}" is reserved`));
+    }
+    // Straight to the pipeline, as a caller that skipped validation: refused all the same.
+    await assert.rejects(pipeline.release(await bundleAs('latest'), 'latest'), (error: unknown) => error instanceof PipelineError && error.status === 400 && error.code === 'invalid_version');
+    assert.deepEqual(await listBuilds(db.pool), buildsBefore);
+    assert.ok((await lstat(path.join(root, CURRENT_LINK))).isSymbolicLink(), 'current is still the link');
+    assert.equal(await currentLink(), v1);
+    assert.equal(await servedVersion(), v1);
+  });
+
   test('when the webapp refuses the model (a built folder corrupted since), then the deployment is a 502, recorded failed, and the previous version keeps serving', async () => {
-    assert.equal((await post('/', form(await bundleAs(v2)))).status, 201);
+    assert.equal((await post('/', form(await promoted(v2)))).status, 201);
     assert.equal(await servedVersion(), v2);
     await writeFile(path.join(root, v1, BUNDLE_FILES.modelJson), '{"modelTopology": "this does not load"}');
 
@@ -252,7 +313,7 @@ describe('process target against a real webapp process', () => {
   test('when a model loads but fails the prediction gate, then the previous version is swapped back and the failure recorded', async () => {
     // conv1's kernel scaled to near float32's limit: a blank input (the webapp's load check)
     // still gives finite answers, a real digit overflows to NaN, which the gate refuses.
-    const overflowing = await bundleAs('overflowing', (files) => {
+    const overflowing = await promoted('overflowing', (files) => {
       const weights = Buffer.from(files.weightsBin);
       const kernel = new Float32Array(weights.buffer, weights.byteOffset, 5 * 5 * 1 * 16);
       for (let i = 0; i < kernel.length; i++) kernel[i] = (kernel[i] ?? 0) * 1e38;
@@ -326,7 +387,7 @@ describe('process target against a real webapp process', () => {
     const away = processTarget({ modelsRoot: root, webappUrl: closed, swapToken: SWAP_TOKEN, probeImage, healthTimeoutMs: 3000, logger });
     assert.equal(await away.serving(), undefined);
     await assert.rejects(away.checks['webapp']?.() ?? Promise.resolve(), /fetch failed/);
-    await assert.rejects(createPipeline({ pool: db.pool, logger, target: away }).release(await bundleAs('unreachable'), 'unreachable'), (error: unknown) => {
+    await assert.rejects(createPipeline({ pool: db.pool, logger, target: away }).release(await promoted('unreachable'), 'unreachable'), (error: unknown) => {
       assert.ok(error instanceof PipelineError);
       assert.equal(error.status, 502);
       assert.match(error.message, new RegExp(`the webapp at ${closed} could not be asked to load unreachable`));
@@ -338,5 +399,22 @@ describe('process target against a real webapp process', () => {
     assert.deepEqual([failed?.modelVersion, failed?.status, failed?.previousVersion], ['unreachable', 'failed', 'pretrained-1']);
     assert.equal(await servedVersion(), 'pretrained-1', 'the webapp that is running was not touched');
     assert.deepEqual(await leftovers(), []);
+  });
+
+  test('when the seeded folder says its version is a reserved name, then it is not adopted and adoptBase says why', async () => {
+    const seededRoot = await mkdtemp(path.join(tmpdir(), 'mlpl-models-reserved-'));
+    try {
+      await writeFolder(path.join(seededRoot, 'latest'), await bundleAs('latest'));
+      await symlink('latest', path.join(seededRoot, CURRENT_LINK));
+      const seeded = processTarget({ modelsRoot: seededRoot, webappUrl, swapToken: SWAP_TOKEN, probeImage, healthTimeoutMs: 1000, logger });
+      const recorded: string[] = [];
+      await assert.rejects(
+        seeded.adoptBase(async (build) => void recorded.push(build.version), async () => false),
+        /says its version is "latest", which is no version \("latest" is reserved/,
+      );
+      assert.deepEqual(recorded, []);
+    } finally {
+      await rm(seededRoot, { recursive: true, force: true });
+    }
   });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { access, constants, mkdir, readdir, readFile, readlink, rename, rm, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { BUNDLE_FILES, writeBundleDir } from '@mlpl/shared';
+import { BUNDLE_FILES, checkVersionName, writeBundleDir } from '@mlpl/shared';
 import type { Logger } from '@mlpl/shared';
 import { DeployError, passGate } from './health-gate.js';
 import type { ReleaseTarget } from './release-target.js';
@@ -96,6 +96,7 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
         addedBytes: files.modelJson.length + files.weightsBin.length + files.metadataJson.length,
       };
     },
+    imageOf: folderOf,
     exists: (image) => exists(path.join(image, BUNDLE_FILES.metadataJson)),
     async deploy(image, version) {
       if (path.resolve(image) !== folderOf(version)) throw new DeployError(`${image} is not the folder of version ${version} under ${modelsRoot}`);
@@ -134,7 +135,10 @@ export function processTarget(options: ProcessTargetOptions): ReleaseTarget {
       const metadata = await readFile(path.join(current, BUNDLE_FILES.metadataJson), 'utf8').catch(() => undefined);
       if (metadata === undefined) return undefined;
       const version = (JSON.parse(metadata) as { version?: unknown }).version;
-      if (typeof version !== 'string' || (await known(version))) return undefined;
+      if (typeof version !== 'string') return undefined;
+      const problem = checkVersionName(version);
+      if (problem !== null) throw new Error(`the model in ${current} says its version is ${JSON.stringify(version)}, which is no version (${problem}); not adopted`);
+      if (await known(version)) return undefined;
       const image = folderOf(path.basename(await readlink(current)));
       await record({ version, image, imageId: `folder ${image}` });
       return version;

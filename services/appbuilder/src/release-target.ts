@@ -14,6 +14,8 @@ export type ReleaseTarget = {
   readonly kind: 'docker' | 'process';
   /** Builds the bundle into `version`'s artifact, over anything an interrupted build left under that name. */
   build(files: ModelBundleFiles, version: string): Promise<BuiltImage>;
+  /** The artifact a build of `version` makes (`BuiltImage.image`): `<repo>:<version>`, `<modelsRoot>/<version>`. */
+  imageOf(version: string): string;
   /** Whether the artifact a build recorded (`BuiltImage.image`) still exists. */
   exists(image: string): Promise<boolean>;
   /** Puts `image` in service, health-gated; on failure the previous version keeps serving. */

@@ -1,10 +1,13 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { BUNDLE_FILES, finishDeployment, startDeployment } from '@mlpl/shared';
-import type { ModelBundleFiles, Pool } from '@mlpl/shared';
+import { BUNDLE_FILES, bundleMismatch, findBundleHashes, finishDeployment, startDeployment } from '@mlpl/shared';
+import type { BundleHashes, ModelBundleFiles, Pool } from '@mlpl/shared';
 
-/** One POST the stub received: the bearer header and the three files, by field name. */
-export type ReceivedBundle = { authorization: string | undefined; files: Partial<ModelBundleFiles>; fileNames: string[] };
+/**
+ * One POST the stub received: the bearer header and the three files, by field name; given the
+ * database, what training had recorded of the version's hashes when the POST arrived.
+ */
+export type ReceivedBundle = { authorization: string | undefined; files: Partial<ModelBundleFiles>; fileNames: string[]; recorded?: BundleHashes | undefined };
 
 export type AppbuilderStub = {
   url: string;
@@ -20,10 +23,12 @@ export type AppbuilderStub = {
  * For tests where the appbuilder is not the subject: an HTTP server on a free port that
  * records each multipart POST and answers as the real one would, `{version, ...}` as JSON.
  * Multipart is parsed by the platform's own Request.formData, so the stub adds no parser.
- * Given the database, it records an accepted bundle as deployed, as the real appbuilder does
- * once the new version serves: training takes the version in service from those records.
+ * Given the database, it checks the bundle against the hashes training recorded and refuses it
+ * (422) when there are none or they differ, and records an accepted bundle as deployed, as the
+ * real appbuilder does once the new version serves: training takes the version in service from
+ * those records.
  */
-export async function startAppbuilderStub(options: { deployments?: Pool } = {}): Promise<AppbuilderStub> {
+export async function startAppbuilderStub(options: { database?: Pool } = {}): Promise<AppbuilderStub> {
   const stub: AppbuilderStub = { url: '', received: [], status: 202, close: async () => undefined };
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -45,16 +50,21 @@ export async function startAppbuilderStub(options: { deployments?: Pool } = {}):
             if (value instanceof File) fileNames.push(value.name);
           }
         }
-        stub.received.push({ authorization: req.headers.authorization, files, fileNames });
+        const version = files.metadataJson === undefined ? undefined : String((JSON.parse(files.metadataJson.toString()) as { version: unknown }).version);
+        // Read as the POST arrives (before beforeAnswer, which may stop the database).
+        const recorded = options.database === undefined || version === undefined ? undefined : await findBundleHashes(options.database, version);
+        stub.received.push({ authorization: req.headers.authorization, files, fileNames, ...(options.database === undefined ? {} : { recorded }) });
         await stub.beforeAnswer?.();
-        const ok = stub.status >= 200 && stub.status < 300;
-        if (ok && options.deployments !== undefined && files.metadataJson !== undefined) {
-          const version = String((JSON.parse(files.metadataJson.toString()) as { version: unknown }).version);
-          const id = await startDeployment(options.deployments, { kind: 'deploy', modelVersion: version, image: `stub:${version}`, previousVersion: null });
-          await finishDeployment(options.deployments, id, { status: 'deployed', durationMs: 1 });
+        const mismatch = options.database === undefined || version === undefined ? null : bundleMismatch(version, recorded, files as ModelBundleFiles);
+        const status = mismatch === null ? stub.status : 422;
+        const ok = status >= 200 && status < 300;
+        if (ok && options.database !== undefined && version !== undefined) {
+          const id = await startDeployment(options.database, { kind: 'deploy', modelVersion: version, image: `stub:${version}`, previousVersion: null });
+          await finishDeployment(options.database, id, { status: 'deployed', durationMs: 1 });
         }
-        res.writeHead(stub.status, { 'content-type': 'application/json' });
-        res.end(JSON.stringify(ok ? { accepted: true } : { error: { code: 'build_failed', message: 'stub told to fail' } }));
+        res.writeHead(status, { 'content-type': 'application/json' });
+        const refusal = mismatch === null ? { code: 'build_failed', message: 'stub told to fail' } : { code: 'bundle_mismatch', message: mismatch };
+        res.end(JSON.stringify(ok ? { accepted: true } : { error: refusal }));
       })().catch((error: unknown) => {
         res.writeHead(400, { 'content-type': 'application/json' });
         res.end(JSON.stringify({ error: { code: 'bad_request', message: String(error) } }));

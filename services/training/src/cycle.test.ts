@@ -8,6 +8,9 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import {
   BUNDLE_FILES,
   PREPROCESSING_VERSION,
+  bundleHashes,
+  findBundleHashes,
+  putObject,
   TRAINING_LOCK,
   disposeModel,
   getObjectBytes,
@@ -53,7 +56,7 @@ const range = (from: number, to: number) => Array.from({ length: to - from }, (_
 /** 600 train + 200 test registered; feedback comes from test digits outside the registered slice. */
 async function setUp(settings: Partial<CycleSettings> = {}) {
   const [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
-  const stub = await startAppbuilderStub({ deployments: db.pool });
+  const stub = await startAppbuilderStub({ database: db.pool });
   const cacheDir = await mkdtemp(path.join(tmpdir(), 'mlpl-cycle-'));
   const full = await registerSlice(db.pool, storage.storage, 600, 200);
   const deps: CycleDeps = {
@@ -198,6 +201,9 @@ describe('runCycle', () => {
       metadataJson: await getObjectBytes(storage.storage, bucket, `${promoted.version}/${BUNDLE_FILES.metadataJson}`),
     };
     assert.deepEqual(received?.files, stored);
+    // The hashes were recorded before the POST: the appbuilder (the stub, here) found them on arrival.
+    assert.deepEqual(received?.recorded, bundleHashes(stored));
+    assert.deepEqual(await findBundleHashes(db.pool, promoted.version), bundleHashes(stored));
     const posted = await loadModelBundle(received?.files as ModelBundleFiles, PREPROCESSING_VERSION);
     const fromStorage = await loadModelBundle(stored, PREPROCESSING_VERSION);
     try {
@@ -421,6 +427,33 @@ describe('runCycle, faults and rules', () => {
     assert.deepEqual(counts.trainedByClass.slice(2), new Array(8).fill(0), 'nothing outside classes 0 and 1 trains');
     const perClass = run?.evaluation?.candidate['test']?.perClass ?? [];
     assert.deepEqual(perClass.map((c) => c.label), ['0', '1']);
+  });
+
+  test('when the stored files of the version in service are changed, then the next run does not start from it, and its record says why', async () => {
+    const [promoted] = (await listRuns(env.db.pool)).filter((run) => run.status === 'promoted');
+    const serving = promoted?.modelVersion ?? '';
+    const [previous] = (await listRuns(env.db.pool)).filter((run) => run.status === 'promoted' && run.modelVersion !== serving);
+    assert.equal((await incumbents.current()).metadata.version, serving);
+    const bucket = env.storage.settings.modelsBucket;
+    const key = `${serving}/${BUNDLE_FILES.weightsBin}`;
+    const original = await getObjectBytes(env.storage.storage, bucket, key);
+    const altered = Buffer.from(original);
+    altered.writeFloatLE(altered.readFloatLE(0) + 1, 0);
+    await putObject(env.storage.storage, bucket, key, altered, 'application/octet-stream');
+    // As after a restart of training: a source that holds nothing yet reads the bucket.
+    const restarted = createIncumbentSource({ pool: env.db.pool, storage: env.storage.storage, pretrainedDir: PRETRAINED_DIR, logger: silent });
+    try {
+      await feed(10);
+      const result = await runCycle({ ...deps, incumbent: () => restarted.current(), settings: { ...deps.settings, epochs: 1 } });
+      assert.notEqual(result.status, 'skipped', result.reason);
+      const [run] = await listRuns(env.db.pool, 1);
+      assert.equal(run?.servingVersion, serving);
+      assert.equal(run?.parentVersion, previous?.modelVersion, 'started from the newest version whose files are the ones recorded');
+      assert.match(run?.incumbentNote ?? '', new RegExp(`^${serving}, in service, could not be loaded \\(refused: weights\\.bin \\(sha256 .* is not the file training recorded\\)`));
+    } finally {
+      restarted.dispose();
+      await putObject(env.storage.storage, bucket, key, original, 'application/octet-stream');
+    }
   });
 
   test('when a full run is forced below the threshold, then a fresh model trains on every base image', async () => {

@@ -1,4 +1,17 @@
-import { BUNDLE_FILES, commitPromotion, errorMessage, finishRun, putObject, recordCandidate, recordScore, serializeModel, servingVersion } from '@mlpl/shared';
+import {
+  BUNDLE_FILES,
+  bundleHashes,
+  checkVersionName,
+  commitPromotion,
+  errorMessage,
+  finishRun,
+  putObject,
+  recordBundleHashes,
+  recordCandidate,
+  recordScore,
+  serializeModel,
+  servingVersion,
+} from '@mlpl/shared';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { EpochLog, Evaluation, HeldLock, ModelBundleFiles, RunDataCounts, Storage } from '@mlpl/shared';
 import { postToAppbuilder } from './appbuilder-client.js';
@@ -6,10 +19,10 @@ import type { CycleDeps, CycleResult, RunContext } from './cycle-types.js';
 import { buildMetadata } from './metadata.js';
 
 /**
- * A candidate that passed the gate, handed over: named, recorded with its run, stored in the
- * models bucket, posted to the appbuilder, and only once the appbuilder accepts, promoted with
- * its feedback marked used, in one transaction. Any failure before that leaves the images
- * unused for the next cycle.
+ * A candidate that passed the gate, handed over: named, recorded with its run and the SHA-256
+ * of its three files, stored in the models bucket, posted to the appbuilder, and only once the
+ * appbuilder accepts, promoted with its feedback marked used, in one transaction. Any failure
+ * before that leaves the images unused for the next cycle.
  */
 
 /** What the run records of its candidate, whatever becomes of it. */
@@ -18,10 +31,16 @@ export type CandidateRecord = { history: EpochLog[]; evaluation: Evaluation; gat
 /** A run whose candidate passed the gate. */
 export type Promotion = RunContext & { candidate: tfl.LayersModel; record: CandidateRecord };
 
-/** `v<runId>-<yyyymmddHHMMss>` (UTC): unique per run, sortable by time, a valid Docker tag. */
+/**
+ * `v<runId>-<yyyymmddHHMMss>` (UTC): unique per run, sortable by time, a valid Docker tag and
+ * never a reserved name (checked all the same: the check is the one every entry point uses).
+ */
 export function versionFor(runId: number, at: Date): string {
   const stamp = at.toISOString().replace(/[-:T]/g, '').slice(0, 14);
-  return `v${runId}-${stamp}`;
+  const version = `v${runId}-${stamp}`;
+  const problem = checkVersionName(version);
+  if (problem !== null) throw new Error(`run ${runId} cannot be named ${version}: ${problem}`);
+  return version;
 }
 
 export async function handOver(deps: CycleDeps, promotion: Promotion): Promise<CycleResult> {
@@ -41,6 +60,9 @@ export async function handOver(deps: CycleDeps, promotion: Promotion): Promise<C
   });
   const bundle = await serializeModel(promotion.candidate, metadata);
   await recordCandidate(pool, runId, { modelVersion: version, ...record });
+  // Before the files leave: the appbuilder refuses a bundle whose hashes are not recorded, and
+  // training checks the files it loads back from the bucket against them.
+  await recordBundleHashes(pool, version, bundleHashes(bundle), runId);
   const test = record.evaluation.candidate['test'];
   if (record.dataCounts.testSet !== null && test !== undefined) {
     // Counts towards the floor only once the version has served (see bestServedScore).

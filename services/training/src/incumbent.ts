@@ -1,4 +1,16 @@
-import { BUNDLE_FILES, disposeModel, errorMessage, getObjectBytes, listPromotedVersions, loadModelBundle, PREPROCESSING_VERSION, readBundleDir, servingVersion } from '@mlpl/shared';
+import {
+  BUNDLE_FILES,
+  bundleMismatch,
+  disposeModel,
+  errorMessage,
+  findBundleHashes,
+  getObjectBytes,
+  listPromotedVersions,
+  loadModelBundle,
+  PREPROCESSING_VERSION,
+  readBundleDir,
+  servingVersion,
+} from '@mlpl/shared';
 import type { Logger, ModelBundleFiles, Pool, Storage } from '@mlpl/shared';
 import type { Incumbent } from './cycle.js';
 
@@ -13,7 +25,7 @@ export type IncumbentDeps = {
   pool: Pool;
   storage: Storage;
   pretrainedDir: string;
-  logger: Pick<Logger, 'info' | 'warn'>;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
 };
 
 /** The run that made a version (`v<run>-<time>`), or null for another name (the pretrained model's). */
@@ -36,12 +48,36 @@ export async function readStoredBundle(storage: Storage, version: string): Promi
 }
 
 /**
+ * A version's bundle from the models bucket, each file checked against the SHA-256 training
+ * recorded when it promoted the version: files changed since (or replaced by anyone who can
+ * write to the bucket) are refused, never loaded. A version stored before hashes were recorded
+ * has none to check against: it loads, with a warning, so an upgrade does not drop the model in
+ * service; the first version promoted after it is checked.
+ */
+export async function readVerifiedBundle(deps: Pick<IncumbentDeps, 'pool' | 'storage' | 'logger'>, version: string): Promise<ModelBundleFiles> {
+  const files = await readStoredBundle(deps.storage, version);
+  const recorded = await findBundleHashes(deps.pool, version);
+  if (recorded === undefined) {
+    deps.logger.warn({ version }, 'no SHA-256 is recorded for this version (stored before training recorded them); loaded unverified');
+    return files;
+  }
+  const mismatch = bundleMismatch(version, recorded, files);
+  if (mismatch !== null) {
+    deps.logger.error({ version, mismatch }, 'a stored bundle is not the one training recorded; refused');
+    throw new Error(`refused: ${mismatch}`);
+  }
+  return files;
+}
+
+/**
  * The model in service, as the deployments record it (the newest version deployed, a rollback
  * included), or the pretrained model before any deployment (the first webapp serves it).
  * Asked before each cycle, it reloads only when that changes, and frees the old model. When
  * the version in service cannot be loaded (its files gone or broken, or the pretrained model
  * of another release), the newest promoted version that loads is used instead, then the
- * pretrained model, and the incumbent's `note` says so: the run records it.
+ * pretrained model, and the incumbent's `note` says so (and why each version passed over was):
+ * the run records it. A stored bundle whose files are not the ones training recorded does not
+ * load (see readVerifiedBundle).
  */
 export function createIncumbentSource(deps: IncumbentDeps): IncumbentSource {
   /** What is held, and where it came from: a version in the models bucket, or the pretrained folder. */
@@ -56,7 +92,7 @@ export function createIncumbentSource(deps: IncumbentDeps): IncumbentSource {
 
   async function load(from: string): Promise<Incumbent> {
     if (held?.from === from) return held.incumbent;
-    const files = from === PRETRAINED ? await readPretrained() : await readStoredBundle(deps.storage, from);
+    const files = from === PRETRAINED ? await readPretrained() : await readVerifiedBundle(deps, from);
     return loadModelBundle(files, PREPROCESSING_VERSION);
   }
 
@@ -80,6 +116,9 @@ export function createIncumbentSource(deps: IncumbentDeps): IncumbentSource {
       problem = errorMessage(error);
     }
     deps.logger.warn({ version: serving, problem }, 'the version in service could not be loaded; using the newest older one that loads');
+    const passedOver: string[] = [];
+    const noteFor = (used: string) =>
+      `${serving}, in service, could not be loaded (${problem}); ${passedOver.length === 0 ? '' : `passed over ${passedOver.join('; ')}; `}started from and judged against ${used}`;
     // Only versions promoted before the one in service: a newer one is what a rollback took out
     // of service, and starting from it would undo the rollback. (The pretrained model, whose
     // name has no run number, comes before every promoted version.)
@@ -87,13 +126,14 @@ export function createIncumbentSource(deps: IncumbentDeps): IncumbentSource {
     const older = (await listPromotedVersions(deps.pool, VERSIONS_TRIED + 50)).filter((version) => servingRun !== null && (runOf(version) ?? Infinity) < servingRun);
     for (const version of older.slice(0, VERSIONS_TRIED)) {
       try {
-        return { from: version, incumbent: await load(version), serving, note: `${serving}, in service, could not be loaded (${problem}); started from and judged against ${version}` };
+        return { from: version, incumbent: await load(version), serving, note: noteFor(version) };
       } catch (error) {
         deps.logger.warn({ err: error, version }, 'a promoted model could not be loaded from storage; trying an older one');
+        passedOver.push(`${version} (${errorMessage(error)})`);
       }
     }
     const incumbent = await load(PRETRAINED);
-    return { from: PRETRAINED, incumbent, serving, note: `${serving}, in service, could not be loaded (${problem}); started from and judged against the pretrained ${incumbent.metadata.version}` };
+    return { from: PRETRAINED, incumbent, serving, note: noteFor(`the pretrained ${incumbent.metadata.version}`) };
   }
 
   return {

@@ -72,7 +72,7 @@ describe('the training service process', () => {
 
   before(async () => {
     [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
-    stub = await startAppbuilderStub({ deployments: db.pool });
+    stub = await startAppbuilderStub({ database: db.pool });
     dataDir = await mkdtemp(path.join(tmpdir(), 'mlpl-training-service-'));
     const port = await freePort();
     base = `http://127.0.0.1:${port}`;

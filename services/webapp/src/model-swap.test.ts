@@ -118,7 +118,7 @@ describe('model swap: POST /internal/model', () => {
       { name: 'a __proto__ key', body: `{"version": "${NEXT}", "__proto__": {}}` },
       { name: 'a number as version', body: '{"version": 2}' },
       { name: 'the version as text/plain', body: NEXT, contentType: 'text/plain' },
-      ...['../x', '..', 'a/b', '.building-x', '', 'v'.repeat(65)].map((version) => ({ name: `version "${version}"`, body: JSON.stringify({ version }) })),
+      ...['../x', '..', 'a/b', '.building-x', '', 'v'.repeat(65), 'current', 'latest', 'candidate-x'].map((version) => ({ name: `version "${version}"`, body: JSON.stringify({ version }) })),
     ];
     for (const testCase of cases) {
       it(`when the body is ${testCase.name}, then it is 400`, async () => {

@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import express, { Router } from 'express';
-import { BUNDLE_FILES, HttpError, MODEL_VERSION_PATTERN, requireBearer } from '@mlpl/shared';
+import { BUNDLE_FILES, checkVersionName, HttpError, requireBearer } from '@mlpl/shared';
 import type { Logger, ModelMetadata } from '@mlpl/shared';
 import { loadClassifier } from './classifier.js';
 import type { ModelSlot } from './classifier.js';
@@ -33,13 +33,14 @@ export function modelSwapRouter(deps: ModelSwapDeps): Router {
     const body = req.body as unknown;
     const keys = typeof body === 'object' && body !== null && !Array.isArray(body) ? Object.keys(body) : null;
     const version = keys === null ? undefined : (body as Record<string, unknown>)['version'];
-    if (keys === null || keys.some((key) => key !== 'version') || typeof version !== 'string' || !MODEL_VERSION_PATTERN.test(version)) {
+    // checkVersionName also refuses `current`, the link to the folder in service, among the reserved names.
+    if (keys === null || keys.some((key) => key !== 'version') || typeof version !== 'string' || checkVersionName(version) !== null) {
       throw new HttpError(400, 'bad_request', 'send JSON {"version": "<a model version>"} and nothing else');
     }
     if (swapping) throw new HttpError(409, 'busy', 'another model is being loaded; try again when it is done');
     swapping = true;
     try {
-      // The pattern admits no separator and no leading dot, so the folder is inside modelsRoot.
+      // A version has no separator and no leading dot, so the folder is inside modelsRoot.
       const dir = path.join(deps.modelsRoot, version);
       await access(dir).catch(() => {
         throw new HttpError(404, 'unknown_version', `no model folder for version ${version}`);

@@ -287,6 +287,18 @@ describe('the model registry (/api/models, /api/corrections)', () => {
     assert.equal(appbuilderCalls.length, 1);
   });
 
+  it('when a rollback names a reserved version (latest, current, …), then it is refused with 400 before it reaches the appbuilder', async () => {
+    const calls = appbuilderCalls.length;
+    for (const version of ['latest', 'current', 'Latest', 'base', 'candidate-x', 'previous-1']) {
+      const response = await fetch(`${app.url}/api/models/${version}/rollback`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN}` } });
+      assert.equal(response.status, 400, version);
+      const body = (await response.json()) as { error: { code: string; message: string } };
+      assert.equal(body.error.code, 'invalid_version', version);
+      assert.match(body.error.message, /reserved/, version);
+    }
+    assert.equal(appbuilderCalls.length, calls, 'nothing reached the appbuilder');
+  });
+
   it('when the webapp has no ADMIN_TOKEN, then every rollback is refused with 401, saying rollbacks are disabled', async () => {
     const bare = await startTestApp({ database: db.settings, storage: storage.settings });
     try {

@@ -1,6 +1,7 @@
 import { Router } from 'express';
 import type { RequestHandler } from 'express';
 import {
+  checkVersionName,
   countFeedbackKinds,
   FEEDBACK_KINDS,
   firstPredictionAt,
@@ -320,6 +321,9 @@ export function registryRouter(deps: RegistryDeps): Router {
     : requireBearer({ ADMIN_TOKEN: deps.adminToken });
   router.post('/models/:version/rollback', admin, async (req, res) => {
     const version = versionParam(req.params.version);
+    // A reserved name (`latest`, `current`, …) is no version to deploy, whatever the appbuilder holds.
+    const problem = checkVersionName(version);
+    if (problem !== null) throw new HttpError(400, 'invalid_version', problem);
     // Already in service: nothing to do (and a browser re-sending the request changes nothing).
     if (version === deps.classifier().metadata.version) {
       res.status(200).json({ version, previousVersion: version, unchanged: true });

@@ -15,3 +15,4 @@ export * from './runs.js';
 export * from './builds.js';
 export * from './registry.js';
 export * from './scores.js';
+export * from './bundles.js';

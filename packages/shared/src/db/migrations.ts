@@ -172,6 +172,23 @@ export const MIGRATIONS: readonly Migration[] = [
         ADD KEY images_set_aside (set_aside_in_run)`,
     ],
   },
+  {
+    version: 9,
+    name: 'the SHA-256 of each promoted bundle file',
+    statements: [
+      // One row per version training promoted (written before the bundle is stored or POSTed):
+      // training checks the files it loads back from the models bucket against it, the
+      // appbuilder the files it is asked to build. Versions stored earlier have no row.
+      `CREATE TABLE IF NOT EXISTS model_bundles (
+        version VARCHAR(64) NOT NULL PRIMARY KEY,
+        model_json_sha256 CHAR(64) NOT NULL,
+        weights_bin_sha256 CHAR(64) NOT NULL,
+        metadata_json_sha256 CHAR(64) NOT NULL,
+        run_id BIGINT UNSIGNED NULL,
+        recorded_at DATETIME(3) NOT NULL DEFAULT CURRENT_TIMESTAMP(3)
+      ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';
