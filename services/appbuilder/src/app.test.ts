@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
-import { createLogger, finishBuild, listBuilds, listDeployments, startBuild } from '@mlpl/shared';
+import { createLogger, finishBuild, finishDeployment, listBuilds, listDeployments, startBuild, startDeployment } from '@mlpl/shared';
 import { createTestDatabase } from '@mlpl/shared/testing';
 import type { TestDatabase } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
@@ -118,5 +118,21 @@ describe('appbuilder HTTP routes', () => {
       });
     }
     assert.deepEqual(await listDeployments(db.pool), []);
+  });
+  test('when training judged a candidate against a version no longer in service (a rollback landed meanwhile), then the release is a 409 and nothing is built', async () => {
+    const target = processTarget({ modelsRoot: '/nonexistent', webappUrl: 'http://127.0.0.1:1', swapToken: 'x', probeImage: Buffer.alloc(0), healthTimeoutMs: 1, logger });
+    const pipeline = createPipeline({ pool: db.pool, logger, target });
+    const rolledBack = await startDeployment(db.pool, { kind: 'rollback', modelVersion: 'v1-old', image: '/models/v1-old', previousVersion: 'v2-new' });
+    await finishDeployment(db.pool, rolledBack, { status: 'deployed', durationMs: 1 });
+    const buildsBefore = (await listBuilds(db.pool)).length;
+    for (const judgedAgainst of ['v2-new', null]) {
+      await assert.rejects(pipeline.release({ modelJson: Buffer.alloc(0), weightsBin: Buffer.alloc(0), metadataJson: Buffer.alloc(0) }, 'v3-candidate', judgedAgainst), (error: unknown) => {
+        assert.ok(error instanceof PipelineError);
+        assert.deepEqual([error.status, error.code], [409, 'serving_changed']);
+        assert.match(error.message, /v1-old is in service now/);
+        return true;
+      });
+    }
+    assert.equal((await listBuilds(db.pool)).length, buildsBefore, 'no build was started');
   });
 });

@@ -45,6 +45,17 @@ function bundleForm(limits: UploadLimits): MultipartForm {
   };
 }
 
+/**
+ * Training names the version it judged a candidate against in this header ('-': none was
+ * deployed yet); the pipeline refuses the release if another is in service by then.
+ */
+export const JUDGED_AGAINST_HEADER = 'x-mlpl-judged-against';
+
+function judgedAgainst(value: string | undefined): string | null | undefined {
+  if (value === undefined) return undefined;
+  return value === '-' ? null : value;
+}
+
 /** The appbuilder's HTTP interface (DESIGN.md's curl on `POST /`), built without listening. */
 export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
   const app = express();
@@ -80,7 +91,7 @@ export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
     if (!req.is('multipart/form-data')) throw new HttpError(415, 'not_multipart', 'send the three files as multipart/form-data');
     const files = collectFiles((req.files ?? []) as UploadedFile[], deps.limits);
     const metadata = await validateBundle(files);
-    const release = await deps.pipeline.release(files, metadata.version);
+    const release = await deps.pipeline.release(files, metadata.version, judgedAgainst(req.get(JUDGED_AGAINST_HEADER)));
     res.status(201).json({
       version: release.version,
       image: release.build.image,

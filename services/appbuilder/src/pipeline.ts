@@ -7,6 +7,7 @@ import {
   finishBuild,
   finishDeployment,
   HttpError,
+  servingVersion,
   startBuild,
   startDeployment,
 } from '@mlpl/shared';
@@ -40,7 +41,12 @@ export type Pipeline = {
    * ones training recorded for the version (see verifyBundle). One at a time: a second call
    * meanwhile is a 409.
    */
-  release(files: ModelBundleFiles, version: string): Promise<Release>;
+  /**
+   * `judgedAgainst`: the version training judged the candidate against (null: none deployed yet).
+   * Given, the release is refused (409) unless that version is still the one deployed, checked
+   * under the one-at-a-time lock: a rollback that landed while training worked is not undone.
+   */
+  release(files: ModelBundleFiles, version: string, judgedAgainst?: string | null): Promise<Release>;
   /**
    * Deploys the image an earlier build made for `version`, and only one named as a build of that
    * version is (`<repo>:<version>`, its folder). 'restore': the appbuilder putting the last
@@ -129,9 +135,19 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         async (version) => (await findBuild(pool, version)) !== undefined,
       );
     },
-    release(files, version) {
+    release(files, version, judgedAgainst) {
       return exclusive(async () => {
         assertVersionName(version);
+        if (judgedAgainst !== undefined) {
+          const serving = await servingVersion(pool);
+          if (serving !== judgedAgainst) {
+            throw new PipelineError(
+              409,
+              'serving_changed',
+              `${version} was judged against ${judgedAgainst ?? 'the first model'}, but ${serving ?? 'the first model'} is in service now (a rollback?); train again from it`,
+            );
+          }
+        }
         if ((await findBuild(pool, version)) !== undefined) {
           throw new PipelineError(409, 'version_exists', `version ${version} is built already; redeploy it with POST /deployments`);
         }

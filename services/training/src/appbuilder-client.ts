@@ -27,7 +27,7 @@ export async function postToAppbuilder(
   url: string,
   token: string,
   files: ModelBundleFiles,
-  options: { timeoutMs?: number; fetch?: typeof globalThis.fetch } = {},
+  options: { timeoutMs?: number; fetch?: typeof globalThis.fetch; judgedAgainst?: string | null } = {},
 ): Promise<unknown> {
   const timeoutMs = options.timeoutMs ?? DEFAULT_APPBUILDER_TIMEOUT_MS;
   const form = new FormData();
@@ -42,7 +42,13 @@ export async function postToAppbuilder(
   try {
     response = await (options.fetch ?? globalThis.fetch)(url, {
       method: 'POST',
-      headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+      headers: {
+        authorization: `Bearer ${token}`,
+        accept: 'application/json',
+        // The version the candidate was judged against ('-': none deployed): the appbuilder
+        // refuses the release if a rollback put another in service meanwhile.
+        ...(options.judgedAgainst === undefined ? {} : { 'x-mlpl-judged-against': options.judgedAgainst ?? '-' }),
+      },
       body: form,
       signal: AbortSignal.timeout(timeoutMs),
     });

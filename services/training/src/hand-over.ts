@@ -74,6 +74,7 @@ export async function handOver(deps: CycleDeps, promotion: Promotion): Promise<C
     await storeBundle(deps.storage, version, bundle);
     await postToAppbuilder(deps.appbuilder.url, deps.appbuilder.token, bundle, {
       ...(deps.appbuilder.timeoutMs === undefined ? {} : { timeoutMs: deps.appbuilder.timeoutMs }),
+      ...(promotion.incumbent.serving === undefined ? {} : { judgedAgainst: promotion.incumbent.serving }),
     });
   } catch (error) {
     // The run keeps what it learnt for the record; its images stay unused for the next cycle.
