@@ -38,6 +38,8 @@ export type AppDeps = {
   admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
   /** Aborted when the process stops: answers then close their connection, and a relayed rollback lets go. */
   stopping?: AbortSignal;
+  /** How long the registry's anonymous reads are remembered, ms (default READ_CACHE_MS, 5 s); 0: not at all. */
+  readCacheMs?: number;
 };
 
 export const PUBLIC_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../public');
@@ -87,6 +89,7 @@ export function createApp(deps: AppDeps): Express {
     adminToken: deps.admin?.adminToken,
     appbuilderUrl: deps.admin?.appbuilderUrl ?? 'http://appbuilder:5000',
     ...(deps.stopping === undefined ? {} : { stopping: deps.stopping }),
+    ...(deps.readCacheMs === undefined ? {} : { readCacheMs: deps.readCacheMs }),
   }));
   app.get('/models', (_req, res) => {
     res.sendFile(path.join(PUBLIC_DIR, 'models.html'));

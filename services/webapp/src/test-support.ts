@@ -26,6 +26,11 @@ export async function startTestApp(options: {
   modelSwap?: { modelsRoot: string; token: string };
   admin?: { adminToken: string | undefined; appbuilderUrl: string };
   trainingThreshold?: number;
+  /**
+   * How long registry reads are remembered (see read-cache.ts). Default 0: these tests write
+   * records and read them back at once; the cache has tests of its own.
+   */
+  readCacheMs?: number;
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
   const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
@@ -43,6 +48,7 @@ export async function startTestApp(options: {
     ...(modelSwap === undefined ? {} : { modelSwap }),
     ...(options.admin === undefined ? {} : { admin: options.admin }),
     ...(options.trainingThreshold === undefined ? {} : { trainingThreshold: options.trainingThreshold }),
+    readCacheMs: options.readCacheMs ?? 0,
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');

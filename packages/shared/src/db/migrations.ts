@@ -157,6 +157,16 @@ export const MIGRATIONS: readonly Migration[] = [
         ADD COLUMN set_aside_in_run BIGINT UNSIGNED NULL`,
     ],
   },
+  {
+    version: 7,
+    name: 'predictions by time',
+    statements: [
+      // The registry counts live predictions over a window of recent days (all versions at
+      // once): a range on this key reads the window, where predictions_version_time, led by
+      // the version, would be read whole.
+      'ALTER TABLE predictions ADD KEY predictions_time (created_at)',
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';
