@@ -12,6 +12,7 @@ import { InFlight } from './in-flight.js';
 import { Limiter } from './limiter.js';
 import { modelSwapRouter } from './model-swap.js';
 import { registryRouter } from './registry.js';
+import { securityHeaders } from './security-headers.js';
 import { trainingRouter } from './training-status.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
@@ -50,9 +51,9 @@ export function createApp(deps: AppDeps): Express {
   const metrics = createMetrics(() => deps.classifier.metadata.version, deps.backend);
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders());
   app.use((req, res, next) => {
     const stop = metrics.requests.startTimer({ method: req.method });
-    res.setHeader('X-Content-Type-Options', 'nosniff');
     // Stopping: a keep-alive client would otherwise be served by this process until it is
     // killed, while new connections are refused; closing each one sends it to the successor.
     if (deps.stopping?.aborted === true) res.setHeader('Connection', 'close');

@@ -355,7 +355,14 @@ export const openApiDocument = {
       get: {
         summary: 'The image a correction stored',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer' } }],
-        responses: { '200': { description: 'The bytes, as uploaded' }, '404': errorResponse('No such correction'), '503': errorResponse('Storage unavailable') },
+        responses: {
+          '200': {
+            description: 'The bytes, as uploaded: as image/png, image/jpeg, image/gif or image/webp (the types feedback is stored with); any other type its row records is served as application/octet-stream with Content-Disposition: attachment',
+            content: { 'image/png': {}, 'image/jpeg': {}, 'image/gif': {}, 'image/webp': {}, 'application/octet-stream': {} },
+          },
+          '404': errorResponse('No such correction'),
+          '503': errorResponse('Storage unavailable'),
+        },
       },
     },
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'The process answers' } } } },

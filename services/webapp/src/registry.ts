@@ -8,6 +8,7 @@ import {
   getImage,
   getObjectBytes,
   HttpError,
+  IMAGE_CONTENT_TYPES,
   listBaseTrainingIds,
   listBuilds,
   listDeployments,
@@ -67,6 +68,9 @@ export const READ_CACHE_MS = 5000;
 
 const DAY_MS = 86_400_000;
 const daysAgo = (days: number) => new Date(Date.now() - days * DAY_MS);
+
+/** The image types /api/feedback stores (by the bytes' own format): the only ones served as what they are. */
+const SERVED_IMAGE_TYPES: ReadonlySet<string> = new Set(Object.values(IMAGE_CONTENT_TYPES));
 
 function live(row: LiveCountRow | undefined): LiveCounts {
   const predictions = row?.predictions ?? 0;
@@ -379,7 +383,15 @@ export function registryRouter(deps: RegistryDeps): Router {
       throw unavailable('storage', error, 'the image cannot be read');
     });
     // Content-addressed: the bytes under this id never change.
-    res.type(row.contentType).setHeader('Cache-Control', 'private, max-age=86400, immutable').send(bytes);
+    res.setHeader('Cache-Control', 'private, max-age=86400, immutable');
+    // The stored type is a string in a row, not a promise: served as is, "text/html" would be a
+    // page of this origin. Only the image types feedback is stored with show inline.
+    if (SERVED_IMAGE_TYPES.has(row.contentType)) {
+      res.type(row.contentType);
+    } else {
+      res.attachment(`correction-${row.id}.bin`).type('application/octet-stream');
+    }
+    res.send(bytes);
   });
 
   // Without an ADMIN_TOKEN every rollback is refused, with its own code: no token can help, and
