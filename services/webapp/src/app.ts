@@ -65,7 +65,7 @@ export function createApp(deps: AppDeps): Express {
     });
     next();
   });
-  app.use(healthRouter({ classifier, pool: deps.pool, storage: deps.storage, backend: deps.backend, ...(deps.pending === undefined ? {} : { pending: deps.pending }) }));
+  app.use(healthRouter({ classifier, pool: deps.pool, storage: deps.storage, backend: deps.backend, logger: deps.logger, ...(deps.pending === undefined ? {} : { pending: deps.pending }) }));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

@@ -369,6 +369,7 @@ export const openApiDocument = {
     '/readyz': {
       get: {
         summary: 'Readiness: model loaded, database and storage reachable',
+        description: "Each check's name (model, database, storage, startup) and 'ok' or 'failed', nothing more: why a check failed is in the webapp's log.",
         responses: {
           '200': { description: 'Ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
           '503': { description: 'Not ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
@@ -544,7 +545,10 @@ export const openApiDocument = {
           status: { type: 'string' },
           backend: { type: 'string' },
           modelVersion: { type: 'string', nullable: true },
-          checks: { type: 'object', additionalProperties: { type: 'string' } },
+          checks: {
+            type: 'object',
+            properties: { model: { type: 'string', enum: ['ok', 'failed'] }, database: { type: 'string', enum: ['ok', 'failed'] }, storage: { type: 'string', enum: ['ok', 'failed'] }, startup: { type: 'string', enum: ['ok', 'failed'], description: 'failed while migrations or buckets are still being set up' } },
+          },
         },
       },
     },
