@@ -208,8 +208,11 @@ describe('the registry reads (/api/models…) under load', () => {
 
   it(`when there are more than ${RECORD_LIMIT} builds and deployments, then only the newest ${RECORD_LIMIT} are read, and the answer says some were left out`, async () => {
     assert.equal((await get<ModelList>(fresh, '/api/models')).window.recordsTruncated, false);
-    const builds = Array.from({ length: RECORD_LIMIT + 1 }, (_, i) => [`b-${i}`, 'built', `mywebapp:b-${i}`]);
+    // Exactly as many as are read: nothing is left out yet.
+    const builds = Array.from({ length: RECORD_LIMIT }, (_, i) => [`b-${i}`, 'built', `mywebapp:b-${i}`]);
     await db.pool.query('INSERT INTO builds (model_version, status, image) VALUES ?', [builds]);
+    assert.equal((await get<ModelList>(fresh, '/api/models')).window.recordsTruncated, false);
+    await db.pool.query('INSERT INTO builds (model_version, status, image) VALUES ?', [[[`b-${RECORD_LIMIT}`, 'built', `mywebapp:b-${RECORD_LIMIT}`]]]);
     const deployments = Array.from({ length: RECORD_LIMIT + 1 }, (_, i) => ['rollback', `b-${i}`, `mywebapp:b-${i}`, 'failed']);
     await db.pool.query('INSERT INTO deployments (kind, model_version, image, status) VALUES ?', [deployments]);
 

@@ -164,18 +164,20 @@ async function knownMetadata(deps: RegistryDeps): Promise<Sources['metadata']> {
 
 async function loadSources(deps: RegistryDeps): Promise<Sources> {
   const liveSince = daysAgo(LIVE_WINDOW_DAYS);
-  const [runs, builds, metadata, deployments, counts] = await Promise.all([
-    listVersionRuns(deps.pool, RECORD_LIMIT),
-    listBuilds(deps.pool, RECORD_LIMIT),
+  // One more than kept: whether any was left out is then known, not guessed from a full page.
+  const [allRuns, allBuilds, metadata, allDeployments, counts] = await Promise.all([
+    listVersionRuns(deps.pool, RECORD_LIMIT + 1),
+    listBuilds(deps.pool, RECORD_LIMIT + 1),
     knownMetadata(deps),
-    listDeployments(deps.pool, RECORD_LIMIT),
+    listDeployments(deps.pool, RECORD_LIMIT + 1),
     liveCountsByVersion(deps.pool, liveSince),
   ]);
+  const [runs, builds, deployments] = [allRuns.slice(0, RECORD_LIMIT), allBuilds.slice(0, RECORD_LIMIT), allDeployments.slice(0, RECORD_LIMIT)];
   const initial = [...metadata.entries()].sort(([, a], [, b]) => a.firstServedAt.getTime() - b.firstServedAt.getTime())[0]?.[0];
   const deployed = successful(deployments);
   const periods = servicePeriods(deployed);
   // With older deployments left out, the first one read is not the first: the first start's end is unknown.
-  const deploymentsTruncated = deployments.length >= RECORD_LIMIT;
+  const deploymentsTruncated = allDeployments.length > RECORD_LIMIT;
   const firstStart = initial === undefined || deploymentsTruncated ? undefined : await firstStartPeriod(deps.pool, initial, metadata.get(initial)?.firstServedAt, deployed);
   if (initial !== undefined && firstStart !== undefined) periods.set(initial, [firstStart, ...(periods.get(initial) ?? [])]);
   return {
@@ -190,7 +192,7 @@ async function loadSources(deps: RegistryDeps): Promise<Sources> {
       liveDays: LIVE_WINDOW_DAYS,
       liveSince: liveSince.toISOString(),
       recordLimit: RECORD_LIMIT,
-      recordsTruncated: deploymentsTruncated || builds.length >= RECORD_LIMIT || runs.length >= RECORD_LIMIT,
+      recordsTruncated: deploymentsTruncated || allBuilds.length > RECORD_LIMIT || allRuns.length > RECORD_LIMIT,
     },
   };
 }
