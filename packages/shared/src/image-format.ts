@@ -7,6 +7,13 @@ export type ImageFormat = 'png' | 'jpeg' | 'gif' | 'webp';
 
 export const ACCEPTED_IMAGE_FORMATS: readonly ImageFormat[] = ['png', 'jpeg', 'gif', 'webp'];
 
+/**
+ * The MIME type of each accepted format: what a stored image's row records and, being
+ * decided from the bytes, the only types its bytes may be served as (the webapp serves any
+ * other recorded type as a download).
+ */
+export const IMAGE_CONTENT_TYPES: Readonly<Record<ImageFormat, string>> = { png: 'image/png', jpeg: 'image/jpeg', gif: 'image/gif', webp: 'image/webp' };
+
 // PNG: 8-byte signature 89 'P' 'N' 'G' CR LF SUB LF (PNG spec, section 5.2).
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 // JPEG: SOI marker FF D8 followed by the first marker's FF.

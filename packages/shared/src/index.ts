@@ -19,3 +19,4 @@ export * from './auth.js';
 export * from './http-error.js';
 export * from './multipart.js';
 export * from './route-fallback.js';
+export * from './readiness.js';

@@ -22,6 +22,7 @@ import {
 } from './image-ink.js';
 
 export type { ImageFormat } from './image-format.js';
+export { IMAGE_CONTENT_TYPES } from './image-format.js';
 
 export const PREPROCESSING_VERSION = 1;
 

@@ -8,6 +8,7 @@ import {
   listDeployments,
   migrate,
   pingDatabase,
+  readinessChecks,
   retry,
   runMain,
   settingsOrExit,
@@ -115,18 +116,8 @@ async function main(): Promise<void> {
     return undefined;
   });
   if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp model is recorded as a build');
-  const readiness = async () => {
-    const checks: Record<string, string> = {};
-    for (const [name, probe] of Object.entries({ database: () => pingDatabase(pool), ...target.checks })) {
-      try {
-        await probe();
-        checks[name] = 'ok';
-      } catch (error) {
-        checks[name] = (error as Error).message;
-      }
-    }
-    return checks;
-  };
+  // 'ok' or 'failed' per check; why one failed (addresses, users, Docker's words) goes to the log.
+  const readiness = readinessChecks({ database: () => pingDatabase(pool), ...target.checks }, { logger });
   const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, adminToken: settings.adminToken, limits: settings.limits, readiness });
   const server = app.listen(settings.port, settings.host);
   await once(server, 'listening');

@@ -2,13 +2,17 @@
 
 export const $ = (id) => document.getElementById(id);
 
-/** An HTML element. `attrs` keys starting with "on" add listeners; false/null/undefined values are left out. */
+/**
+ * An HTML element. `attrs` keys starting with "on" add listeners; false/null/undefined values are left out.
+ * `style` is set through the CSSOM: the Content-Security-Policy (style-src 'self') refuses style attributes.
+ */
 export function h(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [name, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (name.startsWith('on') && typeof value === 'function') node.addEventListener(name.slice(2), value);
     else if (name === 'text') node.textContent = String(value);
+    else if (name === 'style') node.style.cssText = String(value);
     else node.setAttribute(name, value === true ? '' : String(value));
   }
   for (const child of children.flat()) if (child !== null && child !== undefined && child !== false) node.append(child);

@@ -3,7 +3,7 @@
 
 import { api } from './api.js';
 import { $, h } from './dom.js';
-import { count, dateTime, pct } from './format.js';
+import { count, counted, dateTime, pct } from './format.js';
 import { chartBox, legend } from './models-blocks.js';
 import { timeChart } from './models-charts.js';
 import { state, versionColour } from './models-state.js';
@@ -28,7 +28,9 @@ export async function loadSeries() {
     // Hour buckets can err by an hour either way: near 3 h, minute buckets decide (and are few).
     if (choice === 'auto' && spanOf(series) <= MINUTE_BUCKETS_BELOW_MS) {
       const minutes = await api('/api/models/error-rate?bucket=minute');
-      if (spanOf(minutes) < MINUTE_BUCKETS_BELOW_MS) series = minutes;
+      // Minutes cover a shorter window (a day) than hours: only if they hold every hour's points.
+      const covered = series.points.every((p) => Date.parse(p.start) + BUCKET_MS.hour > Date.parse(minutes.since));
+      if (covered && spanOf(minutes) < MINUTE_BUCKETS_BELOW_MS) series = minutes;
     }
     if (request === seriesRequest) renderSeries(series);
   } catch (error) {
@@ -39,9 +41,10 @@ export async function loadSeries() {
 
 function renderSeries(series) {
   const container = $('series');
+  $('series-window').textContent = series.days === undefined ? '' : `, over the last ${counted(series.days, 'day')} (since ${dateTime.format(new Date(series.since))})`;
   const served = series.points.filter((p) => p.predictions > 0 && Number.isFinite(Date.parse(p.start)));
   if (served.length === 0) {
-    container.replaceChildren(h('p', { class: 'empty', 'data-testid': 'error-rate-empty', text: 'No live data yet: no version has served a prediction.' }));
+    container.replaceChildren(h('p', { class: 'empty', 'data-testid': 'error-rate-empty', text: 'No live data: no version served a prediction in this window.' }));
     return;
   }
   const byVersion = new Map();

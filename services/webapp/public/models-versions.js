@@ -2,7 +2,7 @@
 // accuracy, gate verdict, live figures, image, time in service and a deploy button.
 
 import { $, h } from './dom.js';
-import { count, counted, FIRST_START_NOTE, pct, percent2, period, periodParts, shortDigest, shortImage, when } from './format.js';
+import { count, counted, dateTime, FIRST_START_NOTE, pct, percent2, period, periodParts, shortDigest, shortImage, when } from './format.js';
 import { stateBadge } from './models-blocks.js';
 import { deployLabel } from './models-rollback.js';
 import { state, summaryOf } from './models-state.js';
@@ -12,6 +12,18 @@ export function renderHeader() {
   const accuracy = summaryOf(serving)?.testAccuracy;
   $('serving-version').textContent = serving;
   $('serving-accuracy').textContent = Number.isFinite(accuracy) ? ` · ${pct(accuracy)} on the test set` : '';
+  renderWindow(state.list.window);
+}
+
+/** What the figures leave out (registry-types.ts, RegistryWindow): live counts are of recent days, records of the newest. */
+function renderWindow(limits) {
+  if (limits === undefined) return;
+  $('live-window').textContent = `, over the last ${counted(limits.liveDays, 'day')} (since ${dateTime.format(new Date(limits.liveSince))})`;
+  const records = $('records-window');
+  records.hidden = !limits.recordsTruncated;
+  records.textContent = limits.recordsTruncated
+    ? `Only the newest ${count(limits.recordLimit)} builds, deployments and training runs are read: older versions may show no image, run or time in service.`
+    : '';
 }
 
 /** The gate's verdict as the registry words it from the run's numbers; the words carry it, the colour only repeats it. */

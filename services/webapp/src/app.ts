@@ -15,6 +15,7 @@ import { RateLimiter } from './rate-limit.js';
 import { registryRouter } from './registry.js';
 import { DEFAULT_MAX_CONCURRENT_DECODES, DEFAULT_MAX_QUEUED_DECODES } from './settings.js';
 import type { RateLimits, TrustProxy } from './settings.js';
+import { securityHeaders } from './security-headers.js';
 import { trainingRouter } from './training-status.js';
 import type { RegistryDeps } from './registry.js';
 import type { ModelSwapDeps } from './model-swap.js';
@@ -51,6 +52,8 @@ export type AppDeps = {
   admin?: Pick<RegistryDeps, 'adminToken' | 'appbuilderUrl'>;
   /** Aborted when the process stops: answers then close their connection, and a relayed rollback lets go. */
   stopping?: AbortSignal;
+  /** How long the registry's anonymous reads are remembered, ms (default READ_CACHE_MS, 5 s); 0: not at all. */
+  readCacheMs?: number;
 };
 
 const limiterOf = (perMinute: number) => (perMinute > 0 ? new RateLimiter(perMinute) : undefined);
@@ -66,9 +69,9 @@ export function createApp(deps: AppDeps): Express {
   // req.ip, which the rate limits key on; express copies a list it is given.
   const trust = deps.trustProxy ?? false;
   app.set('trust proxy', Array.isArray(trust) ? [...trust] : trust);
+  app.use(securityHeaders());
   app.use((req, res, next) => {
     const stop = metrics.requests.startTimer({ method: req.method });
-    res.setHeader('X-Content-Type-Options', 'nosniff');
     // Stopping: a keep-alive client would otherwise be served by this process until it is
     // killed, while new connections are refused; closing each one sends it to the successor.
     if (deps.stopping?.aborted === true) res.setHeader('Connection', 'close');
@@ -77,7 +80,7 @@ export function createApp(deps: AppDeps): Express {
     });
     next();
   });
-  app.use(healthRouter({ classifier, pool: deps.pool, storage: deps.storage, backend: deps.backend, ...(deps.pending === undefined ? {} : { pending: deps.pending }) }));
+  app.use(healthRouter({ classifier, pool: deps.pool, storage: deps.storage, backend: deps.backend, logger: deps.logger, ...(deps.pending === undefined ? {} : { pending: deps.pending }) }));
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
@@ -106,6 +109,7 @@ export function createApp(deps: AppDeps): Express {
     adminToken: deps.admin?.adminToken,
     appbuilderUrl: deps.admin?.appbuilderUrl ?? 'http://appbuilder:5000',
     ...(deps.stopping === undefined ? {} : { stopping: deps.stopping }),
+    ...(deps.readCacheMs === undefined ? {} : { readCacheMs: deps.readCacheMs }),
   }));
   app.get('/models', (_req, res) => {
     res.sendFile(path.join(PUBLIC_DIR, 'models.html'));

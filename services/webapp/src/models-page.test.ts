@@ -18,7 +18,7 @@ import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/sha
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import type { CorrectionList, ModelList, TrainingStatus } from './registry-types.js';
-import { checksRecordedBefore, post, refusedEvaluation, refusedVerdict, startTestApp } from './test-support.js';
+import { checksRecordedBefore, post, refusedEvaluation, refusedVerdict, startTestApp, watchCspViolations } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
@@ -125,10 +125,12 @@ describe('the registry page (/models)', () => {
       page.setDefaultTimeout(15_000);
       const errors: string[] = [];
       page.on('pageerror', (error) => errors.push(error.message));
+      const refused = watchCspViolations(page);
       await page.goto(`${app.url}/models`);
       await page.getByTestId('versions-table').locator(`[data-version="${NEWER}"]`).waitFor();
       await use(page);
       assert.deepEqual(errors, [], 'no script error on the page');
+      assert.deepEqual(refused, [], 'nothing the Content-Security-Policy refuses');
     } finally {
       await context.close();
     }
@@ -156,6 +158,17 @@ describe('the registry page (/models)', () => {
       // The version a run made opens its details.
       await page.getByTestId('training-runs').getByRole('button', { name: NEWER, exact: true }).click();
       await page.locator('#detail-heading').filter({ hasText: NEWER }).waitFor();
+    });
+  });
+
+  it('when the page opens, then it says the live figures are of the last 30 days and the error rate of which window, and that no record was left out', async () => {
+    await withPage(async (page) => {
+      assert.match((await page.getByTestId('live-window').textContent()) ?? '', /^, over the last 30 days \(since \d{1,2} \w{3} \d{4}, \d{2}:\d{2}\)$/);
+      await page.getByTestId('error-rate-chart').waitFor();
+      assert.match((await page.getByTestId('series-window').textContent()) ?? '', /^, over the last (1 day|30 days) \(since .+\)$/);
+      assert.equal(await page.getByTestId('records-window').isVisible(), false);
+      await page.locator('#bucket label', { hasText: 'day' }).click();
+      await page.getByTestId('series-window').filter({ hasText: 'over the last 365 days' }).waitFor();
     });
   });
 

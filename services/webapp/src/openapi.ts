@@ -23,12 +23,27 @@ const versionParameter = { name: 'version', in: 'path', required: true, schema: 
 const live = {
   type: 'object',
   properties: {
-    predictions: { type: 'integer' },
+    predictions: { type: 'integer', description: 'predictions served in the window the answer states (window.liveDays)' },
     corrections: { type: 'integer', description: 'predictions people sent feedback on (labelled), whatever the label: corrections and confirmations alike' },
     wrong: { type: 'integer', description: 'of those, how many people labelled another digit than the model said (corrections)' },
     errorRate: { type: 'number', nullable: true, description: 'wrong ÷ predictions' },
   },
 } as const;
+
+/** What the registry's answers leave out (registry-types.ts, RegistryWindow). */
+const registryWindow = {
+  type: 'object',
+  description: 'live counts are of recent predictions only, and only the newest records are read',
+  properties: {
+    liveDays: { type: 'integer', description: 'live counts (live, liveByClass) are of the predictions of the last this many days (30)' },
+    liveSince: { type: 'string', format: 'date-time', description: 'that is, since this time' },
+    recordLimit: { type: 'integer', description: 'at most this many builds, deployments and training runs are read, newest first (1,000)' },
+    recordsTruncated: { type: 'boolean', description: 'some were left out: older versions may show no image, run or time in service' },
+  },
+} as const;
+
+/** Answers of the registry's anonymous reads are remembered this long (registry.ts, READ_CACHE_MS). */
+const CACHED = 'Remembered for 5 s (the same answer to every request for it meanwhile); a change of the model in service or a rollback through this webapp shows at once.';
 
 /** Which versions a run's model came from: the same three fields on a run and on a version. */
 const lineage = {
@@ -252,6 +267,7 @@ export const openApiDocument = {
     '/api/models': {
       get: {
         summary: 'The model registry: every version, the one in service marked',
+        description: CACHED,
         responses: {
           '200': { description: 'Versions, newest first', content: { 'application/json': { schema: { $ref: '#/components/schemas/ModelList' } } } },
           '503': errorResponse('The database is unavailable'),
@@ -261,6 +277,7 @@ export const openApiDocument = {
     '/api/models/error-rate': {
       get: {
         summary: 'Live error rate over time, per version (probes of the health gate excluded)',
+        description: `Of the predictions of the last day (minute buckets), 30 days (hour) or 365 days (day). ${CACHED}`,
         parameters: [{ name: 'bucket', in: 'query', schema: { type: 'string', enum: ['minute', 'hour', 'day'], default: 'hour' } }],
         responses: {
           '200': { description: 'One point per version per bucket', content: { 'application/json': { schema: { $ref: '#/components/schemas/ErrorRateSeries' } } } },
@@ -272,6 +289,7 @@ export const openApiDocument = {
     '/api/models/{version}': {
       get: {
         summary: 'One version: lineage, parameters, per-epoch curves, evaluation of candidate and incumbent, gate, training data, image, service periods, live error rate overall and by digit',
+        description: CACHED,
         parameters: [versionParameter],
         responses: {
           '200': { description: 'The version', content: { 'application/json': { schema: { $ref: '#/components/schemas/ModelDetail' } } } },
@@ -284,10 +302,12 @@ export const openApiDocument = {
     '/api/models/{version}/training-images': {
       get: {
         summary: 'The exact image ids a version was trained on (feedback, base replay) and the held-out feedback it was evaluated on',
+        description: CACHED,
         parameters: [versionParameter],
         responses: {
           '200': { description: 'Image ids (rows of `images`)', content: { 'application/json': { schema: { $ref: '#/components/schemas/TrainingImages' } } } },
           '404': errorResponse('Neither a training run nor model metadata records the data of this version'),
+          '503': errorResponse('The database is unavailable'),
         },
       },
     },
@@ -334,6 +354,7 @@ export const openApiDocument = {
     '/api/corrections': {
       get: {
         summary: 'Recent feedback, newest first, with what the model said and what the person said, and how many there are of each kind',
+        description: CACHED,
         parameters: [
           { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 999, default: 24 } },
           {
@@ -346,6 +367,7 @@ export const openApiDocument = {
         responses: {
           '200': { description: 'Corrections', content: { 'application/json': { schema: { $ref: '#/components/schemas/CorrectionList' } } } },
           '400': errorResponse('Bad limit or kind'),
+          '503': errorResponse('The database is unavailable'),
         },
       },
     },
@@ -353,13 +375,21 @@ export const openApiDocument = {
       get: {
         summary: 'The image a correction stored',
         parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'integer' } }],
-        responses: { '200': { description: 'The bytes, as uploaded' }, '404': errorResponse('No such correction'), '503': errorResponse('Storage unavailable') },
+        responses: {
+          '200': {
+            description: 'The bytes, as uploaded: as image/png, image/jpeg, image/gif or image/webp (the types feedback is stored with); any other type its row records is served as application/octet-stream with Content-Disposition: attachment',
+            content: { 'image/png': {}, 'image/jpeg': {}, 'image/gif': {}, 'image/webp': {}, 'application/octet-stream': {} },
+          },
+          '404': errorResponse('No such correction'),
+          '503': errorResponse('Storage unavailable'),
+        },
       },
     },
     '/healthz': { get: { summary: 'Liveness', responses: { '200': { description: 'The process answers' } } } },
     '/readyz': {
       get: {
         summary: 'Readiness: model loaded, database and storage reachable',
+        description: "Each check's name (model, database, storage, startup) and 'ok' or 'failed', nothing more: why a check failed is in the webapp's log.",
         responses: {
           '200': { description: 'Ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
           '503': { description: 'Not ready', content: { 'application/json': { schema: { $ref: '#/components/schemas/Readiness' } } } },
@@ -371,7 +401,7 @@ export const openApiDocument = {
   components: {
     securitySchemes: { admin: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' } },
     schemas: {
-      ModelList: { type: 'object', properties: { serving: { type: 'string' }, models: { type: 'array', items: { type: 'object', properties: modelSummary } } } },
+      ModelList: { type: 'object', properties: { serving: { type: 'string' }, models: { type: 'array', items: { type: 'object', properties: modelSummary } }, window: registryWindow } },
       ModelDetail: {
         type: 'object',
         properties: {
@@ -391,6 +421,7 @@ export const openApiDocument = {
               'mode, byClass, bySource, heldOutFeedback, test; newFeedback (trained on for the first time) and earlierFeedback (replayed from runs before), which add up to bySource.feedback; both null when not recorded apart (from scratch, the pretrained model)',
           },
           liveByClass: { type: 'array', items: live, description: 'by predicted digit 0–9' },
+          window: registryWindow,
         },
       },
       TrainingStatus: {
@@ -434,6 +465,8 @@ export const openApiDocument = {
         type: 'object',
         properties: {
           bucket: { type: 'string' },
+          days: { type: 'integer', description: 'the points are of the predictions of the last this many days: 1 (minute), 30 (hour), 365 (day)' },
+          since: { type: 'string', format: 'date-time', description: 'that is, since this time' },
           points: { type: 'array', items: { type: 'object', properties: { version: { type: 'string' }, start: { type: 'string', format: 'date-time' }, predictions: { type: 'integer' }, wrong: { type: 'integer' }, errorRate: { type: 'number', nullable: true } } } },
         },
       },
@@ -532,7 +565,10 @@ export const openApiDocument = {
           status: { type: 'string' },
           backend: { type: 'string' },
           modelVersion: { type: 'string', nullable: true },
-          checks: { type: 'object', additionalProperties: { type: 'string' } },
+          checks: {
+            type: 'object',
+            properties: { model: { type: 'string', enum: ['ok', 'failed'] }, database: { type: 'string', enum: ['ok', 'failed'] }, storage: { type: 'string', enum: ['ok', 'failed'] }, startup: { type: 'string', enum: ['ok', 'failed'], description: 'failed while migrations or buckets are still being set up' } },
+          },
         },
       },
     },

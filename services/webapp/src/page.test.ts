@@ -17,7 +17,7 @@ import { createTestDatabase, createTestStorage, renderDigitPng } from '@mlpl/sha
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { DEFAULT_MODEL_DIR } from './settings.js';
-import { checksRecordedBefore, post, refusedEvaluation, refusedVerdict, startTestApp } from './test-support.js';
+import { checksRecordedBefore, post, refusedEvaluation, refusedVerdict, startTestApp, watchCspViolations } from './test-support.js';
 import type { RunningApp } from './test-support.js';
 
 const CHROMIUM_ARGS = [
@@ -213,10 +213,12 @@ describe('the page', () => {
     try {
       const page = await context.newPage();
       page.setDefaultTimeout(15_000);
+      const refused = watchCspViolations(page);
       await page.goto(app.url);
       // The page has asked /api/model once this shows a version.
       await page.locator('#model-version', { hasText: app.classifier.metadata.version }).waitFor();
       await use(page);
+      assert.deepEqual(refused, [], 'nothing the Content-Security-Policy refuses');
     } finally {
       await context.close();
     }

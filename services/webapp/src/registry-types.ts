@@ -77,7 +77,23 @@ export type ModelSummary = Lineage & {
   live: LiveCounts;
 };
 
-export type ModelList = { serving: string; models: ModelSummary[] };
+/**
+ * What the registry's answers leave out, so the pages can say so: live counts are of recent
+ * predictions only, and only the newest records are read (an anonymous page must not read
+ * tables that grow without end).
+ */
+export type RegistryWindow = {
+  /** Live counts (`live`, `liveByClass`) are of the predictions made in the last this many days… */
+  liveDays: number;
+  /** …that is, since this time. */
+  liveSince: string;
+  /** At most this many builds, deployments and training runs are read, newest first. */
+  recordLimit: number;
+  /** Some were left out: versions older than those may show no image, run or time in service. */
+  recordsTruncated: boolean;
+};
+
+export type ModelList = { serving: string; models: ModelSummary[]; window: RegistryWindow };
 
 /** One evaluated set: accuracy, loss, digit count, per-class precision/recall/F1, confusion matrix. */
 export type SetEvaluation = ModelMetrics;
@@ -105,6 +121,7 @@ export type ModelDetail = ModelSummary & {
   } | null;
   /** Live error rate by predicted digit (index 0–9). */
   liveByClass: LiveCounts[];
+  window: RegistryWindow;
 };
 
 export type TrainingImages = {
@@ -118,6 +135,10 @@ export type TrainingImages = {
 /** Live error rate over time: one point per version per bucket. */
 export type ErrorRateSeries = {
   bucket: 'minute' | 'hour' | 'day';
+  /** Predictions of the last this many days (1 for minutes, 30 for hours, 365 for days)… */
+  days: number;
+  /** …that is, since this time. */
+  since: string;
   points: { version: string; start: string; predictions: number; wrong: number; errorRate: number | null }[];
 };
 

@@ -4,10 +4,12 @@ import {
   checkVersionName,
   countFeedbackKinds,
   FEEDBACK_KINDS,
+  findVersionRun,
   firstPredictionAt,
   getImage,
   getObjectBytes,
   HttpError,
+  IMAGE_CONTENT_TYPES,
   listBaseTrainingIds,
   listBuilds,
   listDeployments,
@@ -26,7 +28,8 @@ import type { BuildRow, DeploymentRow, FeedbackKind, LiveCountRow, Logger, Model
 import type { Classifier } from './classifier.js';
 import { evaluationOf, gateVerdict } from './gate-words.js';
 import { lineageText } from './lineage-words.js';
-import type { Correction, LiveCounts, ModelDetail, ModelSummary, ServicePeriod, TrainingImages } from './registry-types.js';
+import { ReadCache } from './read-cache.js';
+import type { Correction, CorrectionList, ErrorRateSeries, LiveCounts, ModelDetail, ModelList, ModelSummary, RegistryWindow, ServicePeriod, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
   pool: Pool;
@@ -39,10 +42,36 @@ export type RegistryDeps = {
   stopping?: AbortSignal;
   /** Where rollbacks go. The admin's token is relayed: the appbuilder accepts ADMIN_TOKEN for deployments, so the webapp holds no build token. */
   appbuilderUrl: string;
+  /** How long the anonymous reads' answers are remembered, ms (default READ_CACHE_MS); 0: not at all. */
+  readCacheMs?: number;
 };
 
-/** Enough for years of versions at one every few minutes; the registry lists them all. */
-const RECORD_LIMIT = 100_000;
+/**
+ * The builds, deployments and training runs the registry reads: the newest this many of each.
+ * Months of versions at one an hour; what is older is left out, and the answer says so
+ * (`window.recordsTruncated`), rather than an anonymous request reading tables without end.
+ */
+export const RECORD_LIMIT = 1000;
+
+/** Live counts are of the predictions of the last this many days: predictions grow with traffic. */
+export const LIVE_WINDOW_DAYS = 30;
+
+/** The error-rate series of each bucket covers the last this many days: at most 1,440, 720 and 365 points per version. */
+export const SERIES_WINDOW_DAYS: Readonly<Record<SeriesBucket, number>> = { minute: 1, hour: 30, day: 365 };
+
+/**
+ * How long the registry's anonymous reads are remembered: a page polled or reloaded in a loop,
+ * or many people at once, cost one computation per answer per 5 s, and an answer is at most
+ * that much older than the records. A rollback through this webapp and a change of the model
+ * in service show at once (see `registryRouter`).
+ */
+export const READ_CACHE_MS = 5000;
+
+const DAY_MS = 86_400_000;
+const daysAgo = (days: number) => new Date(Date.now() - days * DAY_MS);
+
+/** The image types /api/feedback stores (by the bytes' own format): the only ones served as what they are. */
+const SERVED_IMAGE_TYPES: ReadonlySet<string> = new Set(Object.values(IMAGE_CONTENT_TYPES));
 
 function live(row: LiveCountRow | undefined): LiveCounts {
   const predictions = row?.predictions ?? 0;
@@ -96,6 +125,7 @@ type Sources = {
   serving: string;
   /** The first model a webapp loaded (compose's first image, the stack's seed): it served without a deployment. */
   initial: string | undefined;
+  window: RegistryWindow;
 };
 
 function summary(version: string, sources: Sources): ModelSummary {
@@ -134,17 +164,22 @@ async function knownMetadata(deps: RegistryDeps): Promise<Sources['metadata']> {
 }
 
 async function loadSources(deps: RegistryDeps): Promise<Sources> {
-  const [runs, builds, metadata, deployments, counts] = await Promise.all([
-    listVersionRuns(deps.pool),
-    listBuilds(deps.pool, RECORD_LIMIT),
+  const liveSince = daysAgo(LIVE_WINDOW_DAYS);
+  // One more than kept: whether any was left out is then known, not guessed from a full page.
+  const [allRuns, allBuilds, metadata, allDeployments, counts] = await Promise.all([
+    listVersionRuns(deps.pool, RECORD_LIMIT + 1),
+    listBuilds(deps.pool, RECORD_LIMIT + 1),
     knownMetadata(deps),
-    listDeployments(deps.pool, RECORD_LIMIT),
-    liveCountsByVersion(deps.pool),
+    listDeployments(deps.pool, RECORD_LIMIT + 1),
+    liveCountsByVersion(deps.pool, liveSince),
   ]);
+  const [runs, builds, deployments] = [allRuns.slice(0, RECORD_LIMIT), allBuilds.slice(0, RECORD_LIMIT), allDeployments.slice(0, RECORD_LIMIT)];
   const initial = [...metadata.entries()].sort(([, a], [, b]) => a.firstServedAt.getTime() - b.firstServedAt.getTime())[0]?.[0];
   const deployed = successful(deployments);
   const periods = servicePeriods(deployed);
-  const firstStart = initial === undefined ? undefined : await firstStartPeriod(deps.pool, initial, metadata.get(initial)?.firstServedAt, deployed);
+  // With older deployments left out, the first one read is not the first: the first start's end is unknown.
+  const deploymentsTruncated = allDeployments.length > RECORD_LIMIT;
+  const firstStart = initial === undefined || deploymentsTruncated ? undefined : await firstStartPeriod(deps.pool, initial, metadata.get(initial)?.firstServedAt, deployed);
   if (initial !== undefined && firstStart !== undefined) periods.set(initial, [firstStart, ...(periods.get(initial) ?? [])]);
   return {
     runs: new Map(runs.map((run) => [run.modelVersion, run])),
@@ -154,6 +189,12 @@ async function loadSources(deps: RegistryDeps): Promise<Sources> {
     live: new Map(counts.map((row) => [row.key, row])),
     serving: deps.classifier().metadata.version,
     initial,
+    window: {
+      liveDays: LIVE_WINDOW_DAYS,
+      liveSince: liveSince.toISOString(),
+      recordLimit: RECORD_LIMIT,
+      recordsTruncated: deploymentsTruncated || allBuilds.length > RECORD_LIMIT || allRuns.length > RECORD_LIMIT,
+    },
   };
 }
 
@@ -222,54 +263,87 @@ async function fromDatabase<T>(read: () => Promise<T>): Promise<T> {
  * The model registry: every version with its lineage, training, evaluation, gate verdict,
  * image and time in service, and how people judged it live. Read-only routes need no token;
  * a rollback needs the admin token and goes through the appbuilder.
+ *
+ * The read-only answers are remembered for READ_CACHE_MS (see read-cache.ts), keyed by their
+ * parameters and the version in service, so a swap shows at once; a rollback through this
+ * webapp forgets them all.
  */
 export function registryRouter(deps: RegistryDeps): Router {
   const router = Router();
   const log = deps.logger.child({ module: 'registry' });
+  const ttlMs = deps.readCacheMs ?? READ_CACHE_MS;
+  // Bounded per kind of answer by how many keys make sense: one list per version in service,
+  // three buckets, details and correction pages for a few dozen keys; training images are
+  // the largest answers (a base split's 60,000 ids), so few of them.
+  const caches = {
+    registry: new ReadCache<{ sources: Sources; list: ModelList }>({ ttlMs, maxEntries: 2 }),
+    details: new ReadCache<ModelDetail | undefined>({ ttlMs, maxEntries: 64 }),
+    series: new ReadCache<ErrorRateSeries>({ ttlMs, maxEntries: 3 }),
+    trainingImages: new ReadCache<TrainingImages | undefined>({ ttlMs, maxEntries: 8 }),
+    corrections: new ReadCache<CorrectionList>({ ttlMs, maxEntries: 32 }),
+  };
+  const serving = () => deps.classifier().metadata.version;
+
+  const registry = () => caches.registry.get(serving(), async () => {
+    const sources = await loadSources(deps);
+    return { sources, list: { serving: sources.serving, models: allSummaries(sources), window: sources.window } };
+  });
 
   router.get('/models', async (_req, res) => {
-    const sources = await fromDatabase(() => loadSources(deps));
-    res.json({ serving: sources.serving, models: allSummaries(sources) });
+    const { list } = await fromDatabase(registry);
+    res.json(list);
   });
 
   router.get('/models/error-rate', async (req, res) => {
     const bucket = (req.query.bucket ?? 'hour') as string;
     if (!Object.hasOwn(SERIES_BUCKETS, bucket)) throw new HttpError(400, 'invalid_bucket', `bucket must be one of ${Object.keys(SERIES_BUCKETS).join(', ')}`);
-    const rows = await fromDatabase(() => liveSeries(deps.pool, bucket as SeriesBucket));
-    res.json({
-      bucket,
-      points: rows.map((row) => {
-        const { predictions, wrong, errorRate } = live(row);
-        return { version: row.version, start: row.start.toISOString(), predictions, wrong, errorRate };
-      }),
-    });
+    const series = await fromDatabase(() => caches.series.get(bucket, async () => {
+      const days = SERIES_WINDOW_DAYS[bucket as SeriesBucket];
+      const since = daysAgo(days);
+      const rows = await liveSeries(deps.pool, bucket as SeriesBucket, since);
+      return {
+        bucket: bucket as SeriesBucket,
+        days,
+        since: since.toISOString(),
+        points: rows.map((row) => {
+          const { predictions, wrong, errorRate } = live(row);
+          return { version: row.version, start: row.start.toISOString(), predictions, wrong, errorRate };
+        }),
+      };
+    }));
+    res.json(series);
   });
 
   router.get('/models/:version', async (req, res) => {
     const version = versionParam(req.params.version);
-    const { sources, byDigit } = await fromDatabase(async () => ({ sources: await loadSources(deps), byDigit: await liveCountsByDigit(deps.pool, version) }));
-    const found = allSummaries(sources).find((s) => s.version === version);
-    if (found === undefined) throw new HttpError(404, 'unknown_version', `no model version ${version} is recorded`);
-    const run = sources.runs.get(version);
-    const metadata = sources.metadata.get(version)?.metadata;
-    const digits = new Map(byDigit.map((row) => [row.key, row]));
-    const detail: ModelDetail = {
-      ...found,
-      parameters: run?.parameters ?? (metadata === undefined ? null : recipeOf(metadata.training)),
-      history: (run?.history ?? metadata?.training.history ?? []).map((epoch, i) => ({ ...epoch, epoch: epoch.epoch ?? i + 1 })),
-      evaluation: evaluationOf(run) ?? (metadata === undefined ? null : { candidate: { test: metadata.metrics }, incumbent: {}, checks: [] }),
-      trainingData: trainingData(run, metadata),
-      liveByClass: Array.from({ length: 10 }, (_, digit) => live(digits.get(String(digit)))),
-    };
+    const detail = await fromDatabase(() => caches.details.get(`${serving()} ${version}`, async (): Promise<ModelDetail | undefined> => {
+      const { sources, list } = await registry();
+      const found = list.models.find((s) => s.version === version);
+      if (found === undefined) return undefined;
+      const byDigit = await liveCountsByDigit(deps.pool, version, new Date(sources.window.liveSince));
+      const run = sources.runs.get(version);
+      const metadata = sources.metadata.get(version)?.metadata;
+      const digits = new Map(byDigit.map((row) => [row.key, row]));
+      return {
+        ...found,
+        parameters: run?.parameters ?? (metadata === undefined ? null : recipeOf(metadata.training)),
+        history: (run?.history ?? metadata?.training.history ?? []).map((epoch, i) => ({ ...epoch, epoch: epoch.epoch ?? i + 1 })),
+        evaluation: evaluationOf(run) ?? (metadata === undefined ? null : { candidate: { test: metadata.metrics }, incumbent: {}, checks: [] }),
+        trainingData: trainingData(run, metadata),
+        liveByClass: Array.from({ length: 10 }, (_, digit) => live(digits.get(String(digit)))),
+        window: sources.window,
+      };
+    }));
+    if (detail === undefined) throw new HttpError(404, 'unknown_version', `no model version ${version} is recorded`);
     res.json(detail);
   });
 
   router.get('/models/:version/training-images', async (req, res) => {
     const version = versionParam(req.params.version);
-    const body = await fromDatabase(async (): Promise<TrainingImages | undefined> => {
+    const body = await fromDatabase(() => caches.trainingImages.get(version, async (): Promise<TrainingImages | undefined> => {
       // A base split named by a rule (from scratch: all of it; the pretrained model: the split it was made from), listed.
       const baseIds = (source: string, classes: readonly number[]) => listBaseTrainingIds(deps.pool, source, classes);
-      const run = (await listVersionRuns(deps.pool)).find((r) => r.modelVersion === version);
+      const run = await findVersionRun(deps.pool, version);
       const counts = run?.dataCounts;
       if (run !== undefined && counts !== null && counts !== undefined) {
         const replay = typeof counts.replayImageIds === 'string' ? await baseIds(baseSourceOf(run) ?? '', counts.classes) : counts.replayImageIds;
@@ -278,7 +352,7 @@ export function registryRouter(deps: RegistryDeps): Router {
       const metadata = (await knownMetadata(deps)).get(version)?.metadata;
       if (metadata === undefined || !trainedOnBaseSplit(metadata)) return undefined;
       return { version, feedback: [], replay: await baseIds(metadata.training.baseSource, metadata.training.classes), heldOut: [] };
-    });
+    }));
     if (body === undefined) throw new HttpError(404, 'unknown_version', `no training run or model metadata records the data of ${version}`);
     res.json(body);
   });
@@ -288,19 +362,20 @@ export function registryRouter(deps: RegistryDeps): Router {
     if (!/^\d{1,3}$/.test(raw) || Number(raw) < 1) throw new HttpError(400, 'invalid_limit', 'limit must be a whole number from 1 to 999');
     const kind = (req.query.kind ?? 'all') as string;
     if (kind !== 'all' && !Object.hasOwn(FEEDBACK_KINDS, kind)) throw new HttpError(400, 'invalid_kind', `kind must be all, ${Object.keys(FEEDBACK_KINDS).join(', ')}`);
-    const [rows, counts] = await fromDatabase(() =>
-      Promise.all([recentCorrections(deps.pool, Number(raw), kind === 'all' ? undefined : (kind as FeedbackKind)), countFeedbackKinds(deps.pool)]),
-    );
-    const corrections: Correction[] = rows.map((row) => ({
-      id: row.id,
-      createdAt: row.createdAt.toISOString(),
-      label: row.label,
-      predictedDigit: row.predictedDigit,
-      kind: feedbackKind(row.label, row.predictedDigit),
-      modelVersion: row.modelVersion,
-      imageUrl: `/api/corrections/${row.id}/image`,
+    const answer = await fromDatabase(() => caches.corrections.get(`${Number(raw)} ${kind}`, async (): Promise<CorrectionList> => {
+      const [rows, counts] = await Promise.all([recentCorrections(deps.pool, Number(raw), kind === 'all' ? undefined : (kind as FeedbackKind)), countFeedbackKinds(deps.pool)]);
+      const corrections: Correction[] = rows.map((row) => ({
+        id: row.id,
+        createdAt: row.createdAt.toISOString(),
+        label: row.label,
+        predictedDigit: row.predictedDigit,
+        kind: feedbackKind(row.label, row.predictedDigit),
+        modelVersion: row.modelVersion,
+        imageUrl: `/api/corrections/${row.id}/image`,
+      }));
+      return { corrections, counts };
     }));
-    res.json({ corrections, counts });
+    res.json(answer);
   });
 
   router.get('/corrections/:id/image', async (req, res) => {
@@ -311,7 +386,15 @@ export function registryRouter(deps: RegistryDeps): Router {
       throw unavailable('storage', error, 'the image cannot be read');
     });
     // Content-addressed: the bytes under this id never change.
-    res.type(row.contentType).setHeader('Cache-Control', 'private, max-age=86400, immutable').send(bytes);
+    res.setHeader('Cache-Control', 'private, max-age=86400, immutable');
+    // The stored type is a string in a row, not a promise: served as is, "text/html" would be a
+    // page of this origin. Only the image types feedback is stored with show inline.
+    if (SERVED_IMAGE_TYPES.has(row.contentType)) {
+      res.type(row.contentType);
+    } else {
+      res.attachment(`correction-${row.id}.bin`).type('application/octet-stream');
+    }
+    res.send(bytes);
   });
 
   // Without an ADMIN_TOKEN every rollback is refused, with its own code: no token can help, and
@@ -352,6 +435,7 @@ export function registryRouter(deps: RegistryDeps): Router {
     }
     const answer = (await response.json().catch(() => ({}))) as { error?: { code?: string; message?: string } };
     if (response.ok) {
+      for (const cache of Object.values(caches)) cache.clear();
       log.info({ version }, 'rollback deployed');
       res.status(201).json(answer);
       return;

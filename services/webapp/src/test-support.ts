@@ -6,6 +6,7 @@ import type { Evaluation, GateCheck, ImageLimits, Pool, Storage } from '@mlpl/sh
 import { listObjectKeys } from '@mlpl/shared';
 import type { TestDatabase, TestStorage } from '@mlpl/shared/testing';
 import type { RowDataPacket } from 'mysql2/promise';
+import type { Page } from 'playwright-core';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createApp } from './app.js';
 import { loadClassifier, ModelSlot } from './classifier.js';
@@ -32,6 +33,11 @@ export async function startTestApp(options: {
   decodes?: Limiter;
   rateLimits?: RateLimits;
   trustProxy?: TrustProxy;
+  /**
+   * How long registry reads are remembered (see read-cache.ts). Default 0: these tests write
+   * records and read them back at once; the cache has tests of its own.
+   */
+  readCacheMs?: number;
 }): Promise<RunningApp> {
   const backend = await initTf('auto');
   const loaded = await loadClassifier(options.modelDir ?? DEFAULT_MODEL_DIR, PREPROCESSING_VERSION);
@@ -53,6 +59,7 @@ export async function startTestApp(options: {
     ...(options.decodes === undefined ? {} : { decodes: options.decodes }),
     ...(options.rateLimits === undefined ? {} : { rateLimits: options.rateLimits }),
     ...(options.trustProxy === undefined ? {} : { trustProxy: options.trustProxy }),
+    readCacheMs: options.readCacheMs ?? 0,
   });
   const server = app.listen(0, '127.0.0.1');
   await once(server, 'listening');
@@ -179,3 +186,16 @@ export function refusedEvaluation(against: string, brokenImageIds: number[] = [4
 export const refusedVerdict = (against: string, broken = 5) =>
   `rejected: worse than ${against} on the test set: only ${against} was right on 12 digits, only the candidate on 3 (McNemar's p = 0.018, below 0.05); `
   + `breaks ${broken} of the 120 labelled digits ${against} answers right, more than the 2 allowed`;
+
+/**
+ * What the page's Content-Security-Policy refused, as Chromium reports it on the console
+ * ("Refused to apply inline style because it violates the following Content Security Policy
+ * directive …"): a page that works only without the policy fails the test that uses it.
+ */
+export function watchCspViolations(page: Page): string[] {
+  const refused: string[] = [];
+  page.on('console', (message) => {
+    if (message.type() === 'error' && /Content Security Policy/i.test(message.text())) refused.push(message.text());
+  });
+  return refused;
+}

@@ -189,6 +189,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4`,
     ],
   },
+  {
+    version: 10,
+    name: 'predictions by time',
+    statements: [
+      // The registry counts live predictions over a window of recent days (all versions at
+      // once): a range on this key reads the window, where predictions_version_time, led by
+      // the version, would be read whole.
+      'ALTER TABLE predictions ADD KEY predictions_time (created_at)',
+    ],
+  },
 ];
 
 const MIGRATION_LOCK = 'mlpl_migrations';

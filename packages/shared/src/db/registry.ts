@@ -31,10 +31,16 @@ export async function listModelVersions(pool: Pool): Promise<Map<string, { metad
 
 export type VersionRunRow = TrainingRunRow & { modelVersion: string };
 
-/** Runs that made a version (promoted, or failed after the version was named), newest first. */
-export async function listVersionRuns(pool: Pool): Promise<VersionRunRow[]> {
-  const rows = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC');
+/** The newest `limit` runs that made a version (promoted, or failed after the version was named), newest first. */
+export async function listVersionRuns(pool: Pool, limit: number): Promise<VersionRunRow[]> {
+  const rows = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs WHERE model_version IS NOT NULL ORDER BY id DESC LIMIT ?', [limit]);
   return rows.map(toRunRow).filter((run): run is VersionRunRow => run.modelVersion !== null);
+}
+
+/** The newest run that made `version`, if any: one row, where listVersionRuns would read them all. */
+export async function findVersionRun(pool: Pool, version: string): Promise<VersionRunRow | undefined> {
+  const rows = await select(pool, REQUEST_PATH, 'SELECT * FROM training_runs WHERE model_version = ? ORDER BY id DESC LIMIT 1', [version]);
+  return rows.map(toRunRow).find((run): run is VersionRunRow => run.modelVersion !== null);
 }
 
 /**
@@ -65,23 +71,30 @@ function toLiveCounts(row: Row): LiveCountRow {
   return { key: String(row.k), predictions: Number(row.predictions), corrections: Number(row.corrections), wrong: Number(row.wrong) };
 }
 
-/** Predictions, corrected predictions and wrong ones, per model version. */
-export async function liveCountsByVersion(pool: Pool): Promise<LiveCountRow[]> {
+/**
+ * Predictions made since `since` (and the feedback on them, whenever it came), per model
+ * version. Windowed: predictions grow with traffic, and an anonymous page must not count
+ * them all. Over the `predictions_time` index.
+ */
+export async function liveCountsByVersion(pool: Pool, since: Date): Promise<LiveCountRow[]> {
   const rows = await select(
     pool,
     REQUEST_PATH,
-    `SELECT p.model_version AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id GROUP BY p.model_version`,
+    `SELECT p.model_version AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id
+     WHERE p.created_at >= ? GROUP BY p.model_version`,
+    [since],
   );
   return rows.map(toLiveCounts);
 }
 
 /** The same for one version, per predicted digit ('0'–'9'). */
-export async function liveCountsByDigit(pool: Pool, version: string): Promise<LiveCountRow[]> {
+export async function liveCountsByDigit(pool: Pool, version: string, since: Date): Promise<LiveCountRow[]> {
   const rows = await select(
     pool,
     REQUEST_PATH,
-    `SELECT p.digit AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id WHERE p.model_version = ? GROUP BY p.digit`,
-    [version],
+    `SELECT p.digit AS k, ${LIVE_COLUMNS} FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id
+     WHERE p.model_version = ? AND p.created_at >= ? GROUP BY p.digit`,
+    [version, since],
   );
   return rows.map(toLiveCounts);
 }
@@ -89,15 +102,16 @@ export async function liveCountsByDigit(pool: Pool, version: string): Promise<Li
 export const SERIES_BUCKETS = { minute: '%Y-%m-%d %H:%i:00', hour: '%Y-%m-%d %H:00:00', day: '%Y-%m-%d 00:00:00' } as const;
 export type SeriesBucket = keyof typeof SERIES_BUCKETS;
 
-/** Per version and time bucket (the bucket's start, server time): predictions and wrong ones. */
-export async function liveSeries(pool: Pool, bucket: SeriesBucket): Promise<(LiveCountRow & { version: string; start: Date })[]> {
+/** Per version and time bucket (the bucket's start, server time), of predictions made since `since`: predictions and wrong ones. */
+export async function liveSeries(pool: Pool, bucket: SeriesBucket, since: Date): Promise<(LiveCountRow & { version: string; start: Date })[]> {
   const rows = await select(
     pool,
     REQUEST_PATH,
     `SELECT p.model_version AS k, STR_TO_DATE(DATE_FORMAT(p.created_at, ?), '%Y-%m-%d %H:%i:%s') AS start, ${LIVE_COLUMNS}
      FROM predictions p LEFT JOIN ${CORRECTIONS} c ON c.prediction_id = p.id
+     WHERE p.created_at >= ?
      GROUP BY p.model_version, start ORDER BY start, p.model_version`,
-    [SERIES_BUCKETS[bucket]],
+    [SERIES_BUCKETS[bucket], since],
   );
   return rows.map((row) => ({ ...toLiveCounts(row), version: String(row.k), start: date(row.start) }));
 }
