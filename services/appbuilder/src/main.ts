@@ -15,7 +15,7 @@ import {
 } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
 import { createAppbuilderApp } from './app.js';
-import { createDocker } from './docker.js';
+import { createDocker, socketPathOf } from './docker.js';
 import { dockerTarget } from './docker-target.js';
 import { createPipeline } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
@@ -26,17 +26,19 @@ import { loadAppbuilderSettings, repositoryOf } from './settings.js';
 import type { AppbuilderSettings } from './settings.js';
 
 /**
- * Started as root (the socket's group differs per host), the process joins the Docker socket's
- * group and becomes `user` (the node image's, uid 1000): it can reach the engine and nothing
- * else root could. `root` keeps root (the local stack on a host without that user).
+ * A process started as root becomes `user` (the node image's, uid 1000), joining the group of
+ * the Docker socket when it talks to the engine through one (the group differs per host). Under
+ * compose it talks to the Docker API proxy over TCP and the image starts as `node` already: this
+ * is for a container or host that starts it as root. `root` keeps root (the local stack).
  */
-function dropPrivileges(socket: string, user: string, logger: Logger): void {
+function dropPrivileges(dockerHost: string, user: string, logger: Logger): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0 || user === 'root') return;
-  const group = statSync(socket).gid;
-  process.setgroups?.([group]);
+  const socket = socketPathOf(dockerHost);
+  const groups = socket === undefined ? [] : [statSync(socket).gid];
+  process.setgroups?.(groups);
   process.setgid?.(user);
   process.setuid?.(user);
-  logger.info({ uid: process.getuid(), groups: process.getgroups?.() }, `running as ${user}, in the Docker socket's group ${group}`);
+  logger.info({ uid: process.getuid(), groups: process.getgroups?.() }, socket === undefined ? `running as ${user}` : `running as ${user}, in the Docker socket's group ${groups[0]}`);
 }
 
 /**
@@ -69,7 +71,7 @@ function createTarget(settings: AppbuilderSettings, probeImage: Buffer, logger: 
     imageRetention: settings.imageRetention,
     ...(settings.webappBaseImage === undefined ? {} : { baseImage: settings.webappBaseImage }),
     deploy: {
-      docker: createDocker(settings.dockerSocket),
+      docker: createDocker(settings.dockerHost),
       containerName: settings.webappContainer,
       webappPort: settings.webappPort,
       reach: settings.reach,
@@ -88,7 +90,7 @@ async function main(): Promise<void> {
   const settings = settingsOrExit('appbuilder', () => loadAppbuilderSettings(process.env));
   if (settings === undefined) return;
   const logger = createLogger({ name: 'appbuilder', level: settings.logLevel });
-  if (settings.target === 'docker') dropPrivileges(settings.dockerSocket, settings.runAs, logger);
+  if (settings.target === 'docker') dropPrivileges(settings.dockerHost, settings.runAs, logger);
   const backend = await initTf(settings.tfjsBackend);
   logger.info({ backend, target: settings.target }, 'tfjs backend ready (for validating bundles)');
 

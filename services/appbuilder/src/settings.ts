@@ -62,11 +62,16 @@ export type AppbuilderSettings = {
   target: DeployTargetKind;
   /** The process target's settings; undefined for 'docker'. */
   process: { modelsRoot: string; webappUrl: string; swapToken: string } | undefined;
-  /** The user a root-started appbuilder becomes once it joined the socket's group; 'root' stays root. */
+  /** The user a root-started appbuilder becomes (in the socket's group when DOCKER_HOST is a socket); 'root' stays root. */
   runAs: string;
   /** Registry host[:port] images are pushed to; blank for none. */
   registry: string | undefined;
-  dockerSocket: string;
+  /**
+   * Where the Docker engine's API answers: `tcp://host:port` (plain HTTP; compose: the Docker API
+   * proxy, deploy/docker-proxy/haproxy.cfg, which alone holds the socket) or `unix:///path` (the
+   * engine's socket itself).
+   */
+  dockerHost: string;
   limits: { modelJsonBytes: number; weightsBytes: number; metadataBytes: number };
   tfjsBackend: TfBackendPreference;
   logLevel: LogLevel;
@@ -75,6 +80,10 @@ export type AppbuilderSettings = {
 
 const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 const REGISTRY = /^[A-Za-z0-9.-]+(?::\d{1,5})?$/;
+const DOCKER_HOST = /^(tcp:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):\d{1,5}|unix:\/\/\/.+)$/;
+
+/** compose's Docker API proxy (the `docker-proxy` service). */
+export const DEFAULT_DOCKER_HOST = 'tcp://docker-proxy:2375';
 
 export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
   const reader = new EnvReader(env);
@@ -99,7 +108,7 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     runAs: reader.string('APPBUILDER_USER', 'node'),
     // compose writes it before image names, so it may end in '/' (`localhost:5000/`).
     registry: reader.optionalString('LOCAL_REGISTRY')?.replace(/\/+$/, ''),
-    dockerSocket: reader.string('DOCKER_SOCKET', '/var/run/docker.sock'),
+    dockerHost: reader.string('DOCKER_HOST', DEFAULT_DOCKER_HOST),
     limits: {
       modelJsonBytes: reader.int('MAX_MODEL_JSON_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
       weightsBytes: reader.int('MAX_WEIGHTS_BYTES', { default: 32 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024 }),
@@ -117,6 +126,8 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     if (settings.reach === 'published') reader.problem('WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network or host, got "published"');
     if (settings.reach === 'host') settings.webappPorts = readPortPair(reader, 'WEBAPP_PORTS', 'WEBAPP_ROLLOUT=side-by-side with DEPLOY_REACH=host');
   }
+  if (!DOCKER_HOST.test(settings.dockerHost)) reader.problem(`DOCKER_HOST must be tcp://host:port or unix:///path, got "${settings.dockerHost}"`);
+  if (reader.optionalString('DOCKER_SOCKET') !== undefined) reader.problem('DOCKER_SOCKET is no longer read: set DOCKER_HOST (tcp://docker-proxy:2375 under compose, or unix:///var/run/docker.sock)');
   if (settings.proxyUrl !== undefined && !/^https?:\/\/[^/]+$/.test(settings.proxyUrl)) reader.problem(`PROXY_URL must be http(s)://host[:port], got "${settings.proxyUrl}"`);
   if (settings.target === 'process') {
     const webappUrl = reader.string('WEBAPP_URL', 'http://127.0.0.1:5050').replace(/\/+$/, '');
