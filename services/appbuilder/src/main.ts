@@ -4,7 +4,6 @@ import {
   createLogger,
   createPool,
   failInterruptedBuilds,
-  initTf,
   listDeployments,
   migrate,
   pingDatabase,
@@ -23,6 +22,7 @@ import { readProbeImage } from './probe-image.js';
 import { processTarget } from './process-target.js';
 import type { ReleaseTarget } from './release-target.js';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
+import { createBundleValidator } from './validate.js';
 import type { AppbuilderSettings } from './settings.js';
 
 /**
@@ -91,8 +91,10 @@ async function main(): Promise<void> {
   if (settings === undefined) return;
   const logger = createLogger({ name: 'appbuilder', level: settings.logLevel });
   if (settings.target === 'docker') dropPrivileges(settings.dockerHost, settings.runAs, logger);
-  const backend = await initTf(settings.tfjsBackend);
-  logger.info({ backend, target: settings.target }, 'tfjs backend ready (for validating bundles)');
+  // Uploads are loaded in a child process each, bounded (validate.ts); this process holds no model.
+  const validateBundle = createBundleValidator({ ...settings.validation, tfjsBackend: settings.tfjsBackend });
+  if (validateBundle.unbounded !== undefined) logger.warn(validateBundle.unbounded);
+  else logger.info({ ...settings.validation, target: settings.target }, 'bundles are validated in a child process with these limits');
 
   const pool = createPool(settings.database, { connectionLimit: 4 });
   await retry(() => migrate(pool), { what: 'database migrations', logger });
@@ -123,7 +125,7 @@ async function main(): Promise<void> {
     }
     return checks;
   };
-  const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, adminToken: settings.adminToken, limits: settings.limits, readiness });
+  const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, adminToken: settings.adminToken, limits: settings.limits, readiness, validateBundle });
   const server = app.listen(settings.port, settings.host);
   await once(server, 'listening');
   void reconcile(pool, pipeline, target, logger);

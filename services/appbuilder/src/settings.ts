@@ -73,6 +73,9 @@ export type AppbuilderSettings = {
    */
   dockerHost: string;
   limits: { modelJsonBytes: number; weightsBytes: number; metadataBytes: number };
+  /** How an uploaded bundle is loaded to validate it: in a child process with this address space (MiB) and deadline (validate.ts). */
+  validation: { memoryMb: number; timeoutMs: number };
+  /** The validating process's tfjs backend; 'auto' is wasm there. */
   tfjsBackend: TfBackendPreference;
   logLevel: LogLevel;
   database: DatabaseSettings;
@@ -113,6 +116,11 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
       modelJsonBytes: reader.int('MAX_MODEL_JSON_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
       weightsBytes: reader.int('MAX_WEIGHTS_BYTES', { default: 32 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024 }),
       metadataBytes: reader.int('MAX_METADATA_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+    },
+    // Node and tfjs take about 1.1 GiB of address space before any bundle; 32 MiB of weights 1.3 GiB.
+    validation: {
+      memoryMb: reader.int('VALIDATION_MEMORY_MB', { default: 2048, min: 1280, max: 65_536 }),
+      timeoutMs: reader.int('VALIDATION_TIMEOUT_MS', { default: 30_000, min: 1000, max: 600_000 }),
     },
     tfjsBackend: reader.oneOf('TFJS_BACKEND', TF_BACKEND_PREFERENCES, 'auto'),
     logLevel: readLogLevel(reader),
