@@ -172,6 +172,8 @@ describe('the Docker API proxy in front of a real Docker engine', () => {
       ['an escaped slash', `{"Image":"${image}","HostConfig":{"Binds":["\\/:/host"]}}`, 'a host path'],
       ['a bind mount', `{"Image":"${image}","HostConfig":{"Mounts":[{"Target":"/host","Source":"/","Type":"bind"}]}}`, 'a host path'],
       ['a volume the local driver binds to /', `{"Image":"${image}","HostConfig":{"Mounts":[{"Type":"volume","Source":"${prefix}-v","Target":"/host","VolumeOptions":{"DriverConfig":{"Name":"local","Options":{"type":"none","o":"bind","device":"/"}}}}]}}`, 'a host path'],
+      ["another service's secrets", `{"Image":"${image}","HostConfig":{"Binds":["mlpl-secrets-all:/s:ro"]}}`, "another service's secrets"],
+      ['the database volume, mounted', `{"Image":"${image}","HostConfig":{"Mounts":[{"Type":"volume","Source":"mlpl-database-volume","Target":"/d"}]}}`, "another service's secrets or data"],
       ['a device', `{"Image":"${image}","HostConfig":{"Devices":[{"PathOnHost":"/dev/sda","PathInContainer":"/dev/sda","CgroupPermissions":"rwm"}]}}`, 'host devices'],
       ['device cgroup rules', `{"Image":"${image}","HostConfig":{"DeviceCgroupRules":["b *:* rwm"]}}`, 'host devices'],
       ['apparmor unconfined', `{"Image":"${image}","HostConfig":{"SecurityOpt":["apparmor=unconfined"]}}`, 'security options'],
