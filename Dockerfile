@@ -115,8 +115,9 @@ COPY --from=build /app/services/appbuilder/package.json services/appbuilder/
 COPY --from=build /app/services/appbuilder/dist services/appbuilder/dist
 # The health gate's probe digit, read at start-up (src/probe-image.ts).
 COPY services/appbuilder/assets services/appbuilder/assets
-# No USER line: the process starts as root only to join the group of the Docker socket mounted
-# at /var/run/docker.sock (its gid differs per host), then becomes `node` (see src/main.ts).
+# No socket here: the appbuilder reaches the Docker engine through compose's docker-proxy over TCP
+# (deploy/docker-proxy/haproxy.cfg), so it runs as `node` from the start.
+USER node
 EXPOSE 5000
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.APPBUILDER_PORT||5000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

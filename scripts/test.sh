@@ -23,7 +23,9 @@ sudo=""
 # engine, docker-compose (v1, the one Debian ships: it validates the compose files and runs the
 # compose test), docker-registry (a local registry for the push test), busybox-static for the
 # local Node base image (scripts/make-base-image.sh) and debootstrap for the Debian base of the
-# compose test's stand-in images (scripts/compose-test/); curl runs the README's API examples.
+# compose test's stand-in images (scripts/compose-test/); haproxy runs the Docker API proxy's config
+# (deploy/docker-proxy/haproxy.cfg) in the Docker tests and the local stack; curl runs the
+# README's API examples.
 need=()
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
@@ -33,6 +35,7 @@ command -v docker-compose >/dev/null 2>&1 || need+=(docker-compose)
 command -v mariadb-install-db >/dev/null 2>&1 || need+=(mariadb-server)
 [ -x /usr/bin/chromium ] || need+=(chromium)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[ -x /usr/sbin/haproxy ] || need+=(haproxy)
 command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || need+=(debootstrap)
 # Handwriting fonts (0.7 MB): the out-of-MNIST digits of bench/learn and the learning test
 # (scripts/src/font-digits.ts, FONT_PACKAGES).

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Builds the local stand-ins for the compose file's third-party images (no registry needed):
 #   mlpl-test/debian:bookworm (debootstrap base), then mlpl-test/proxy, mlpl-test/mysql,
-#   mlpl-test/minio, mlpl-test/adminer (all :latest).
-# Usage: build-standins.sh [proxy|mysql|minio|adminer ...]     (default: all four)
+#   mlpl-test/minio, mlpl-test/adminer, mlpl-test/docker-proxy (all :latest).
+# Usage: build-standins.sh [proxy|mysql|minio|adminer|docker-proxy ...]     (default: all five)
 # Env:   CA_BUNDLE=/path/ca.pem  CA certificates for npm inside the minio build (default: the
 #        host's /etc/ssl/certs/ca-certificates.crt); VERBOSE=1 shows the docker build output;
 #        DOCKER_BUILDKIT (default 0: the classic builder, whose layer cache makes reruns fast);
@@ -12,7 +12,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 cd "$HERE"
 export DOCKER_BUILDKIT="${DOCKER_BUILDKIT:-0}"
-IMAGES="${*:-proxy mysql minio adminer}"
+IMAGES="${*:-proxy mysql minio adminer docker-proxy}"
 LOG=$(mktemp /tmp/mlpl-standins-build.XXXXXX)
 trap 'rm -f "$LOG"' EXIT
 
@@ -36,7 +36,8 @@ for name in $IMAGES; do
     mysql)   for_image='mysql:8.4.11' ;;
     minio)   for_image='quay.io/minio/minio:RELEASE.2025-09-07T16-13-09Z, quay.io/minio/mc:RELEASE.2025-08-13T08-35-41Z' ;;
     adminer) for_image='adminer:5.4.2' ;;
-    *) echo "unknown stand-in: $name (proxy, mysql, minio, adminer)" >&2; exit 2 ;;
+    docker-proxy) for_image='haproxy:3.2.21-alpine' ;;
+    *) echo "unknown stand-in: $name (proxy, mysql, minio, adminer, docker-proxy)" >&2; exit 2 ;;
   esac
   if [ "$name" = minio ]; then
     # npm inside the build reaches the registry with the host's CA bundle (the same need as

@@ -8,6 +8,9 @@
 #           (verify/s3-check.mjs), a restart keeps objects and the account
 #   proxy   deploy/proxy/nginx.conf (if present) in front of two containers with the alias webapp
 #   adminer the login page shows ADMINER_DEFAULT_SERVER, a login as the user lists its tables
+#   docker-proxy  deploy/docker-proxy/haproxy.cfg run as compose runs it (root, no capabilities,
+#           read-only, the socket mounted): /_ping passes to the engine, /volumes and a
+#           privileged create are refused with 403
 # Usage: verify-standins.sh        (after build-standins.sh; needs curl on the host)
 set -uo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -121,6 +124,17 @@ page=$(curl -s -c "$TMP/cj" -b "$TMP/cj" -L --data-urlencode 'auth[driver]=serve
   --data-urlencode 'auth[username]=mlpl' --data-urlencode "auth[password]=$MP" --data-urlencode 'auth[db]=mlpl' "http://127.0.0.1:$AD/")
 grep -q "Database: mlpl" <<<"$page" && grep -q "id='Table-t'" <<<"$page" \
   && pass "adminer: login as mlpl to the mysql stand-in lists table t" || fail "adminer: login failed"
+
+# ---- docker-proxy --------------------------------------------------------------------------
+docker run -d --name "$P-dp" --network "$NET" -p 127.0.0.1::2375 --user root --read-only --cap-drop ALL \
+  --security-opt no-new-privileges:true -v /var/run/docker.sock:/var/run/docker.sock \
+  -v "$ROOT/deploy/docker-proxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro" mlpl-test/docker-proxy >/dev/null
+DP=$(hostport "$P-dp" 2375)
+if wait_for 20 curl -sf "http://127.0.0.1:$DP/_ping"; then pass "docker-proxy: /_ping reaches the engine"; else fail "docker-proxy: /_ping"; docker logs "$P-dp" 2>&1 | tail -10; fi
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$DP/volumes")
+[ "$code" = 403 ] && pass "docker-proxy: /volumes refused" || fail "docker-proxy: /volumes answered $code"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'content-type: application/json' -d '{"Image":"x","HostConfig":{"Privileged":true}}' "http://127.0.0.1:$DP/containers/create")
+[ "$code" = 403 ] && pass "docker-proxy: a privileged create refused" || fail "docker-proxy: a privileged create answered $code"
 
 echo
 [ "$FAILED" = 0 ] && echo "all stand-in checks passed" || echo "SOME CHECKS FAILED"

@@ -46,3 +46,23 @@ describe('the compose files against the Compose Specification schema', () => {
     assert.equal(validate(compose), false);
   });
 });
+
+describe("the Docker engine's socket in docker-compose.yml", () => {
+  type Service = { image?: string; volumes?: string[]; networks?: string[] | Record<string, unknown>; environment?: Record<string, string>; user?: string; cap_drop?: string[]; read_only?: boolean };
+  const compose = yaml.load(readFileSync(path.join(REPO_ROOT, 'docker-compose.yml'), 'utf8')) as { services: Record<string, Service>; networks?: Record<string, { internal?: boolean } | null> };
+  const networksOf = (service: Service | undefined) => (Array.isArray(service?.networks) ? service.networks : Object.keys(service?.networks ?? { default: null }));
+
+  it('when the services are read, then only docker-proxy mounts the socket, and the appbuilder reaches it on a network the two share alone', () => {
+    const mounting = Object.entries(compose.services).filter(([, service]) => (service.volumes ?? []).some((volume) => volume.includes('docker.sock'))).map(([name]) => name);
+    assert.deepEqual(mounting, ['docker-proxy']);
+    const proxy = compose.services['docker-proxy'];
+    assert.match(proxy?.image ?? '', /^haproxy:\d+\.\d+\.\d+-alpine$/, 'a maintained proxy, pinned to a release');
+    assert.ok((proxy?.volumes ?? []).includes('./deploy/docker-proxy/haproxy.cfg:/usr/local/etc/haproxy/haproxy.cfg:ro'));
+    assert.deepEqual([proxy?.cap_drop, proxy?.read_only], [['ALL'], true]);
+    assert.equal(compose.services.appbuilder?.environment?.DOCKER_HOST, 'tcp://docker-proxy:2375');
+    const sharing = Object.entries(compose.services).filter(([, service]) => networksOf(service).includes('docker-api')).map(([name]) => name).sort();
+    assert.deepEqual(sharing, ['appbuilder', 'docker-proxy']);
+    assert.deepEqual(networksOf(proxy), ['docker-api']);
+    assert.equal(compose.networks?.['docker-api']?.internal, true);
+  });
+});

@@ -204,6 +204,22 @@ describe('docker compose up, through the published ports', { timeout: 40 * 60_00
     }
   });
 
+  it('when the Docker engine is looked for, then only docker-proxy holds its socket, the appbuilder (as node) is refused what it does not use, and the webapp cannot reach it', async () => {
+    const containers = await projectContainers();
+    const inspected = JSON.parse(await quiet('docker', ['inspect', ...containers.map((c) => c.Id)])) as (Container & { Mounts: { Source: string }[] })[];
+    assert.deepEqual(inspected.filter((c) => c.Mounts.some((mount) => mount.Source === '/var/run/docker.sock')).map(serviceOf), ['docker-proxy']);
+    const appbuilder = containers.find((c) => serviceOf(c) === 'appbuilder');
+    const webapp = containers.find((c) => serviceOf(c) === 'webapp');
+    assert.ok(appbuilder && webapp);
+    assert.equal(await quiet('docker', ['exec', appbuilder.Id, 'id', '-un']), 'node');
+    const ask = (id: string, method: string, target: string, body?: string) =>
+      quiet('docker', ['exec', id, 'node', '-e', `fetch('http://docker-proxy:2375${target}', { method: '${method}', signal: AbortSignal.timeout(5000)${body === undefined ? '' : `, headers: { 'content-type': 'application/json' }, body: '${body}'`} }).then((r) => console.log(r.status), (e) => console.log('unreachable: ' + (e.cause?.code ?? e.message)))`]);
+    assert.equal(await ask(appbuilder.Id, 'GET', '/_ping'), '200');
+    assert.equal(await ask(appbuilder.Id, 'GET', '/volumes'), '403');
+    assert.equal(await ask(appbuilder.Id, 'POST', '/containers/create', '{"Image":"mywebapp:latest","HostConfig":{"Binds":["/:/host"],"Privileged":true}}'), '403');
+    assert.match(await ask(webapp.Id, 'GET', '/_ping'), /^unreachable/);
+  });
+
   it('when the containers are inspected, then no secret is in any environment and each service holds only its own secrets', async () => {
     const secretValues = (await quiet('docker', ['run', '--rm', '--entrypoint', 'sh', '-v', 'mlpl-secrets-all:/s:ro', 'mlpl-secrets:latest', '-c', 'for f in /s/*; do cat "$f"; echo; done'])).split('\n').filter((value) => value.length >= 16);
     assert.ok(secretValues.length >= 8, `the secrets were made (${secretValues.length})`);

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { createDocker, inspectContainer } from '@mlpl/appbuilder/docker';
 import { requireDocker } from '@mlpl/appbuilder/docker-fixtures';
@@ -15,7 +16,8 @@ import type { Stack } from './stack.js';
  * The whole loop with a real Docker engine: the webapp is a container built from its own
  * Dockerfile (on the local Node base image, no registry reachable here) behind the stack's
  * nginx proxy (the stand-in image), and each promoted model is baked into a new image whose
- * container is rolled out beside the old one, as under compose. A load generator predicts
+ * container is rolled out beside the old one, as under compose, the appbuilder reaching the
+ * engine through compose's Docker API proxy (Debian's haproxy). A load generator predicts
  * through the proxy throughout: no request may fail.
  */
 describe('the loop on the Docker deploy target', () => {
@@ -65,6 +67,13 @@ describe('the loop on the Docker deploy target', () => {
     assert.equal(builds.find((b) => b.modelVersion === version)?.status, 'built');
     assert.equal(deployments.find((d) => d.modelVersion === version)?.status, 'deployed');
     assert.equal(((await trainingStatus(stack)).runs ?? []).find((r) => r.modelVersion === version)?.status, 'promoted');
+
+    // scripts/test.sh installs Debian's haproxy: the appbuilder built and rolled out through compose's allow-list.
+    assert.ok(stack.dockerApi !== undefined, 'the stack ran the Docker API proxy (/usr/sbin/haproxy)');
+    const proxied = await readFile(stack.dockerApi.logFile, 'utf8');
+    assert.match(proxied, / POST \/build 200 /);
+    assert.match(proxied, / POST \/containers\/create 201 /);
+    assert.doesNotMatch(proxied, / 403 /, `the Docker API proxy refused none of the appbuilder's requests:\n${proxied}`);
 
     const scoreAfter = await score(stack.urls.webapp, wrong);
     t.diagnostic(`corrected digits right: ${scoreBefore.right}/10 before, ${scoreAfter.right}/10 after`);

@@ -30,7 +30,9 @@ const USAGE = `usage: npm run stack [-- --deploy auto|process|docker] [--state-d
   Ports (environment): STACK_WEBAPP_PORT 5050, STACK_TRAINING_PORT 5001,
   STACK_APPBUILDER_PORT 5000, STACK_DATABASE_PORT 3307, STACK_STORAGE_PORT 9000;
   docker: the proxy (STACK_PROXY_IMAGE, default nginx:1.30.4-alpine) holds the webapp
-  port and sends to the webapp containers on the next two (5051, 5052);
+  port and sends to the webapp containers on the next two (5051, 5052); where Debian's
+  haproxy is installed, the appbuilder reaches Docker through compose's Docker API proxy
+  (deploy/docker-proxy/haproxy.cfg, on a free loopback port; logs/docker-proxy.log);
   TRAINING_INTERVAL (10s) and TRAINING_THRESHOLD (10) are passed on.`;
 
 /**
@@ -234,7 +236,7 @@ async function main(): Promise<void> {
       starting.abort();
       return;
     }
-    console.log(`\n${signal}: stopping training, appbuilder, ${deploy === 'docker' ? 'proxy, ' : ''}webapp, storage, database`);
+    console.log(`\n${signal}: stopping ${stack.parts.map((part) => part.name).reverse().join(', ')}`);
     following.abort();
     stack.stop().then(
       () => console.log('stopped'),
@@ -274,7 +276,7 @@ async function main(): Promise<void> {
   appbuilder  ${stack.urls.appbuilder}/deployments
   database    mysql://mlpl@127.0.0.1:${ports.database}/mlpl   (password in ${path.join(stateDir, 'secrets.json')})
   storage     http://127.0.0.1:${ports.storage}   (s3rver; key ${stack.settings.storage.accessKey}, secret in secrets.json)
-  logs        ${path.join(stateDir, 'logs')}/   (webapp.log, appbuilder.log, training.log)
+  logs        ${path.join(stateDir, 'logs')}/   (webapp.log, appbuilder.log, training.log${stack.dockerApi === undefined ? '' : ', docker-proxy.log'})
   admin token (rollbacks on /models): ${adminTokenCommand(stateDir)}
 Ctrl-C stops everything; the data stays in ${stateDir}.`);
   follow(stack, following.signal);

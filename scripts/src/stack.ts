@@ -3,7 +3,7 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import mysql from 'mysql2/promise';
-import { startMariaDb, startS3rver } from '@mlpl/shared/testing';
+import { freePort, startMariaDb, startS3rver } from '@mlpl/shared/testing';
 import type { MariaDbServer, S3Server } from '@mlpl/shared/testing';
 import { toDatabaseEnv, toStorageEnv } from '@mlpl/shared';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
@@ -11,6 +11,8 @@ import { createDocker, tagImage } from '@mlpl/appbuilder/docker';
 import { buildWebappImage } from '@mlpl/appbuilder/docker-fixtures';
 import { webappContainers } from '@mlpl/appbuilder/side-by-side';
 import { REPO_ROOT, rssOf, ServiceProcess } from './service-process.js';
+import { dockerApiPart, dockerApiProxyAvailable } from './stack-docker-api.js';
+import type { DockerApiPart } from './stack-docker-api.js';
 import { dockerWebapp, OWNER_LABEL, resolveDockerNames } from './stack-docker.js';
 import type { DockerNames } from './stack-docker.js';
 import { DEFAULT_PROXY_IMAGE, proxyPart } from './stack-proxy.js';
@@ -25,7 +27,9 @@ import { DEFAULT_PROXY_IMAGE, proxyPart } from './stack-proxy.js';
  * the appbuilder rolls out side by side; here all with host networking, the containers taking
  * turns on two loopback ports behind the proxy (stack-proxy.ts). Their names come from the
  * state folder and a container another folder made is refused (stack-docker.ts). Either way
- * the stack is started once the webapp's /readyz says it can do its whole job.
+ * the stack is started once the webapp's /readyz says it can do its whole job. Where Debian's
+ * haproxy is installed, the Docker target's appbuilder reaches the engine through compose's
+ * Docker API proxy (stack-docker-api.ts), as under compose.
  */
 export type StackOptions = {
   stateDir: string;
@@ -83,6 +87,8 @@ export type Stack = {
   webapp: Part;
   training: Part;
   appbuilder: Part;
+  /** The Docker target's Docker API proxy, the appbuilder's way to the engine; undefined without Debian's haproxy, or on the process target. */
+  dockerApi: DockerApiPart | undefined;
   /** Everything, in the order it starts. */
   parts: Part[];
   /** The services' shared environment (database, storage), for a test that reads what they wrote. */
@@ -247,6 +253,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   const registryEnv = { ADMIN_TOKEN: secret.admin, PROBE_TOKEN: secret.probe, APPBUILDER_URL: urls.appbuilder, TRAINING_THRESHOLD: String(options.threshold ?? 10) };
   let webapp: Part;
   let proxy: Part | undefined;
+  let dockerApi: DockerApiPart | undefined;
   // Where the webapp's state is told when it does not become ready.
   let whereWebapp: () => Promise<string> = async () => `its log: ${path.join(logDir, 'webapp.log')}`;
   let deployEnv: Record<string, string>;
@@ -295,8 +302,21 @@ export async function startStack(options: StackOptions, say: (line: string) => v
       backends,
       labels: { [OWNER_LABEL]: owner.stateDir },
     });
+    // The appbuilder reaches the engine through compose's allow-list where Debian's haproxy is
+    // installed. It is no barrier here (the appbuilder runs as this user, who can open the socket
+    // itself), but every request of a rollout passes the same rules as under compose.
+    let dockerHost = 'unix:///var/run/docker.sock';
+    if (dockerApiProxyAvailable()) {
+      const part = dockerApiPart({ port: await freePort(), logFile: path.join(logDir, 'docker-proxy.log') });
+      dockerApi = part;
+      dockerHost = part.address;
+      say(`Docker: the appbuilder goes through the Docker API proxy (deploy/docker-proxy/haproxy.cfg) on ${part.address}; what it refuses is in ${path.join(logDir, 'docker-proxy.log')}`);
+    } else {
+      say('Docker: the appbuilder uses the Docker socket directly: /usr/sbin/haproxy is not installed (apt-get install haproxy puts the Docker API proxy of compose in front of it)');
+    }
     deployEnv = {
       DEPLOY_TARGET: 'docker',
+      DOCKER_HOST: dockerHost,
       WEBAPP_IMAGE: repo,
       WEBAPP_CONTAINER: container,
       WEBAPP_PORT: String(backends[0]),
@@ -321,7 +341,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
   });
 
   // The proxy after the webapp: a stack from before the proxy frees the port for it there.
-  const parts: Part[] = [database, storage, webapp, ...(proxy === undefined ? [] : [proxy]), appbuilder, training];
+  const parts: Part[] = [database, storage, webapp, ...(proxy === undefined ? [] : [proxy]), ...(dockerApi === undefined ? [] : [dockerApi]), appbuilder, training];
   const stack: Stack = {
     urls,
     tokens: { training: secret.training, appbuilder: secret.appbuilder, modelSwap: secret.modelSwap, admin: secret.admin, probe: secret.probe },
@@ -336,6 +356,7 @@ export async function startStack(options: StackOptions, say: (line: string) => v
     webapp,
     training,
     appbuilder,
+    dockerApi,
     parts,
     env: shared,
     settings,

@@ -13,9 +13,9 @@ import {
   requireBearer,
   routeFallback,
 } from '@mlpl/shared';
-import type { Logger, MultipartForm, Pool } from '@mlpl/shared';
+import type { Logger, ModelBundleFiles, ModelMetadata, MultipartForm, Pool } from '@mlpl/shared';
 import type { Pipeline } from './pipeline.js';
-import { collectFiles, validateBundle } from './validate.js';
+import { collectFiles, createBundleValidator } from './validate.js';
 import type { UploadedFile, UploadLimits } from './validate.js';
 
 export type AppbuilderAppDeps = {
@@ -28,6 +28,8 @@ export type AppbuilderAppDeps = {
   limits: UploadLimits;
   /** What `GET /` reports: Docker reachable, base image present; each 'ok' or the problem. */
   readiness: () => Promise<Record<string, string>>;
+  /** Loads an upload to check it, in a bounded child process; default: one with the default limits. */
+  validateBundle?: (files: ModelBundleFiles) => Promise<ModelMetadata>;
 };
 
 /** The form of DESIGN.md's curl: the three files of a bundle, each within its own limit, and nothing else. */
@@ -76,6 +78,7 @@ export function createAppbuilderApp(deps: AppbuilderAppDeps): Express {
     },
   }).any();
   const parse = parseMultipart(upload, bundleForm(deps.limits));
+  const validateBundle = deps.validateBundle ?? createBundleValidator();
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'alive' });

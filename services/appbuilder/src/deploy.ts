@@ -93,8 +93,11 @@ export function optionsLike(old: ContainerInspectInfo, own: Own, image: { ref: s
   if (labels[COMPOSE_IMAGE_LABEL] !== undefined) labels[COMPOSE_IMAGE_LABEL] = image.id;
   const containerPort = Object.keys(old.HostConfig.PortBindings ?? {})[0] ?? Object.keys(old.Config.ExposedPorts ?? {})[0];
   const candidatePorts = role.publishOnLoopback === true && containerPort !== undefined ? { [containerPort]: [{ HostIp: '127.0.0.1', HostPort: '' }] } : {};
+  // Inspect lists the engine's default masked and read-only /proc and /sys paths; sent back, a
+  // list replaces the default, so the Docker API proxy refuses any: the engine fills them in.
+  const { MaskedPaths: _masked, ReadonlyPaths: _readonly, ...inherited } = old.HostConfig;
   const hostConfig = {
-    ...old.HostConfig,
+    ...inherited,
     ...(role.final ? {} : { PortBindings: candidatePorts, PublishAllPorts: false, RestartPolicy: { Name: 'no' } }),
     // Beside the old one, which holds its host ports.
     ...(role.publish === false ? { PortBindings: {}, PublishAllPorts: false } : {}),

@@ -1,11 +1,13 @@
 import { execFile, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { freePort, toDatabaseEnv, toStorageEnv } from '@mlpl/shared';
+import { stopChild } from '@mlpl/shared/testing';
 import type { DatabaseSettings, StorageSettings } from '@mlpl/shared';
 import { createContainer, startContainer } from './docker.js';
 import type { Docker } from './docker.js';
@@ -119,4 +121,62 @@ export async function startRegistry(): Promise<{ address: string; stop(): Promis
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** Debian's haproxy (scripts/test.sh installs it): it runs the Docker API proxy's config as a process. */
+export const HAPROXY_BINARY = '/usr/sbin/haproxy';
+
+/** compose's Docker API proxy config, used unchanged by the stack and the tests. */
+export const DOCKER_PROXY_CONFIG = path.join(REPO_ROOT, 'deploy/docker-proxy/haproxy.cfg');
+
+export type DockerApiProxy = {
+  /** `tcp://127.0.0.1:<port>`, for DOCKER_HOST and createDocker. */
+  address: string;
+  /** `http://127.0.0.1:<port>`, for raw requests. */
+  url: string;
+  port: number;
+  process: ChildProcess;
+  /** What it wrote (a line per request; a refusal with its reason), unless it writes to a log file. */
+  output(): string;
+  stop(): Promise<void>;
+};
+
+/**
+ * The Docker API proxy (deploy/docker-proxy/haproxy.cfg, the file compose mounts) as a process
+ * of Debian's haproxy, on 127.0.0.1:`port` (default a free one) in front of `engine` (default
+ * the local socket). `allowHostNetwork`: as the stack runs it, whose webapp containers use the
+ * host's network. Its output goes to `logFile` when given. Resolves once /_ping answers
+ * through it from the engine.
+ */
+export async function startDockerApiProxy(
+  options: { port?: number; engine?: string; allowHostNetwork?: boolean; logFile?: string } = {},
+): Promise<DockerApiProxy> {
+  if (!existsSync(HAPROXY_BINARY)) throw new Error(`${HAPROXY_BINARY} is missing: install Debian's haproxy (scripts/test.sh does: apt-get install haproxy)`);
+  const port = options.port ?? (await freePort());
+  const env: Record<string, string> = {
+    PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin',
+    DOCKER_PROXY_LISTEN: `127.0.0.1:${port}`,
+    DOCKER_PROXY_ENGINE: options.engine ?? '/var/run/docker.sock',
+    ...(options.allowHostNetwork === true ? { DOCKER_PROXY_ALLOW_HOST_NETWORK: '1' } : {}),
+  };
+  const log = options.logFile === undefined ? undefined : openSync(options.logFile, 'a');
+  // Its own process group, as the stack's other parts: a terminal's Ctrl-C reaches the runner only.
+  const child = spawn(HAPROXY_BINARY, ['-db', '-f', DOCKER_PROXY_CONFIG], { env, stdio: ['ignore', log ?? 'pipe', log ?? 'pipe'], detached: true });
+  if (log !== undefined) closeSync(log);
+  let output = '';
+  const keep = (chunk: Buffer) => {
+    output = (output + chunk.toString()).slice(-64 * 1024);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 20_000;
+  while (!(await fetch(`${url}/_ping`, { signal: AbortSignal.timeout(2000) }).then((r) => r.ok, () => false))) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stopChild(child, 1000);
+      throw new Error(`the Docker API proxy (${HAPROXY_BINARY} -f ${DOCKER_PROXY_CONFIG}) did not answer ${url}/_ping: ${child.exitCode === null ? 'no answer within 20 s' : `it exited with code ${child.exitCode}`}; ${options.logFile === undefined ? `its output:\n${output}` : `its log: ${options.logFile}`}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return { address: `tcp://127.0.0.1:${port}`, url, port, process: child, output: () => output, stop: () => stopChild(child, 5000) };
 }

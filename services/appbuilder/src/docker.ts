@@ -7,8 +7,19 @@ import type { ContainerCreateOptions, ContainerInspectInfo, ImageInspectInfo } f
  */
 export type Docker = Dockerode;
 
-export function createDocker(socketPath: string): Docker {
-  return new Dockerode({ socketPath });
+/**
+ * A client of the engine at `address`: `tcp://host:port` (plain HTTP, as the Docker API proxy
+ * speaks it), `unix:///path` or a socket's path.
+ */
+export function createDocker(address: string): Docker {
+  const tcp = /^tcp:\/\/(.+):(\d+)$/.exec(address);
+  if (tcp !== null) return new Dockerode({ host: (tcp[1] as string).replace(/^\[(.*)\]$/, '$1'), port: Number(tcp[2]), protocol: 'http' });
+  return new Dockerode({ socketPath: address.replace(/^unix:\/\//, '') });
+}
+
+/** The socket's path when `address` names one, else undefined (a TCP address). */
+export function socketPathOf(address: string): string | undefined {
+  return address.startsWith('tcp://') ? undefined : address.replace(/^unix:\/\//, '');
 }
 
 export async function pingDocker(docker: Docker): Promise<void> {

@@ -4,7 +4,6 @@ import {
   createLogger,
   createPool,
   failInterruptedBuilds,
-  initTf,
   listDeployments,
   migrate,
   pingDatabase,
@@ -16,7 +15,7 @@ import {
 } from '@mlpl/shared';
 import type { Logger, Pool } from '@mlpl/shared';
 import { createAppbuilderApp } from './app.js';
-import { createDocker } from './docker.js';
+import { createDocker, socketPathOf } from './docker.js';
 import { dockerTarget } from './docker-target.js';
 import { createPipeline } from './pipeline.js';
 import type { Pipeline } from './pipeline.js';
@@ -24,20 +23,23 @@ import { readProbeImage } from './probe-image.js';
 import { processTarget } from './process-target.js';
 import type { ReleaseTarget } from './release-target.js';
 import { loadAppbuilderSettings, repositoryOf } from './settings.js';
+import { createBundleValidator } from './validate.js';
 import type { AppbuilderSettings } from './settings.js';
 
 /**
- * Started as root (the socket's group differs per host), the process joins the Docker socket's
- * group and becomes `user` (the node image's, uid 1000): it can reach the engine and nothing
- * else root could. `root` keeps root (the local stack on a host without that user).
+ * A process started as root becomes `user` (the node image's, uid 1000), joining the group of
+ * the Docker socket when it talks to the engine through one (the group differs per host). Under
+ * compose it talks to the Docker API proxy over TCP and the image starts as `node` already: this
+ * is for a container or host that starts it as root. `root` keeps root (the local stack).
  */
-function dropPrivileges(socket: string, user: string, logger: Logger): void {
+function dropPrivileges(dockerHost: string, user: string, logger: Logger): void {
   if (typeof process.getuid !== 'function' || process.getuid() !== 0 || user === 'root') return;
-  const group = statSync(socket).gid;
-  process.setgroups?.([group]);
+  const socket = socketPathOf(dockerHost);
+  const groups = socket === undefined ? [] : [statSync(socket).gid];
+  process.setgroups?.(groups);
   process.setgid?.(user);
   process.setuid?.(user);
-  logger.info({ uid: process.getuid(), groups: process.getgroups?.() }, `running as ${user}, in the Docker socket's group ${group}`);
+  logger.info({ uid: process.getuid(), groups: process.getgroups?.() }, socket === undefined ? `running as ${user}` : `running as ${user}, in the Docker socket's group ${groups[0]}`);
 }
 
 /**
@@ -70,7 +72,7 @@ function createTarget(settings: AppbuilderSettings, probeImage: Buffer, logger: 
     imageRetention: settings.imageRetention,
     ...(settings.webappBaseImage === undefined ? {} : { baseImage: settings.webappBaseImage }),
     deploy: {
-      docker: createDocker(settings.dockerSocket),
+      docker: createDocker(settings.dockerHost),
       containerName: settings.webappContainer,
       webappPort: settings.webappPort,
       reach: settings.reach,
@@ -90,9 +92,11 @@ async function main(): Promise<void> {
   const settings = settingsOrExit('appbuilder', () => loadAppbuilderSettings(process.env));
   if (settings === undefined) return;
   const logger = createLogger({ name: 'appbuilder', level: settings.logLevel });
-  if (settings.target === 'docker') dropPrivileges(settings.dockerSocket, settings.runAs, logger);
-  const backend = await initTf(settings.tfjsBackend);
-  logger.info({ backend, target: settings.target }, 'tfjs backend ready (for validating bundles)');
+  if (settings.target === 'docker') dropPrivileges(settings.dockerHost, settings.runAs, logger);
+  // Uploads are loaded in a child process each, bounded (validate.ts); this process holds no model.
+  const validateBundle = createBundleValidator({ ...settings.validation, tfjsBackend: settings.tfjsBackend });
+  if (validateBundle.unbounded !== undefined) logger.warn(validateBundle.unbounded);
+  else logger.info({ ...settings.validation, target: settings.target }, 'bundles are validated in a child process with these limits');
 
   const pool = createPool(settings.database, { connectionLimit: 4 });
   await retry(() => migrate(pool), { what: 'database migrations', logger });
@@ -118,7 +122,7 @@ async function main(): Promise<void> {
   if (adopted !== undefined) logger.info({ version: adopted }, 'the first webapp model is recorded as a build');
   // 'ok' or 'failed' per check; why one failed (addresses, users, Docker's words) goes to the log.
   const readiness = readinessChecks({ database: () => pingDatabase(pool), ...target.checks }, { logger });
-  const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, adminToken: settings.adminToken, limits: settings.limits, readiness });
+  const app = createAppbuilderApp({ pipeline, pool, logger, token: settings.token, adminToken: settings.adminToken, limits: settings.limits, readiness, validateBundle });
   const server = app.listen(settings.port, settings.host);
   await once(server, 'listening');
   void reconcile(pool, pipeline, target, logger);

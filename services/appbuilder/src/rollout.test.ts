@@ -8,7 +8,8 @@ import { createLogger, readBundleDir } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
 import { loadPackagedMnist } from '@mlpl/shared/mnist-package';
 import { freePort, renderDigitPng } from '@mlpl/shared/testing';
-import { buildWebappImage, imageTags, REPO_ROOT } from './docker-fixtures.js';
+import { buildWebappImage, imageTags, REPO_ROOT, startDockerApiProxy } from './docker-fixtures.js';
+import type { DockerApiProxy } from './docker-fixtures.js';
 import { containerLogs, createContainer, createDocker, inspectContainer, inspectImage, listRepoTags, removeContainer, removeImage, startContainer, tagImage } from './docker.js';
 import type { Docker } from './docker.js';
 import { DeployError } from './deploy.js';
@@ -73,7 +74,7 @@ function startLoad(url: string, png: Buffer, clients = 4, maxRequests = 20_000):
   };
 }
 
-describe('side-by-side rollout behind the nginx proxy, on a real Docker engine', () => {
+describe('side-by-side rollout behind the nginx proxy, on a real Docker engine reached through the Docker API proxy', () => {
   const suffix = randomBytes(3).toString('hex');
   const repo = `mlpl-test-${suffix}/mywebapp`;
   const prefix = `mlpl-test-web-${suffix}`;
@@ -81,7 +82,11 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
   const v1 = `v1-${suffix}`;
   const v2 = `v2-${suffix}`;
   const broken = `broken-${suffix}`;
+  /** The test's own client of the engine, for what compose and the test set up. */
   let docker: Docker;
+  /** The appbuilder's: through the Docker API proxy, as under compose (deploy/docker-proxy/haproxy.cfg). */
+  let appbuilderDocker: Docker;
+  let apiProxy: DockerApiProxy;
   let proxyUrl: string;
   let seven: Buffer;
   let target: DeployTarget;
@@ -118,6 +123,8 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     keepAlive = setInterval(() => undefined, 1000);
     const baseImage = await buildWebappImage();
     docker = createDocker('/var/run/docker.sock');
+    apiProxy = await startDockerApiProxy();
+    appbuilderDocker = createDocker(apiProxy.address);
     // The stand-in for the pinned nginx image (no registry here), made from Debian's nginx;
     // idempotent and cached, so a second call costs nothing.
     if ((await inspectImage(docker, PROXY_IMAGE)) === undefined) {
@@ -126,9 +133,9 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     await tagImage(docker, baseImage, repo, 'latest');
     await tagImage(docker, baseImage, repo, 'pretrained-1');
     const base = (await inspectImage(docker, baseImage))?.Id ?? '';
-    for (const version of [v1, v2]) await buildModelImage(docker, { files: await bundleAs(version), version, repo, baseImage: base, push: false });
+    for (const version of [v1, v2]) await buildModelImage(appbuilderDocker, { files: await bundleAs(version), version, repo, baseImage: base, push: false });
     // Loads nowhere: the container exits at start-up and never passes the gate.
-    await buildModelImage(docker, { files: await bundleAs(broken, (f) => ({ ...f, modelJson: Buffer.from('{"modelTopology": "this does not load"}') })), version: broken, repo, baseImage: base, push: false });
+    await buildModelImage(appbuilderDocker, { files: await bundleAs(broken, (f) => ({ ...f, modelJson: Buffer.from('{"modelTopology": "this does not load"}') })), version: broken, repo, baseImage: base, push: false });
 
     const digits = loadPackagedMnist();
     const sevenAt = digits.labels.indexOf(7);
@@ -157,7 +164,7 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     assert.equal((await fetch(`${proxyUrl}/proxy-health`, { signal: AbortSignal.timeout(10_000) })).status, 200);
 
     target = {
-      docker,
+      docker: appbuilderDocker,
       containerName: prefix,
       webappPort: 5050,
       reach: 'network',
@@ -173,6 +180,8 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
 
   after(async () => {
     clearInterval(keepAlive);
+    if (process.env.ROLLOUT_LOG === '1' && apiProxy !== undefined) console.log(apiProxy.output());
+    await apiProxy?.stop();
     if (docker === undefined) return;
     if (process.env.ROLLOUT_LOG === '1') console.log(await containerLogs(docker, `mlpl-test-proxy-${suffix}`, 5000));
     for (const container of await docker.listContainers({ all: true, filters: { label: [`mlpl.test=${suffix}`] } })) await removeContainer(docker, container.Id);
@@ -254,7 +263,7 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     assert.deepEqual([...versions].sort(), ['pretrained-1', v2].sort(), 'both serve through the proxy');
     const load = startLoad(proxyUrl, seven);
     await sleep(500);
-    const done = await recoverSideBySide(docker, prefix, 'pretrained-1');
+    const done = await recoverSideBySide(appbuilderDocker, prefix, 'pretrained-1');
     await sleep(500);
     const seen = await load.stop();
     console.log(`# recovery: ${seen.ok} ok, ${seen.failed} failed, longest gap ${Math.round(seen.longestGapMs)} ms`);
@@ -268,9 +277,10 @@ describe('side-by-side rollout behind the nginx proxy, on a real Docker engine',
     // pretrained-1 serves (and is the base and latest); v1, v2, broken were built in that order.
     const before = (await listRepoTags(docker, repo)).map((t) => t.tag).sort();
     assert.deepEqual(before, ['broken-' + suffix, 'latest', 'pretrained-1', v1, v2].sort());
-    const removed = await pruneVersionImages(docker, repo, { keep: 0, serving: 'pretrained-1' });
+    const removed = await pruneVersionImages(appbuilderDocker, repo, { keep: 0, serving: 'pretrained-1' });
     assert.deepEqual(removed.sort(), [`${repo}:${broken}`, `${repo}:${v1}`, `${repo}:${v2}`].sort());
     assert.deepEqual((await listRepoTags(docker, repo)).map((t) => t.tag).sort(), ['latest', 'pretrained-1']);
+    assert.doesNotMatch(apiProxy.output(), / 403 /, `the Docker API proxy refused none of the appbuilder's requests:\n${apiProxy.output()}`);
   });
 });
 

@@ -21,6 +21,35 @@ describe('appbuilder settings', () => {
     assert.equal(settings.process, undefined);
     assert.equal(settings.runAs, 'node');
     assert.equal(settings.healthTimeoutMs, 60_000);
+    assert.equal(settings.dockerHost, 'tcp://docker-proxy:2375', "compose's Docker API proxy");
+    assert.deepEqual(settings.validation, { memoryMb: 2048, timeoutMs: 30_000 });
+  });
+
+  test('when the validation limits are set, then they are kept; below what Node needs to start, or not numbers, they are named', () => {
+    assert.deepEqual(loadAppbuilderSettings({ ...REQUIRED, VALIDATION_MEMORY_MB: '4096', VALIDATION_TIMEOUT_MS: '60000' }).validation, { memoryMb: 4096, timeoutMs: 60_000 });
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, VALIDATION_MEMORY_MB: '1024', VALIDATION_TIMEOUT_MS: 'soon' }),
+      (error: unknown) =>
+        error instanceof SettingsError &&
+        JSON.stringify(error.problems) === JSON.stringify(['VALIDATION_MEMORY_MB must be between 1280 and 65536, got 1024', 'VALIDATION_TIMEOUT_MS must be a whole number, got "soon"']),
+    );
+  });
+
+  test('when DOCKER_HOST is a TCP address or a socket, then it is kept; anything else, or the old DOCKER_SOCKET, is named', () => {
+    for (const value of ['tcp://127.0.0.1:2375', 'tcp://[::1]:2375', 'unix:///var/run/docker.sock']) {
+      assert.equal(loadAppbuilderSettings({ ...REQUIRED, DOCKER_HOST: value }).dockerHost, value);
+    }
+    for (const value of ['/var/run/docker.sock', 'http://docker-proxy:2375', 'tcp://docker-proxy', 'ssh://me@host', 'unix://relative.sock']) {
+      assert.throws(
+        () => loadAppbuilderSettings({ ...REQUIRED, DOCKER_HOST: value }),
+        (error: unknown) => error instanceof SettingsError && JSON.stringify(error.problems) === JSON.stringify([`DOCKER_HOST must be tcp://host:port or unix:///path, got "${value}"`]),
+        value,
+      );
+    }
+    assert.throws(
+      () => loadAppbuilderSettings({ ...REQUIRED, DOCKER_SOCKET: '/var/run/docker.sock' }),
+      (error: unknown) => error instanceof SettingsError && /^DOCKER_SOCKET is no longer read: set DOCKER_HOST/.test(error.problems[0] ?? ''),
+    );
   });
 
   test('when PROBE_TOKEN is not set, then the gate sends none; when set, it is used; when short, it is named', () => {

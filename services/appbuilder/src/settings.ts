@@ -68,12 +68,20 @@ export type AppbuilderSettings = {
   target: DeployTargetKind;
   /** The process target's settings; undefined for 'docker'. */
   process: { modelsRoot: string; webappUrl: string; swapToken: string } | undefined;
-  /** The user a root-started appbuilder becomes once it joined the socket's group; 'root' stays root. */
+  /** The user a root-started appbuilder becomes (in the socket's group when DOCKER_HOST is a socket); 'root' stays root. */
   runAs: string;
   /** Registry host[:port] images are pushed to; blank for none. */
   registry: string | undefined;
-  dockerSocket: string;
+  /**
+   * Where the Docker engine's API answers: `tcp://host:port` (plain HTTP; compose: the Docker API
+   * proxy, deploy/docker-proxy/haproxy.cfg, which alone holds the socket) or `unix:///path` (the
+   * engine's socket itself).
+   */
+  dockerHost: string;
   limits: { modelJsonBytes: number; weightsBytes: number; metadataBytes: number };
+  /** How an uploaded bundle is loaded to validate it: in a child process with this address space (MiB) and deadline (validate.ts). */
+  validation: { memoryMb: number; timeoutMs: number };
+  /** The validating process's tfjs backend; 'auto' is wasm there. */
   tfjsBackend: TfBackendPreference;
   logLevel: LogLevel;
   database: DatabaseSettings;
@@ -81,6 +89,10 @@ export type AppbuilderSettings = {
 
 const REPOSITORY = /^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 const REGISTRY = /^[A-Za-z0-9.-]+(?::\d{1,5})?$/;
+const DOCKER_HOST = /^(tcp:\/\/([A-Za-z0-9.-]+|\[[0-9A-Fa-f:]+\]):\d{1,5}|unix:\/\/\/.+)$/;
+
+/** compose's Docker API proxy (the `docker-proxy` service). */
+export const DEFAULT_DOCKER_HOST = 'tcp://docker-proxy:2375';
 
 export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
   const reader = new EnvReader(env);
@@ -106,11 +118,16 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     runAs: reader.string('APPBUILDER_USER', 'node'),
     // compose writes it before image names, so it may end in '/' (`localhost:5000/`).
     registry: reader.optionalString('LOCAL_REGISTRY')?.replace(/\/+$/, ''),
-    dockerSocket: reader.string('DOCKER_SOCKET', '/var/run/docker.sock'),
+    dockerHost: reader.string('DOCKER_HOST', DEFAULT_DOCKER_HOST),
     limits: {
       modelJsonBytes: reader.int('MAX_MODEL_JSON_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
       weightsBytes: reader.int('MAX_WEIGHTS_BYTES', { default: 32 * 1024 * 1024, min: 1024, max: 1024 * 1024 * 1024 }),
       metadataBytes: reader.int('MAX_METADATA_BYTES', { default: 1024 * 1024, min: 1024, max: 64 * 1024 * 1024 }),
+    },
+    // Node and tfjs take about 1.1 GiB of address space before any bundle; 32 MiB of weights 1.3 GiB.
+    validation: {
+      memoryMb: reader.int('VALIDATION_MEMORY_MB', { default: 2048, min: 1280, max: 65_536 }),
+      timeoutMs: reader.int('VALIDATION_TIMEOUT_MS', { default: 30_000, min: 1000, max: 600_000 }),
     },
     tfjsBackend: reader.oneOf('TFJS_BACKEND', TF_BACKEND_PREFERENCES, 'auto'),
     logLevel: readLogLevel(reader),
@@ -124,6 +141,8 @@ export function loadAppbuilderSettings(env: Env): AppbuilderSettings {
     if (settings.reach === 'published') reader.problem('WEBAPP_ROLLOUT=side-by-side needs DEPLOY_REACH=network or host, got "published"');
     if (settings.reach === 'host') settings.webappPorts = readPortPair(reader, 'WEBAPP_PORTS', 'WEBAPP_ROLLOUT=side-by-side with DEPLOY_REACH=host');
   }
+  if (!DOCKER_HOST.test(settings.dockerHost)) reader.problem(`DOCKER_HOST must be tcp://host:port or unix:///path, got "${settings.dockerHost}"`);
+  if (reader.optionalString('DOCKER_SOCKET') !== undefined) reader.problem('DOCKER_SOCKET is no longer read: set DOCKER_HOST (tcp://docker-proxy:2375 under compose, or unix:///var/run/docker.sock)');
   if (settings.proxyUrl !== undefined && !/^https?:\/\/[^/]+$/.test(settings.proxyUrl)) reader.problem(`PROXY_URL must be http(s)://host[:port], got "${settings.proxyUrl}"`);
   if (settings.target === 'process') {
     const webappUrl = reader.string('WEBAPP_URL', 'http://127.0.0.1:5050').replace(/\/+$/, '');
