@@ -54,7 +54,7 @@ function queryString(): fc.Arbitrary<string> {
 function pathOf(routes: readonly FuzzRoute[]): fc.Arbitrary<{ route: string; template: FuzzRoute | undefined; path: string }> {
   // Routes that take uploads are drawn three times as often: their bodies have most to get wrong.
   const weighted = routes.flatMap((route) => (route.fields === undefined ? [route] : [route, route, route]));
-  const fromRoute = fc.tuple(fc.constantFrom(...weighted), parameter, fc.constantFrom('', '', '', '/', '//', '/extra', '.json')).map(([route, value, suffix]) => ({
+  const fromRoute = fc.tuple(fc.constantFrom(...weighted), parameter, fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('/', '//', '/extra', '.json', '%2F', '/..') })).map(([route, value, suffix]) => ({
     route: `${route.method} ${route.path}`,
     template: route,
     path: route.path.replace(/\{[^}]+\}/g, value) + suffix,
@@ -72,7 +72,7 @@ function pathOf(routes: readonly FuzzRoute[]): fc.Arbitrary<{ route: string; tem
 /** File contents a multipart part may carry; `images` are valid ones the service accepts. */
 function fileContent(images: readonly Buffer[], tooLarge: number): fc.Arbitrary<Buffer> {
   return fc.oneof(
-    { weight: 3, arbitrary: fc.constantFrom(...images) },
+    { weight: 5, arbitrary: fc.constantFrom(...images) },
     { weight: 2, arbitrary: fc.tuple(fc.constantFrom(...images), fc.double({ min: 0, max: 1, noNaN: true })).map(([image, share]) => image.subarray(0, Math.floor(image.length * share))) },
     { weight: 1, arbitrary: fc.uint8Array({ maxLength: 2048 }).map((bytes) => Buffer.from(bytes)) },
     { weight: 1, arbitrary: fc.constantFrom(Buffer.from('GIF89a not really'), Buffer.from('%PDF-1.4\n'), Buffer.from('<svg xmlns="http://www.w3.org/2000/svg"/>'), Buffer.alloc(0)) },
@@ -82,8 +82,8 @@ function fileContent(images: readonly Buffer[], tooLarge: number): fc.Arbitrary<
 
 type Part = { name: string; filename: string | undefined; type: string | undefined; encoding: string | undefined; content: Buffer };
 
-function multipart(fields: readonly string[], images: readonly Buffer[], tooLarge: number): fc.Arbitrary<{ type: string; body: Buffer }> {
-  const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...fields, 'image', 'label', 'predictionId') }, { weight: 1, arbitrary: fc.oneof(token, fc.constant(''), fc.string({ unit: 'grapheme', maxLength: 10 }), headerText(300)) });
+function multipart(fields: readonly string[], allFields: readonly string[], images: readonly Buffer[], tooLarge: number): fc.Arbitrary<{ type: string; body: Buffer }> {
+  const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...allFields, 'image', 'label', 'predictionId') }, { weight: 1, arbitrary: fc.oneof(token, fc.constant(''), fc.string({ unit: 'grapheme', maxLength: 10 }), headerText(300)) });
   const textValue = fc.oneof(fc.constantFrom('0', '7', '9', '10', '-1', '1.5', ' 3', '', 'seven', '00000000-0000-0000-0000-000000000000'), fc.uuid(), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.integer({ min: 100, max: 3000 }).map((n) => 'x'.repeat(n)));
   const part: fc.Arbitrary<Part> = fc.oneof(
     fc.record({ name, filename: fc.constant(undefined), type: fc.option(fc.constantFrom('text/plain; charset=utf-8', 'text/plain; charset=latin1', 'application/json'), { nil: undefined }), encoding: fc.constant(undefined), content: textValue.map((value) => Buffer.from(value)) }),
@@ -96,14 +96,14 @@ function multipart(fields: readonly string[], images: readonly Buffer[], tooLarg
     }),
   );
   const image: fc.Arbitrary<Part> = fc.record({ name: fc.constant('image'), filename: fc.constant('digit.png'), type: fc.constant('image/png'), encoding: fc.constant(undefined), content: fileContent(images, tooLarge) });
-  const label: fc.Arbitrary<Part> = fc.record({ name: fc.constant('label'), filename: fc.constant(undefined), type: fc.constant(undefined), encoding: fc.constant(undefined), content: fc.oneof(fc.integer({ min: 0, max: 9 }).map(String), textValue).map((value) => Buffer.from(value)) });
+  const label: fc.Arbitrary<Part | undefined> = !fields.includes('label') ? fc.constant(undefined) : fc.record({ name: fc.constant('label'), filename: fc.constant(undefined), type: fc.constant(undefined), encoding: fc.constant(undefined), content: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 9 }).map(String) }, { weight: 1, arbitrary: textValue }).map((value) => Buffer.from(value)) });
   // Mostly what a form sends (an image and a label, some extra part), so that some are accepted and write.
   const parts = fc.oneof(
-    fc.tuple(image, fc.option(label, { nil: undefined }), fc.option(part, { nil: undefined }), fc.boolean()).map(([i, l, extra, labelFirst]) => {
+    { weight: 2, arbitrary: fc.tuple(image, label, fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: part }), fc.boolean()).map(([i, l, extra, labelFirst]) => {
       const named = l === undefined ? [i] : labelFirst ? [l, i] : [i, l];
       return extra === undefined ? named : [...named, extra];
-    }),
-    fc.array(part, { maxLength: 5 }),
+    }) },
+    { weight: 1, arbitrary: fc.array(part, { maxLength: 5 }) },
   );
   const boundary = fc.stringMatching(/^[A-Za-z0-9'()+_,.\/:=? -]{0,69}[A-Za-z0-9'()+_,.\/:=?-]$/);
   return fc.record({ parts, boundary, closed: fc.oneof({ weight: 4, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), typed: fc.constantFrom('multipart/form-data', 'multipart/form-data', 'multipart/form-data', 'multipart/mixed', 'MULTIPART/FORM-DATA') }).map(({ parts, boundary, closed, typed }) => {
@@ -119,21 +119,21 @@ function multipart(fields: readonly string[], images: readonly Buffer[], tooLarg
   });
 }
 
-function body(fields: readonly string[], images: readonly Buffer[], tooLarge: number): fc.Arbitrary<{ type: string | undefined; body: Buffer | undefined }> {
+function body(fields: readonly string[], allFields: readonly string[], images: readonly Buffer[], tooLarge: number, upload: boolean): fc.Arbitrary<{ type: string | undefined; body: Buffer | undefined }> {
   const contentType = fc.constantFrom(undefined, 'application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'multipart/form-data; boundary=', 'image/png', 'application/json; charset=utf-16', 'x/y; ;;;=', '');
   return fc.oneof(
     { weight: 1, arbitrary: fc.constant({ type: undefined, body: undefined }) },
     { weight: 1, arbitrary: fc.tuple(contentType, fc.uint8Array({ maxLength: 4096 })).map(([type, bytes]) => ({ type, body: Buffer.from(bytes) })) },
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain'), fc.json({ maxDepth: 3 })).map(([type, json]) => ({ type, body: Buffer.from(json) })) },
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('application/x-www-form-urlencoded', 'text/plain'), queryString()).map(([type, query]) => ({ type, body: Buffer.from(query.slice(1)) })) },
-    { weight: 4, arbitrary: multipart(fields, images, tooLarge) },
+    { weight: upload ? 16 : 4, arbitrary: multipart(fields, allFields, images, tooLarge) },
   );
 }
 
 function headers(): fc.Arbitrary<Record<string, string>> {
   const value = headerText(60);
   // One large value at most: node refuses (431, before any route) headers over 16 KiB in all.
-  const large = fc.option(fc.tuple(fc.constantFrom('authorization', 'x-mlpl-probe', 'cookie', 'x-forwarded-for', 'content-type'), fc.integer({ min: 1000, max: 8000 })), { nil: undefined });
+  const large = fc.option(fc.tuple(fc.constantFrom('authorization', 'x-mlpl-probe', 'cookie', 'x-forwarded-for', 'x-custom'), fc.integer({ min: 1000, max: 8000 })), { nil: undefined });
   return fc
     .record(
       {
@@ -161,8 +161,11 @@ function headers(): fc.Arbitrary<Record<string, string>> {
  */
 export function fuzzRequest(routes: readonly FuzzRoute[], options: { images: readonly Buffer[]; tooLarge: number }): fc.Arbitrary<FuzzRequest> {
   const allFields = [...new Set(routes.flatMap((route) => route.fields ?? []))];
-  return fc
-    .record({ target: pathOf(routes), ownMethod: fc.boolean(), otherMethod: fc.constantFrom(...METHODS), query: queryString(), headers: headers(), body: body(allFields, options.images, options.tooLarge) })
+  // An upload route's well-formed bodies carry its own fields; random parts draw on every route's.
+  const other = body(allFields, allFields, options.images, options.tooLarge, false);
+  const uploads = new Map(routes.map((route) => [route, body(route.fields ?? [], allFields, options.images, options.tooLarge, true)]));
+  return pathOf(routes)
+    .chain((target) => fc.record({ target: fc.constant(target), ownMethod: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), otherMethod: fc.constantFrom(...METHODS), query: queryString(), headers: headers(), body: (target.template?.fields === undefined ? undefined : uploads.get(target.template)) ?? other }))
     .map(({ target, ownMethod, otherMethod, query, headers, body }) => {
       const method = ownMethod && target.template !== undefined ? target.template.method : otherMethod;
       const withType = body.type === undefined ? headers : { ...headers, 'content-type': body.type };
