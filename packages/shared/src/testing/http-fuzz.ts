@@ -7,8 +7,11 @@
 import http from 'node:http';
 import fc from 'fast-check';
 
+/** A multipart form a route takes: its file fields, its text fields, and which of them it requires. */
+export type FuzzForm = { files: readonly string[]; texts: readonly string[]; required: readonly string[] };
+
 /** One route of a service; `path` may hold `{name}` parameters, as in OpenAPI. */
-export type FuzzRoute = { method: string; path: string; fields?: readonly string[] };
+export type FuzzRoute = { method: string; path: string; form?: FuzzForm };
 
 export type FuzzRequest = { route: string; method: string; path: string; headers: Record<string, string>; body: Buffer | undefined };
 export type FuzzAnswer = { status: number; headers: http.IncomingHttpHeaders; body: Buffer };
@@ -18,9 +21,11 @@ export function routesOfOpenApi(document: { paths: Record<string, Record<string,
   const routes: FuzzRoute[] = [];
   for (const [path, operations] of Object.entries(document.paths)) {
     for (const [method, operation] of Object.entries(operations)) {
-      const content = (operation as { requestBody?: { content?: Record<string, { schema?: { properties?: Record<string, unknown> } }> } }).requestBody?.content;
-      const fields = Object.keys(content?.['multipart/form-data']?.schema?.properties ?? {});
-      routes.push({ method: method.toUpperCase(), path, ...(fields.length > 0 ? { fields } : {}) });
+      type Schema = { required?: string[]; properties?: Record<string, { format?: string }> };
+      const schema = (operation as { requestBody?: { content?: Record<string, { schema?: Schema }> } }).requestBody?.content?.['multipart/form-data']?.schema;
+      const fields = Object.entries(schema?.properties ?? {});
+      const form = { files: fields.filter(([, field]) => field.format === 'binary').map(([name]) => name), texts: fields.filter(([, field]) => field.format !== 'binary').map(([name]) => name), required: schema?.required ?? [] };
+      routes.push({ method: method.toUpperCase(), path, ...(fields.length > 0 ? { form } : {}) });
     }
   }
   return routes;
@@ -53,7 +58,7 @@ function queryString(): fc.Arbitrary<string> {
 
 function pathOf(routes: readonly FuzzRoute[]): fc.Arbitrary<{ route: string; template: FuzzRoute | undefined; path: string }> {
   // Routes that take uploads are drawn three times as often: their bodies have most to get wrong.
-  const weighted = routes.flatMap((route) => (route.fields === undefined ? [route] : [route, route, route]));
+  const weighted = routes.flatMap((route) => (route.form === undefined ? [route] : [route, route, route]));
   const fromRoute = fc.tuple(fc.constantFrom(...weighted), parameter, fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('/', '//', '/extra', '.json', '%2F', '/..') })).map(([route, value, suffix]) => ({
     route: `${route.method} ${route.path}`,
     template: route,
@@ -82,8 +87,8 @@ function fileContent(images: readonly Buffer[], tooLarge: number): fc.Arbitrary<
 
 type Part = { name: string; filename: string | undefined; type: string | undefined; encoding: string | undefined; content: Buffer };
 
-function multipart(fields: readonly string[], allFields: readonly string[], images: readonly Buffer[], tooLarge: number): fc.Arbitrary<{ type: string; body: Buffer }> {
-  const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...allFields, 'image', 'label', 'predictionId') }, { weight: 1, arbitrary: fc.oneof(token, fc.constant(''), fc.string({ unit: 'grapheme', maxLength: 10 }), headerText(300)) });
+function multipart(form: FuzzForm, allFields: readonly string[], images: readonly Buffer[], tooLarge: number): fc.Arbitrary<{ type: string; body: Buffer }> {
+  const name = fc.oneof({ weight: 4, arbitrary: fc.constantFrom(...allFields) }, { weight: 1, arbitrary: fc.oneof(token, fc.constant(''), fc.string({ unit: 'grapheme', maxLength: 10 }), headerText(300)) });
   const textValue = fc.oneof(fc.constantFrom('0', '7', '9', '10', '-1', '1.5', ' 3', '', 'seven', '00000000-0000-0000-0000-000000000000'), fc.uuid(), fc.string({ unit: 'grapheme', maxLength: 40 }), fc.integer({ min: 100, max: 3000 }).map((n) => 'x'.repeat(n)));
   const part: fc.Arbitrary<Part> = fc.oneof(
     fc.record({ name, filename: fc.constant(undefined), type: fc.option(fc.constantFrom('text/plain; charset=utf-8', 'text/plain; charset=latin1', 'application/json'), { nil: undefined }), encoding: fc.constant(undefined), content: textValue.map((value) => Buffer.from(value)) }),
@@ -95,14 +100,14 @@ function multipart(fields: readonly string[], allFields: readonly string[], imag
       content: fileContent(images, tooLarge),
     }),
   );
-  const image: fc.Arbitrary<Part> = fc.record({ name: fc.constant('image'), filename: fc.constant('digit.png'), type: fc.constant('image/png'), encoding: fc.constant(undefined), content: fileContent(images, tooLarge) });
-  const label: fc.Arbitrary<Part | undefined> = !fields.includes('label') ? fc.constant(undefined) : fc.record({ name: fc.constant('label'), filename: fc.constant(undefined), type: fc.constant(undefined), encoding: fc.constant(undefined), content: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 9 }).map(String) }, { weight: 1, arbitrary: textValue }).map((value) => Buffer.from(value)) });
-  // Mostly what a form sends (an image and a label, some extra part), so that some are accepted and write.
+  const file = (name: string): fc.Arbitrary<Part> => fc.record({ name: fc.constant(name), filename: fc.constant(name.includes('.') ? name : `${name}.png`), type: fc.constant(undefined), encoding: fc.constant(undefined), content: fileContent(images, tooLarge) });
+  const text = (name: string): fc.Arbitrary<Part> => fc.record({ name: fc.constant(name), filename: fc.constant(undefined), type: fc.constant(undefined), encoding: fc.constant(undefined), content: fc.oneof({ weight: 3, arbitrary: fc.integer({ min: 0, max: 9 }).map(String) }, { weight: 1, arbitrary: textValue }).map((value) => Buffer.from(value)) });
+  // A required field always, an optional one now and then.
+  const field = (name: string, arbitrary: fc.Arbitrary<Part>) => (form.required.includes(name) ? arbitrary : fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary }));
+  const named = fc.tuple(...form.files.map((name) => field(name, file(name))), ...form.texts.map((name) => field(name, text(name))));
+  // Mostly what a form sends (its fields, in any order, now and then one more part), so that some are accepted and write.
   const parts = fc.oneof(
-    { weight: 2, arbitrary: fc.tuple(image, label, fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: part }), fc.boolean()).map(([i, l, extra, labelFirst]) => {
-      const named = l === undefined ? [i] : labelFirst ? [l, i] : [i, l];
-      return extra === undefined ? named : [...named, extra];
-    }) },
+    { weight: 2, arbitrary: fc.tuple(named.chain((own) => fc.shuffledSubarray(own.filter((p): p is Part => p !== undefined), { minLength: own.filter((p) => p !== undefined).length })), fc.oneof({ weight: 3, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: part })).map(([own, extra]) => (extra === undefined ? own : [...own, extra])) },
     { weight: 1, arbitrary: fc.array(part, { maxLength: 5 }) },
   );
   const boundary = fc.stringMatching(/^[A-Za-z0-9'()+_,.\/:=? -]{0,69}[A-Za-z0-9'()+_,.\/:=?-]$/);
@@ -119,14 +124,14 @@ function multipart(fields: readonly string[], allFields: readonly string[], imag
   });
 }
 
-function body(fields: readonly string[], allFields: readonly string[], images: readonly Buffer[], tooLarge: number, upload: boolean): fc.Arbitrary<{ type: string | undefined; body: Buffer | undefined }> {
+function body(form: FuzzForm, allFields: readonly string[], images: readonly Buffer[], tooLarge: number, upload: boolean): fc.Arbitrary<{ type: string | undefined; body: Buffer | undefined }> {
   const contentType = fc.constantFrom(undefined, 'application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data', 'multipart/form-data; boundary=', 'image/png', 'application/json; charset=utf-16', 'x/y; ;;;=', '');
   return fc.oneof(
     { weight: 1, arbitrary: fc.constant({ type: undefined, body: undefined }) },
     { weight: 1, arbitrary: fc.tuple(contentType, fc.uint8Array({ maxLength: 4096 })).map(([type, bytes]) => ({ type, body: Buffer.from(bytes) })) },
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain'), fc.json({ maxDepth: 3 })).map(([type, json]) => ({ type, body: Buffer.from(json) })) },
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('application/x-www-form-urlencoded', 'text/plain'), queryString()).map(([type, query]) => ({ type, body: Buffer.from(query.slice(1)) })) },
-    { weight: upload ? 16 : 4, arbitrary: multipart(fields, allFields, images, tooLarge) },
+    { weight: upload ? 16 : 4, arbitrary: multipart(form, allFields, images, tooLarge) },
   );
 }
 
@@ -160,12 +165,13 @@ function headers(): fc.Arbitrary<Record<string, string>> {
  * requests succeed and write); files of `tooLarge` bytes exceed the upload limit.
  */
 export function fuzzRequest(routes: readonly FuzzRoute[], options: { images: readonly Buffer[]; tooLarge: number }): fc.Arbitrary<FuzzRequest> {
-  const allFields = [...new Set(routes.flatMap((route) => route.fields ?? []))];
+  const allFields = [...new Set(routes.flatMap((route) => [...(route.form?.files ?? []), ...(route.form?.texts ?? [])])), 'file'];
+  const noForm: FuzzForm = { files: [], texts: [], required: [] };
   // An upload route's well-formed bodies carry its own fields; random parts draw on every route's.
-  const other = body(allFields, allFields, options.images, options.tooLarge, false);
-  const uploads = new Map(routes.map((route) => [route, body(route.fields ?? [], allFields, options.images, options.tooLarge, true)]));
+  const other = body(noForm, allFields, options.images, options.tooLarge, false);
+  const uploads = new Map(routes.map((route) => [route, body(route.form ?? noForm, allFields, options.images, options.tooLarge, true)]));
   return pathOf(routes)
-    .chain((target) => fc.record({ target: fc.constant(target), ownMethod: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), otherMethod: fc.constantFrom(...METHODS), query: queryString(), headers: headers(), body: (target.template?.fields === undefined ? undefined : uploads.get(target.template)) ?? other }))
+    .chain((target) => fc.record({ target: fc.constant(target), ownMethod: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), otherMethod: fc.constantFrom(...METHODS), query: queryString(), headers: headers(), body: (target.template?.form === undefined ? undefined : uploads.get(target.template)) ?? other }))
     .map(({ target, ownMethod, otherMethod, query, headers, body }) => {
       const method = ownMethod && target.template !== undefined ? target.template.method : otherMethod;
       const withType = body.type === undefined ? headers : { ...headers, 'content-type': body.type };
