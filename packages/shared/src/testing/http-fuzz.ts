@@ -129,20 +129,20 @@ function body(form: FuzzForm, allFields: readonly string[], images: readonly Buf
   return fc.oneof(
     { weight: 1, arbitrary: fc.constant({ type: undefined, body: undefined }) },
     { weight: 1, arbitrary: fc.tuple(contentType, fc.uint8Array({ maxLength: 4096 })).map(([type, bytes]) => ({ type, body: Buffer.from(bytes) })) },
-    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain'), fc.json({ maxDepth: 3 })).map(([type, json]) => ({ type, body: Buffer.from(json) })) },
+    { weight: 1, arbitrary: fc.tuple(fc.constantFrom('application/json', 'application/json; charset=utf-8', 'text/plain'), fc.oneof(fc.json({ maxDepth: 3 }), fc.oneof(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/), fc.string({ unit: 'grapheme', maxLength: 80 }), fc.jsonValue()).chain((version) => fc.constantFrom({ version }, { version, extra: 1 }, [version])).map((value) => JSON.stringify(value)))).map(([type, json]) => ({ type, body: Buffer.from(json) })) },
     { weight: 1, arbitrary: fc.tuple(fc.constantFrom('application/x-www-form-urlencoded', 'text/plain'), queryString()).map(([type, query]) => ({ type, body: Buffer.from(query.slice(1)) })) },
     { weight: upload ? 16 : 4, arbitrary: multipart(form, allFields, images, tooLarge) },
   );
 }
 
-function headers(): fc.Arbitrary<Record<string, string>> {
+function headers(bearers: readonly string[]): fc.Arbitrary<Record<string, string>> {
   const value = headerText(60);
   // One large value at most: node refuses (431, before any route) headers over 16 KiB in all.
   const large = fc.option(fc.tuple(fc.constantFrom('authorization', 'x-mlpl-probe', 'cookie', 'x-forwarded-for', 'x-custom'), fc.integer({ min: 1000, max: 8000 })), { nil: undefined });
   return fc
     .record(
       {
-        authorization: fc.oneof(value.map((v) => `Bearer ${v}`), fc.constantFrom('Bearer', 'Basic Zm9vOmJhcg==', 'bearer  x', 'Bearer \t')),
+        authorization: fc.oneof({ weight: 2, arbitrary: fc.oneof(value.map((v) => `Bearer ${v}`), fc.constantFrom('Bearer', 'Basic Zm9vOmJhcg==', 'bearer  x', 'Bearer \t')) }, ...bearers.map((bearer) => ({ weight: 2, arbitrary: fc.constantFrom(`Bearer ${bearer}`, `bearer ${bearer}`, `Bearer  ${bearer}`, `Bearer ${bearer} `) }))),
         'x-mlpl-probe': value,
         accept: fc.constantFrom('*/*', 'application/json', 'text/html', 'image/*', ''),
         'accept-encoding': fc.constantFrom('gzip', 'br', 'identity;q=0', 'x'),
@@ -155,6 +155,8 @@ function headers(): fc.Arbitrary<Record<string, string>> {
       },
       { requiredKeys: [] },
     )
+    // With tokens to send, half the requests carry a right one, so the checks behind it are reached.
+    .chain((record) => (bearers.length === 0 ? fc.constant(record) : fc.oneof(fc.constant(record), fc.constantFrom(...bearers).map((bearer) => ({ ...record, authorization: `Bearer ${bearer}` })))))
     .chain((record) => large.map((big) => (big === undefined ? record : { ...record, [big[0]]: `Bearer ${'b'.repeat(big[1])}` })))
     .map((record) => Object.fromEntries(Object.entries(record).filter((entry): entry is [string, string] => entry[1] !== undefined)));
 }
@@ -164,14 +166,14 @@ function headers(): fc.Arbitrary<Record<string, string>> {
  * body, sometimes another method or a path no route has. `images` are valid uploads (so some
  * requests succeed and write); files of `tooLarge` bytes exceed the upload limit.
  */
-export function fuzzRequest(routes: readonly FuzzRoute[], options: { images: readonly Buffer[]; tooLarge: number }): fc.Arbitrary<FuzzRequest> {
+export function fuzzRequest(routes: readonly FuzzRoute[], options: { images: readonly Buffer[]; tooLarge: number; bearers?: readonly string[] }): fc.Arbitrary<FuzzRequest> {
   const allFields = [...new Set(routes.flatMap((route) => [...(route.form?.files ?? []), ...(route.form?.texts ?? [])])), 'file'];
   const noForm: FuzzForm = { files: [], texts: [], required: [] };
   // An upload route's well-formed bodies carry its own fields; random parts draw on every route's.
   const other = body(noForm, allFields, options.images, options.tooLarge, false);
   const uploads = new Map(routes.map((route) => [route, body(route.form ?? noForm, allFields, options.images, options.tooLarge, true)]));
   return pathOf(routes)
-    .chain((target) => fc.record({ target: fc.constant(target), ownMethod: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), otherMethod: fc.constantFrom(...METHODS), query: queryString(), headers: headers(), body: (target.template?.form === undefined ? undefined : uploads.get(target.template)) ?? other }))
+    .chain((target) => fc.record({ target: fc.constant(target), ownMethod: fc.oneof({ weight: 3, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) }), otherMethod: fc.constantFrom(...METHODS), query: queryString(), headers: headers(options.bearers ?? []), body: (target.template?.form === undefined ? undefined : uploads.get(target.template)) ?? other }))
     .map(({ target, ownMethod, otherMethod, query, headers, body }) => {
       const method = ownMethod && target.template !== undefined ? target.template.method : otherMethod;
       const withType = body.type === undefined ? headers : { ...headers, 'content-type': body.type };
@@ -247,6 +249,8 @@ export async function fuzzServer(options: {
   routes: readonly FuzzRoute[];
   images: readonly Buffer[];
   tooLarge: number;
+  /** Tokens the service takes, sent now and then, so that what lies behind its token check is reached too. */
+  bearers?: readonly string[];
   runs: number;
   seed: number;
   timeoutMs?: number;
