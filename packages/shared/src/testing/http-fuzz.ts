@@ -47,9 +47,9 @@ const token = fc.string({ unit: fc.constantFrom(...'abcdefghijklmnopqrstuvwxyzAB
 const headerText = (maxLength: number) => fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), maxLength });
 
 function queryString(): fc.Arbitrary<string> {
-  const key = fc.oneof(fc.constantFrom('limit', 'bucket', 'kind', 'version', 'limit[]', 'bucket[a]', '__proto__', 'constructor'), token);
+  const key = fc.oneof(fc.constantFrom('limit', 'bucket', 'kind', 'version', 'mode', 'force', 'wait', 'limit[]', 'bucket[a]', 'wait[]', '__proto__', 'constructor', 'hasOwnProperty'), token);
   const value = fc.oneof(
-    fc.constantFrom('', '1', '0', '-1', '999', '1000', '1e3', '0x10', 'NaN', 'minute', 'hour', 'day', 'all', 'correction', 'unlinked', '%', '%zz'),
+    fc.constantFrom('', '1', '0', '-1', '999', '1000', '1e3', '0x10', 'NaN', 'true', 'false', 'fine-tune', 'scratch', 'minute', 'hour', 'day', 'all', 'correction', 'unlinked', '%', '%zz'),
     fc.string({ unit: 'grapheme', maxLength: 30 }).map(encodeURIComponent),
   );
   // Repeated keys make arrays of express's query values.
