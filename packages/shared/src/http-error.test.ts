@@ -11,9 +11,10 @@ function handle(error: unknown, headersSent = false) {
   const logged: { level: string; fields: Record<string, unknown>; message: string }[] = [];
   const log = (level: string) => (fields: Record<string, unknown>, message: string) => void logged.push({ level, fields, message });
   const answer: Answer = {};
-  const res = { headersSent, status: (code: number) => ((answer.status = code), { json: (body: unknown) => (answer.body = body) }) };
+  const removed: string[] = [];
+  const res = { headersSent, removeHeader: (name: string) => void removed.push(name), status: (code: number) => ((answer.status = code), { json: (body: unknown) => (answer.body = body) }) };
   errorHandler({ error: log('error'), debug: log('debug') })(error, { path: '/x' }, res, () => undefined);
-  return { answer, logged };
+  return { answer, logged, removed };
 }
 
 describe('the error middleware', () => {
@@ -29,6 +30,13 @@ describe('the error middleware', () => {
     assert.deepEqual(answer, { status: 500, body: { error: { code: 'internal_error', message: 'internal error' } } });
     assert.equal(logged[0]?.level, 'error');
     assert.equal(logged[0]?.fields['err'], error);
+  });
+
+  it('when a type was set for an answer that failed, then the error answer drops it and is JSON', () => {
+    // Found by fuzz.test.ts: send sets text/html for models.html, then fails with a 416 for a bad Range.
+    const { answer, removed } = handle(Object.assign(new Error('Range Not Satisfiable'), { status: 416 }));
+    assert.deepEqual(removed, ['Content-Type']);
+    assert.deepEqual(answer, { status: 416, body: { error: { code: 'bad_request', message: 'Range Not Satisfiable' } } });
   });
 
   it('when the answer has begun, then it is only logged', () => {

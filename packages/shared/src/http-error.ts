@@ -55,7 +55,7 @@ export function toHttpError(error: unknown): HttpError {
 
 type LogFn = (fields: Record<string, unknown>, message: string) => void;
 type ErrorRequest = { path: string };
-type ErrorResponse = { headersSent: boolean; status(code: number): { json(body: ErrorBody): unknown } };
+type ErrorResponse = { headersSent: boolean; removeHeader(name: string): void; status(code: number): { json(body: ErrorBody): unknown } };
 
 /**
  * The last middleware of an app. A 5xx is logged with what caused it; a 4xx is the client's,
@@ -67,6 +67,8 @@ export function errorHandler(logger: { error: LogFn; debug: LogFn }): (error: un
     if (httpError.status >= 500) logger.error({ err: error, cause: httpError.cause, path: req.path }, httpError.message);
     else logger.debug({ code: httpError.code, path: req.path }, httpError.message);
     if (res.headersSent) return;
+    // json() keeps a type already set: send sets the file's before it fails (a 416 for a bad Range).
+    res.removeHeader('Content-Type');
     res.status(httpError.status).json(errorBody(httpError.code, httpError.message));
   };
 }

@@ -364,6 +364,16 @@ describe('webapp API', () => {
     }
   });
 
+  it('when the registry page is asked for a range past its end, then the 416 is a JSON error, not send\'s HTML page', async () => {
+    // Found by fuzz.test.ts: res.sendFile answered its own failures in HTML.
+    const response = await fetch(`${app.url}/models`, { headers: { range: 'bytes=9999999-' } });
+    assert.equal(response.status, 416);
+    assert.match(response.headers.get('content-type') ?? '', /^application\/json/);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    assert.equal(typeof error.code, 'string');
+    assert.equal(typeof error.message, 'string');
+  });
+
   it('when a path is unknown, whatever the method, then it stays a 404', async () => {
     // /apimodel and /api/model/x only look like served paths: the router mounted at /api and the route /api/model do not match them.
     for (const [method, route] of [['POST', '/api/nothing'], ['GET', '/apimodel'], ['POST', '/api/model/x'], ['DELETE', '/docs/nothing'], ['OPTIONS', '/nothing']] as const) {

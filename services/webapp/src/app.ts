@@ -111,8 +111,11 @@ export function createApp(deps: AppDeps): Express {
     ...(deps.stopping === undefined ? {} : { stopping: deps.stopping }),
     ...(deps.readCacheMs === undefined ? {} : { readCacheMs: deps.readCacheMs }),
   }));
-  app.get('/models', (_req, res) => {
-    res.sendFile(path.join(PUBLIC_DIR, 'models.html'));
+  app.get('/models', (_req, res, next) => {
+    // Without a callback, send answers its own failures (a 416 for an unsatisfiable Range) in HTML.
+    res.sendFile(path.join(PUBLIC_DIR, 'models.html'), (error) => {
+      if (error !== undefined && !res.headersSent) next(error);
+    });
   });
   app.use(docsRouter());
   app.use(express.static(PUBLIC_DIR, { index: 'index.html', maxAge: '5m' }));

@@ -6,3 +6,4 @@ export * from './run-to-exit.js';
 // Tests pick their ports with it; it lives in the main module, where the appbuilder uses it too.
 export { freePort } from '../helpers.js';
 export * from './legacy-metadata.js';
+export * from './http-fuzz.js';
