@@ -188,8 +188,8 @@ export async function waitForNewVersion(webapp: string, from: string, timeoutMs:
   return version;
 }
 
-export type Build = { modelVersion: string; status: string; durationMs: number | null; image: string | null };
-export type Deployment = { kind: string; modelVersion: string; status: string; durationMs: number | null; previousVersion: string | null };
+export type Build = { modelVersion: string; status: string; startedAt: string; durationMs: number | null; image: string | null };
+export type Deployment = { kind: string; modelVersion: string; status: string; startedAt: string; durationMs: number | null; previousVersion: string | null };
 
 export async function appbuilderRecords(stack: Stack): Promise<{ builds: Build[]; deployments: Deployment[] }> {
   const get = async (route: string) => (await fetch(`${stack.urls.appbuilder}${route}`, { signal: AbortSignal.timeout(5000) })).json();
