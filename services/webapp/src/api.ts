@@ -28,6 +28,8 @@ import { trainingProgress } from './training-status.js';
 import { imageUpload } from './uploads.js';
 
 export type ApiDeps = {
+  /** Told after a feedback is stored: the registry forgets the answers it now makes stale. */
+  onFeedbackStored?: () => void;
   logger: Logger;
   classifier: () => Classifier;
   pool: Pool;
@@ -202,6 +204,7 @@ export function apiRouter(deps: ApiDeps): Router {
     const id = await insertImage(deps.pool, row).catch((error: unknown) => {
       throw unavailable('database', error, NOT_RECORDED);
     });
+    deps.onFeedbackStored?.();
     if (prediction !== undefined) deps.metrics.feedback.inc({ agreed: String(prediction.digit === label) });
     log.info({ id, label, predictionId }, 'feedback stored');
     // The feedback is stored whatever happens here: without a count, the answer says nothing of training.

@@ -84,8 +84,10 @@ export function createApp(deps: AppDeps): Express {
   app.get('/metrics', async (_req, res) => {
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });
+  const feedbackListeners: (() => void)[] = [];
   app.use('/api', apiRouter({
       ...deps,
+      onFeedbackStored: () => feedbackListeners.forEach((listener) => listener()),
       classifier,
       metrics,
       inFlight: deps.inFlight ?? new InFlight(),
@@ -102,6 +104,7 @@ export function createApp(deps: AppDeps): Express {
     app.use(modelSwapRouter({ ...deps.modelSwap, logger: deps.logger, record: (metadata) => recordModelVersion(deps.pool, metadata) }));
   }
   app.use('/api', registryRouter({
+    onFeedbackStored: (forget) => feedbackListeners.push(forget),
     pool: deps.pool,
     storage: deps.storage,
     classifier,

@@ -116,6 +116,16 @@ describe('the registry reads (/api/models…) under load', () => {
     assert.equal(statements - before, 2 * cost, 'read again, once');
   });
 
+  it('when a correction is sent to this webapp, then its corrections list shows it at once, within the TTL', async () => {
+    const list = async () => (await get<{ corrections: { id: number }[] }>(cached, '/api/corrections?limit=500')).corrections.map((c) => c.id);
+    const before = await list();
+    const png = await renderDigitPng(loadPackagedMnist().images.subarray(784, 2 * 784), { scale: 4 });
+    const stored = await post(`${cached.url}/api/feedback`, [{ name: 'image', file: png }, { name: 'label', value: '2' }]);
+    assert.equal(stored.status, 201);
+    const after = await list();
+    assert.ok(after.includes(stored.body.id as number), `the new correction ${stored.body.id} is listed (before: ${before.length}, after: ${after.length})`);
+  });
+
   it('when many ask at once for an answer not remembered, then one computation answers them all', async () => {
     await sleep(TTL_MS + 100);
     const before = statements;

@@ -32,6 +32,8 @@ import { ReadCache } from './read-cache.js';
 import type { Correction, CorrectionList, ErrorRateSeries, LiveCounts, ModelDetail, ModelList, ModelSummary, RegistryWindow, ServicePeriod, TrainingImages } from './registry-types.js';
 
 export type RegistryDeps = {
+  /** Registers what to call when a feedback is stored here (the corrections a reader just sent must show). */
+  onFeedbackStored?: (forget: () => void) => void;
   pool: Pool;
   storage: Storage;
   classifier: () => Classifier;
@@ -283,6 +285,13 @@ export function registryRouter(deps: RegistryDeps): Router {
     corrections: new ReadCache<CorrectionList>({ ttlMs, maxEntries: 32 }),
   };
   const serving = () => deps.classifier().metadata.version;
+  // A person who sends a correction and opens /models expects to see it: the answers that list
+  // or count feedback are forgotten (feedback is rate limited per client, so this stays rare).
+  deps.onFeedbackStored?.(() => {
+    caches.corrections.clear();
+    caches.registry.clear();
+    caches.details.clear();
+  });
 
   const registry = () => caches.registry.get(serving(), async () => {
     const sources = await loadSources(deps);
