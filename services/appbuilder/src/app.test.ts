@@ -1,10 +1,7 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { createLogger, finishBuild, finishDeployment, listBuilds, listDeployments, startBuild, startDeployment } from '@mlpl/shared';
-import { createTestDatabase } from '@mlpl/shared/testing';
+import { createTestDatabase, listenOnLoopback } from '@mlpl/shared/testing';
 import type { TestDatabase } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
 import { createDocker } from './docker.js';
@@ -16,7 +13,7 @@ const logger = createLogger({ name: 'appbuilder-app-test', level: 'silent' });
 
 describe('appbuilder HTTP routes', () => {
   let db: TestDatabase;
-  let server: Server;
+  let closeServer: (() => Promise<void>) | undefined;
   let url: string;
 
   const TOKEN = 'appbuilder-test-token-0123';
@@ -37,13 +34,10 @@ describe('appbuilder HTTP routes', () => {
       limits: { modelJsonBytes: 1024, weightsBytes: 1024, metadataBytes: 1024 },
       readiness: async () => ({ target: 'ok' }),
     });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, close: closeServer } = await listenOnLoopback(app));
   });
   after(async () => {
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    await closeServer?.();
     await db?.drop();
   });
 

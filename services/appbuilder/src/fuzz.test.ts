@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import { BUNDLE_FILES, createLogger } from '@mlpl/shared';
-import { createTestDatabase, FuzzTally, fuzzServer, fuzzSettings } from '@mlpl/shared/testing';
+import { createTestDatabase, fuzzServer, fuzzSettings, FuzzTally, listenOnLoopback } from '@mlpl/shared/testing';
 import type { FuzzRoute, TestDatabase } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
 import { createPipeline } from './pipeline.js';
@@ -37,7 +34,7 @@ const NOT_BUNDLES = [
 
 describe('appbuilder under random requests (FUZZ_RUNS, default 200)', () => {
   let db: TestDatabase;
-  let server: Server;
+  let closeServer: (() => Promise<void>) | undefined;
   let url: string;
 
   before(async () => {
@@ -53,13 +50,10 @@ describe('appbuilder under random requests (FUZZ_RUNS, default 200)', () => {
       limits: { modelJsonBytes: LIMIT, weightsBytes: LIMIT, metadataBytes: LIMIT },
       readiness: async () => ({ target: 'ok' }),
     });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, close: closeServer } = await listenOnLoopback(app));
   });
   after(async () => {
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    await closeServer?.();
     await db?.drop();
   });
 

@@ -1,13 +1,10 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
 import { readdirSync, readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUNDLE_FILES, BundleError, createLogger, readBundleDir } from '@mlpl/shared';
 import type { ModelBundleFiles } from '@mlpl/shared';
-import { createTestDatabase } from '@mlpl/shared/testing';
+import { createTestDatabase, listenOnLoopback } from '@mlpl/shared/testing';
 import type { TestDatabase } from '@mlpl/shared/testing';
 import { createAppbuilderApp } from './app.js';
 import { REPO_ROOT } from './docker-fixtures.js';
@@ -51,7 +48,7 @@ function form(files: ModelBundleFiles): FormData {
 
 describe('uploads validated in a child process with a memory limit and a deadline', () => {
   let db: TestDatabase;
-  let server: Server;
+  let closeServer: (() => Promise<void>) | undefined;
   let url: string;
   let good: ModelBundleFiles;
   const released: string[] = [];
@@ -78,14 +75,11 @@ describe('uploads validated in a child process with a memory limit and a deadlin
       readiness: async () => ({ target: 'ok' }),
       validateBundle: createBundleValidator(DEFAULT_VALIDATION_LIMITS),
     });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, close: closeServer } = await listenOnLoopback(app));
   });
 
   after(async () => {
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    await closeServer?.();
     await db?.drop();
   });
 

@@ -1,11 +1,8 @@
 import assert from 'node:assert/strict';
-import { once } from 'node:events';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { RowDataPacket } from 'mysql2/promise';
 import { createLogger } from '@mlpl/shared';
-import { createTestDatabase, FuzzTally, fuzzServer, fuzzSettings } from '@mlpl/shared/testing';
+import { createTestDatabase, fuzzServer, fuzzSettings, FuzzTally, listenOnLoopback } from '@mlpl/shared/testing';
 import type { FuzzRoute, TestDatabase } from '@mlpl/shared/testing';
 import { createTrainingApp } from './app.js';
 import { createTrainer } from './trainer.js';
@@ -21,7 +18,7 @@ const ROUTES: FuzzRoute[] = [
 
 describe('training under random requests (FUZZ_RUNS, default 200)', () => {
   let db: TestDatabase;
-  let server: Server;
+  let closeServer: (() => Promise<void>) | undefined;
   let url: string;
   let cycles = 0;
 
@@ -45,13 +42,10 @@ describe('training under random requests (FUZZ_RUNS, default 200)', () => {
       },
     });
     const app = createTrainingApp({ trainer, pool: db.pool, logger, token: TOKEN, nextCheck: () => null, settings: { threshold: 10 } });
-    server = app.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    ({ url, close: closeServer } = await listenOnLoopback(app));
   });
   after(async () => {
-    server?.closeAllConnections();
-    await new Promise((resolve) => server?.close(resolve));
+    await closeServer?.();
     await db?.drop();
   });
 

@@ -7,3 +7,4 @@ export * from './run-to-exit.js';
 export { freePort } from '../helpers.js';
 export * from './legacy-metadata.js';
 export * from './http-fuzz.js';
+export * from './listen.js';
