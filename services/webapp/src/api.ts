@@ -6,6 +6,7 @@ import {
   contentAddressedKey,
   getPrediction,
   HttpError,
+  IMAGE_CONTENT_TYPES,
   insertImage,
   insertPrediction,
   inspectAndPreprocess,
@@ -54,13 +55,6 @@ const NOT_RECORDED = 'the correction was not recorded';
 const FEEDBACK_FIELDS = { label: 'the true digit, 0 to 9', predictionId: 'optional: the id /api/predict answered for this image' };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-
-const CONTENT_TYPES: Readonly<Record<string, string>> = {
-  png: 'image/png',
-  jpeg: 'image/jpeg',
-  gif: 'image/gif',
-  webp: 'image/webp',
-};
 
 function uploadedBytes(req: Request): Buffer {
   // imageUpload() guarantees the file; this narrows the type.
@@ -181,7 +175,7 @@ export function apiRouter(deps: ApiDeps): Router {
     }
 
     const objectKey = contentAddressedKey(sha256, format);
-    const contentType = CONTENT_TYPES[format] ?? 'application/octet-stream';
+    const contentType = IMAGE_CONTENT_TYPES[format] ?? 'application/octet-stream';
     // Object first, row second: a row never points at a missing object. If the row fails,
     // the object stays; it is content-addressed, so a retry reuses it (see README).
     await putObject(deps.storage, deps.storage.settings.imagesBucket, objectKey, bytes, contentType).catch((error: unknown) => {
