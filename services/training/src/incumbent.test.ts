@@ -51,19 +51,20 @@ async function deploy(db: TestDatabase, version: string, kind: 'deploy' | 'rollb
   await finishDeployment(db.pool, id, { status: 'deployed', durationMs: 1 });
 }
 
+/** A database, a bucket and the pretrained bundle: each describe block has its own. */
+async function setUp(): Promise<{ db: TestDatabase; storage: TestStorage; pretrained: ModelBundleFiles }> {
+  await initTf('wasm');
+  const [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
+  return { db, storage, pretrained: await readBundleDir(PRETRAINED_DIR) };
+}
+
 describe('the model in service', () => {
   let db: TestDatabase;
   let storage: TestStorage;
   let pretrained: ModelBundleFiles;
 
-  before(async () => {
-    await initTf('wasm');
-    [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
-    pretrained = await readBundleDir(PRETRAINED_DIR);
-  });
-  after(async () => {
-    await db?.drop();
-  });
+  before(async () => ({ db, storage, pretrained } = await setUp()));
+  after(() => db?.drop());
 
   test('when versions are deployed and one rolled back to, then the deployed one is the incumbent, each is loaded once, a lost one is replaced with a note, and nothing leaks', async () => {
     const tensorsBefore = tf.memory().numTensors;
@@ -118,14 +119,8 @@ describe('the model in service, checked against the SHA-256 training recorded', 
   let storage: TestStorage;
   let pretrained: ModelBundleFiles;
 
-  before(async () => {
-    await initTf('wasm');
-    [db, storage] = await Promise.all([createTestDatabase(), createTestStorage()]);
-    pretrained = await readBundleDir(PRETRAINED_DIR);
-  });
-  after(async () => {
-    await db?.drop();
-  });
+  before(async () => ({ db, storage, pretrained } = await setUp()));
+  after(() => db?.drop());
 
   test('when a recorded version\'s files in the bucket are changed, then it is refused, logged, and the note the run records says why; a changed older one is passed over too', async () => {
     const { lines, logger } = recordingLogger();
